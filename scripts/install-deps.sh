@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package berth needs to build, run and test.
+# Idempotent and quick when everything is already there. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang-format
+  libboost1.74-dev nlohmann-json3-dev libcli11-dev
+  libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev
+  libgtest-dev libgmock-dev
+  crun runc busybox-static
+  curl ca-certificates procps util-linux iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,44 @@
+// Transport-neutral HTTP request and response, so handlers are plain functions testable
+// without a socket. The server (http_server.cc) converts from and to Boost.Beast.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace berth {
+
+struct HttpRequest {
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // percent-decoded path, no query
+  std::map<std::string, std::string> query;    // decoded; the first of repeated names wins
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+
+  // The header's value, or "" when absent. `name` is lower-case.
+  std::string Header(std::string_view name) const;
+  std::optional<std::string> Query(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+using Respond = std::function<void(HttpResponse)>;
+
+// {"error": {"code": status, "message": message}} with the given status.
+HttpResponse JsonError(int status, std::string_view message);
+
+// Splits a request target into a decoded path and query. False when the percent-encoding or
+// the path is malformed.
+bool ParseTarget(std::string_view target, std::string& path,
+                 std::map<std::string, std::string>& query);
+
+}  // namespace berth

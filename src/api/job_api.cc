@@ -1,0 +1,196 @@
+#include "api/job_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/random.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+json TimeOrNull(const std::optional<TimePoint>& t) {
+  return t ? json(FormatRfc3339(*t)) : json(nullptr);
+}
+
+HttpResponse Json(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+}  // namespace
+
+int HttpCodeFor(const berth::Status& st) {
+  switch (st.code()) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
+    case StatusCode::kIoError:
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+std::string LastLines(const std::string& text, size_t n) {
+  if (n == 0) return "";
+  size_t end = text.size();
+  if (end > 0 && text[end - 1] == '\n') --end;
+  size_t pos = end;
+  size_t found = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n' && ++found == n) break;
+    --pos;
+  }
+  return text.substr(pos);
+}
+
+JobApi::JobApi(JobService& jobs, JobApiOptions opts) : jobs_(jobs), opts_(std::move(opts)) {}
+
+void JobApi::Register(Router& router) {
+  router.Add("POST", "/api/jobs",
+             [this](const HttpRequest& req, const std::vector<std::string>&, Respond respond) {
+               HandleSubmit(req, std::move(respond));
+             });
+  router.Add("GET", "/api/jobs/{id}",
+             [this](const HttpRequest& req, const std::vector<std::string>& p, Respond respond) {
+               HandleStatus(req, p[0], std::move(respond));
+             });
+  router.Add("GET", "/api/jobs/{id}/logs",
+             [this](const HttpRequest& req, const std::vector<std::string>& p, Respond respond) {
+               HandleLogs(req, p[0], std::move(respond));
+             });
+  router.Add("GET", "/healthz",
+             [](const HttpRequest&, const std::vector<std::string>&, Respond respond) {
+               respond(Json(200, {{"status", "ok"}}));
+             });
+}
+
+bool JobApi::Authorized(const HttpRequest& req) const {
+  std::string key = req.Header("x-functions-key");
+  if (key.empty()) key = req.Query("code").value_or("");
+  if (key.empty()) return false;
+  bool ok = false;
+  // Check every key, so the time does not tell which one matched.
+  for (const auto& k : opts_.function_keys) ok |= ConstantTimeEquals(key, k);
+  return ok;
+}
+
+void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
+  if (!Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return;
+  }
+  JobSpec spec = opts_.default_job;
+  if (!IsBlank(req.body)) {
+    auto parsed = ParseJobSpec(req.body);
+    if (!parsed.ok()) {
+      respond(JsonError(400, parsed.status().message()));
+      return;
+    }
+    spec = std::move(parsed).value();
+  }
+  std::string host = req.Header("host");
+  jobs_.Submit(std::move(spec), [respond, host](Result<std::string> id) {
+    if (!id.ok()) {
+      respond(JsonError(HttpCodeFor(id.status()), "job not queued: " + id.status().message()));
+      return;
+    }
+    std::string location = "/api/jobs/" + *id;
+    std::string url = host.empty() ? location : "http://" + host + location;
+    HttpResponse r = Json(202, {{"id", *id}, {"statusUrl", url}});
+    r.headers.emplace_back("Location", location);
+    r.headers.emplace_back("Retry-After", "1");
+    respond(std::move(r));
+  });
+}
+
+void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond respond) {
+  if (opts_.status_requires_key && !Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return;
+  }
+  if (!IsCanonicalUuid(id)) {
+    respond(JsonError(400, "malformed job id: expected a UUID"));
+    return;
+  }
+  auto job = jobs_.Get(id);
+  if (!job.ok()) {
+    respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
+    return;
+  }
+  auto log = jobs_.ReadLog(id, opts_.max_status_log_bytes);
+  std::string logs = log.ok() ? log->text : "";
+  if (auto tail = req.Query("tail")) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(tail->c_str(), &end, 10);
+    if (tail->empty() || *end != '\0' || (*tail)[0] == '-') {
+      respond(JsonError(400, "tail must be a non-negative whole number"));
+      return;
+    }
+    logs = LastLines(logs, n);
+  }
+  int code = job->state == JobState::kSucceeded ? 200 : IsTerminal(job->state) ? 500 : 202;
+  json body = {
+      {"id", job->id},
+      {"state", ToString(job->state)},
+      {"logs", logs},
+      {"logsTruncated", log.ok() && log->truncated},
+      {"exitCode", job->exit_code ? json(*job->exit_code) : json(nullptr)},
+      {"reason", job->reason},
+      {"createdAt", FormatRfc3339(job->created_at)},
+      {"startedAt", TimeOrNull(job->started_at)},
+      {"finishedAt", TimeOrNull(job->finished_at)},
+      {"attempts", job->attempts},
+      {"image", job->spec.image},
+  };
+  HttpResponse r = Json(code, body);
+  if (code == 202) r.headers.emplace_back("Retry-After", "1");
+  respond(std::move(r));
+}
+
+void JobApi::HandleLogs(const HttpRequest& req, const std::string& id, Respond respond) {
+  if (opts_.status_requires_key && !Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return;
+  }
+  if (!IsCanonicalUuid(id)) {
+    respond(JsonError(400, "malformed job id: expected a UUID"));
+    return;
+  }
+  auto job = jobs_.Get(id);
+  if (!job.ok()) {
+    respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
+    return;
+  }
+  auto log = jobs_.ReadLog(id, SIZE_MAX);
+  if (!log.ok()) {
+    respond(JsonError(HttpCodeFor(log.status()), log.status().message()));
+    return;
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(log->text);
+  respond(std::move(r));
+}
+
+}  // namespace berth

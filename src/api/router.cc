@@ -1,0 +1,65 @@
+#include "api/router.h"
+
+namespace berth {
+namespace {
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, Handler handler) {
+  routes_.push_back({std::move(method), Split(pattern), std::move(handler)});
+}
+
+bool Router::Match(const Route& route, const std::vector<std::string>& segments,
+                   std::vector<std::string>& params) {
+  if (route.segments.size() != segments.size()) return false;
+  params.clear();
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& want = route.segments[i];
+    if (want.size() > 1 && want.front() == '{' && want.back() == '}') {
+      params.push_back(segments[i]);
+    } else if (want != segments[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Router::Handle(const HttpRequest& req, Respond respond) const {
+  std::vector<std::string> segments = Split(req.path);
+  std::vector<std::string> params;
+  std::string allow;
+  for (const Route& route : routes_) {
+    if (!Match(route, segments, params)) continue;
+    if (route.method == req.method || (req.method == "HEAD" && route.method == "GET")) {
+      route.handler(req, params, std::move(respond));
+      return;
+    }
+    if (!allow.empty()) allow += ", ";
+    allow += route.method;
+  }
+  if (allow.empty()) {
+    respond(JsonError(404, "no route for " + req.path));
+    return;
+  }
+  HttpResponse r = JsonError(405, "method " + req.method + " is not allowed on " + req.path);
+  r.headers.emplace_back("Allow", allow);
+  respond(std::move(r));
+}
+
+}  // namespace berth

@@ -1,0 +1,95 @@
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "cli/client_commands.h"
+#include "daemon/server.h"
+#include "daemon/settings.h"
+#include "shim/shim.h"
+
+namespace berth {
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+std::string SettingsHelp() {
+  std::string s =
+      "Settings (JSON file with a \"Values\" object; environment variables of the "
+      "same names override it):\n ";
+  for (const auto& n : SettingNames()) s += " " + n;
+  return s;
+}
+
+void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
+  cmd->add_option("--server", c.server, "Server URL (env BERTH_SERVER)")->capture_default_str();
+  cmd->add_option("--key", c.key, "Function key (env BERTH_KEY; else read from --data-dir)");
+  cmd->add_option("--data-dir", c.data_dir, "Data dir whose function-key file to use")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"berth: run containerized batch jobs in response to events"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "berth 0.1.0");
+
+  ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run a node: HTTP API, dispatcher, runtime");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free)")
+      ->capture_default_str();
+  serve_cmd->add_option("--data-dir", serve.data_dir, "Where the database, jobs and images live")
+      ->capture_default_str();
+  std::string settings_file;
+  serve_cmd->add_option("--settings", settings_file, "Settings file (local.settings.json shape)")
+      ->check(CLI::ExistingFile);
+  serve_cmd->footer(SettingsHelp());
+
+  ClientOptions client{EnvOr("BERTH_SERVER", "http://127.0.0.1:7071"), EnvOr("BERTH_KEY", ""),
+                       ".berth"};
+  SubmitOptions submit;
+  auto* submit_cmd = app.add_subcommand("submit", "Queue a job; prints its id and status URL");
+  AddClientOptions(submit_cmd, client);
+  submit_cmd->add_option("--image", submit.image, "Image to run (default: busybox)");
+  submit_cmd->add_option("-e,--env", submit.env, "Environment variable NAME=VALUE (repeatable)");
+  submit_cmd->add_option("-f,--file", submit.spec_file, "JSON job spec file ('-' = stdin)");
+  submit_cmd->add_option("command", submit.command, "Command to run (after --)");
+  submit_cmd->footer("With no image, command or spec, the server's default job runs.");
+
+  std::string id;
+  auto* status_cmd = app.add_subcommand("status", "Show a job's state, exit code and logs");
+  AddClientOptions(status_cmd, client);
+  status_cmd->add_option("id", id, "Job id")->required();
+
+  auto* logs_cmd = app.add_subcommand("logs", "Print a job's log");
+  AddClientOptions(logs_cmd, client);
+  logs_cmd->add_option("id", id, "Job id")->required();
+
+  ShimOptions shim;
+  auto* shim_cmd = app.add_subcommand("shim", "Per-job monitor (started by the daemon)");
+  shim_cmd->group("");  // hidden from --help
+  shim_cmd->add_option("--id", shim.id)->required();
+  shim_cmd->add_option("--job-dir", shim.job_dir)->required();
+  shim_cmd->add_option("--runtime", shim.runtime)->required();
+  shim_cmd->add_option("--runtime-root", shim.runtime_root)->required();
+  shim_cmd->add_option("--hide-mount", shim.hide_mounts);
+  shim_cmd->add_option("--sync-fd", shim.sync_fd);
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*serve_cmd) {
+    if (!settings_file.empty()) serve.settings_file = settings_file;
+    return Serve(serve);
+  }
+  if (*submit_cmd) return SubmitCommand(client, submit);
+  if (*status_cmd) return StatusCommand(client, id);
+  if (*logs_cmd) return LogsCommand(client, id);
+  if (*shim_cmd) return RunShim(shim);
+  return 2;
+}
+
+}  // namespace berth

@@ -1,0 +1,115 @@
+#include "cli/client_commands.h"
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "cli/http_client.h"
+#include "common/files.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ResolveKey(const ClientOptions& c) {
+  if (!c.key.empty()) return c.key;
+  auto k = ReadFile(std::filesystem::path(c.data_dir) / "function-key");
+  if (!k.ok()) return "";
+  std::string key = *k;
+  while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
+  return key;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// Prints the server's error message (or the transport error); returns the exit code 1.
+int ReportError(const Result<ClientResponse>& r) {
+  if (!r.ok()) {
+    fprintf(stderr, "berth: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  json body = json::parse(r->body, nullptr, false);
+  std::string msg = r->body;
+  if (!body.is_discarded() && body.contains("error")) {
+    msg = body["error"].value("message", r->body);
+  }
+  fprintf(stderr, "berth: server answered %ld: %s\n", r->status, msg.c_str());
+  return 1;
+}
+
+Result<std::string> BuildSpec(const SubmitOptions& opts) {
+  if (!opts.spec_file.empty()) {
+    if (opts.spec_file == "-") {
+      return std::string(std::istreambuf_iterator<char>(std::cin), {});
+    }
+    return ReadFile(opts.spec_file);
+  }
+  if (opts.image.empty() && opts.command.empty() && opts.env.empty()) return std::string();
+  json spec;
+  spec["image"] = opts.image.empty() ? "busybox" : opts.image;
+  if (!opts.command.empty()) spec["command"] = opts.command;
+  for (const auto& e : opts.env) {
+    size_t eq = e.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument("--env takes NAME=VALUE, got '" + e + "'");
+    }
+    spec["environmentVariables"][e.substr(0, eq)] = e.substr(eq + 1);
+  }
+  return spec.dump();
+}
+
+}  // namespace
+
+int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts) {
+  auto body = BuildSpec(opts);
+  if (!body.ok()) {
+    fprintf(stderr, "berth: %s\n", body.status().message().c_str());
+    return 2;
+  }
+  std::string key = ResolveKey(client);
+  if (key.empty()) {
+    fprintf(
+        stderr,
+        "berth: no function key: pass --key, set BERTH_KEY, or run where %s/function-key exists\n",
+        client.data_dir.c_str());
+    return 2;
+  }
+  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs",
+                    {"x-functions-key: " + key, "Content-Type: application/json"}, *body);
+  if (!r.ok() || r->status != 202) return ReportError(r);
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return ReportError(r);
+  printf("%s\n%s\n", j.value("id", "").c_str(), j.value("statusUrl", "").c_str());
+  return 0;
+}
+
+int StatusCommand(const ClientOptions& client, const std::string& id) {
+  std::vector<std::string> headers;
+  std::string key = ResolveKey(client);
+  if (!key.empty()) headers.push_back("x-functions-key: " + key);
+  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, headers, "");
+  if (!r.ok() || (r->status != 200 && r->status != 202 && r->status != 500)) {
+    return ReportError(r);
+  }
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return ReportError(r);
+  printf("%s\n", j.dump(2).c_str());
+  return 0;
+}
+
+int LogsCommand(const ClientOptions& client, const std::string& id) {
+  std::vector<std::string> headers;
+  std::string key = ResolveKey(client);
+  if (!key.empty()) headers.push_back("x-functions-key: " + key);
+  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id + "/logs", headers, "");
+  if (!r.ok() || r->status != 200) return ReportError(r);
+  fwrite(r->body.data(), 1, r->body.size(), stdout);
+  return 0;
+}
+
+}  // namespace berth

@@ -1,0 +1,26 @@
+// The client subcommands: they reach a berth server over HTTP with a function key.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace berth {
+
+struct ClientOptions {
+  std::string server;    // base URL, e.g. http://127.0.0.1:7071
+  std::string key;       // function key
+  std::string data_dir;  // where to look for the key when none is given
+};
+
+struct SubmitOptions {
+  std::string image;                 // empty with no command and no env: the default job
+  std::vector<std::string> env;      // NAME=VALUE
+  std::vector<std::string> command;  // after --
+  std::string spec_file;             // a JSON job spec ("-" = stdin); overrides the rest
+};
+
+int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts);
+int StatusCommand(const ClientOptions& client, const std::string& id);
+int LogsCommand(const ClientOptions& client, const std::string& id);
+
+}  // namespace berth

@@ -1,0 +1,27 @@
+// `berth serve`: wires every part of one node (store, images, runtime, dispatcher, HTTP API)
+// and runs until SIGINT or SIGTERM. A stop leaves running jobs running: their monitors outlive
+// the daemon and the next start adopts them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace berth {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:7071";  // HOST:PORT; port 0 picks a free one
+  std::filesystem::path data_dir = ".berth";
+  std::optional<std::filesystem::path> settings_file;
+};
+
+// Runs the node; returns the process exit code. Call from main before any thread starts.
+int Serve(const ServeOptions& opts);
+
+// Returns the key kept in `data_dir` (creating a random one, mode 0600, on first use), or
+// `pinned` when it is not empty.
+std::string LoadOrCreateFunctionKey(const std::filesystem::path& data_dir,
+                                    const std::string& pinned, std::string* error);
+
+}  // namespace berth

@@ -1,0 +1,199 @@
+#include "daemon/settings.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+Status Bad(const std::string& name, const std::string& what) {
+  return Status::InvalidArgument("setting " + name + ": " + what);
+}
+
+Result<int64_t> ToInt(const std::string& name, const json& v, int64_t min, int64_t max) {
+  int64_t n = 0;
+  if (v.is_number_integer()) {
+    n = v.get<int64_t>();
+  } else if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    size_t used = 0;
+    try {
+      n = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      return Bad(name, "'" + s + "' is not a whole number");
+    }
+    if (used != s.size()) return Bad(name, "'" + s + "' is not a whole number");
+  } else {
+    return Bad(name, "must be a whole number");
+  }
+  if (n < min || n > max) {
+    return Bad(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return n;
+}
+
+Result<bool> ToBool(const std::string& name, const json& v) {
+  if (v.is_boolean()) return v.get<bool>();
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  return Bad(name, "must be true or false");
+}
+
+Result<std::string> ToString(const std::string& name, const json& v) {
+  if (!v.is_string()) return Bad(name, "must be a string");
+  return v.get<std::string>();
+}
+
+Result<std::vector<std::string>> ToCommand(const std::string& name, const json& v) {
+  if (v.is_string()) {
+    // From the environment, a JSON array may arrive as text.
+    const std::string& s = v.get_ref<const std::string&>();
+    if (!s.empty() && s[0] == '[') {
+      json parsed = json::parse(s, nullptr, false);
+      if (parsed.is_discarded()) return Bad(name, "malformed JSON array");
+      return ToCommand(name, parsed);
+    }
+    if (s.empty()) return Bad(name, "must not be empty");
+    return std::vector<std::string>{"/bin/sh", "-c", s};
+  }
+  if (!v.is_array() || v.empty()) return Bad(name, "must be a string or an array of strings");
+  std::vector<std::string> out;
+  for (const auto& a : v) {
+    if (!a.is_string()) return Bad(name, "must be a string or an array of strings");
+    out.push_back(a.get<std::string>());
+  }
+  return out;
+}
+
+using Setter = std::function<Status(Settings&, const std::string&, const json&)>;
+
+template <typename Field>
+Setter IntSetter(Field Settings::*field, int64_t min, int64_t max) {
+  return [=](Settings& s, const std::string& n, const json& v) -> Status {
+    ASSIGN_OR_RETURN(int64_t x, ToInt(n, v, min, max));
+    s.*field = static_cast<Field>(x);
+    return Status::Ok();
+  };
+}
+
+Setter StringSetter(std::string Settings::*field) {
+  return [=](Settings& s, const std::string& n, const json& v) -> Status {
+    ASSIGN_OR_RETURN(s.*field, ToString(n, v));
+    return Status::Ok();
+  };
+}
+
+const std::vector<std::pair<std::string, Setter>>& Setters() {
+  static const auto* setters = new std::vector<std::pair<std::string, Setter>>{
+      {"JobQueueName", StringSetter(&Settings::job_queue_name)},
+      {"ResourceGroupName", StringSetter(&Settings::resource_group_name)},
+      {"AzureWebJobsStorage", StringSetter(&Settings::azure_web_jobs_storage)},
+      {"FunctionKey", StringSetter(&Settings::function_key)},
+      {"MaxConcurrentJobs", IntSetter(&Settings::max_concurrent_jobs, 1, 100000)},
+      {"MaxDequeueCount", IntSetter(&Settings::max_dequeue_count, 1, 1000)},
+      {"QueueLeaseSeconds", IntSetter(&Settings::queue_lease_seconds, 1, 86400)},
+      {"QueueRetryDelayMs", IntSetter(&Settings::queue_retry_delay_ms, 0, 86400000)},
+      {"Runtime", StringSetter(&Settings::runtime)},
+      {"StatusRequiresKey",
+       [](Settings& s, const std::string& n, const json& v) -> Status {
+         ASSIGN_OR_RETURN(s.status_requires_key, ToBool(n, v));
+         return Status::Ok();
+       }},
+      {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},
+      {"DefaultJobImage", StringSetter(&Settings::default_job_image)},
+      {"DefaultJobCommand",
+       [](Settings& s, const std::string& n, const json& v) -> Status {
+         ASSIGN_OR_RETURN(s.default_job_command, ToCommand(n, v));
+         return Status::Ok();
+       }},
+      {"BundledImagesDir",
+       [](Settings& s, const std::string& n, const json& v) -> Status {
+         ASSIGN_OR_RETURN(std::string p, ToString(n, v));
+         s.bundled_images_dir = p;
+         return Status::Ok();
+       }},
+      // Common in a function app's settings; accepted and not used.
+      {"FUNCTIONS_WORKER_RUNTIME",
+       [](Settings&, const std::string&, const json&) -> Status { return Status::Ok(); }},
+  };
+  return *setters;
+}
+
+const Setter* FindSetter(const std::string& name) {
+  for (const auto& [n, setter] : Setters()) {
+    if (n == name) return &setter;
+  }
+  return nullptr;
+}
+
+Status Validate(const Settings& s) {
+  if (s.runtime != "crun" && s.runtime != "runc") return Bad("Runtime", "must be crun or runc");
+  if (!s.azure_web_jobs_storage.empty()) {
+    return Bad("AzureWebJobsStorage",
+               "only the embedded store is supported in this version; leave it empty");
+  }
+  if (s.job_queue_name.empty() || s.job_queue_name.size() > 63) {
+    return Bad("JobQueueName", "must be 1 to 63 characters");
+  }
+  if (s.default_job_image.empty()) return Bad("DefaultJobImage", "must not be empty");
+  return Status::Ok();
+}
+
+}  // namespace
+
+JobSpec Settings::DefaultJob() const {
+  JobSpec spec;
+  spec.image = default_job_image;
+  spec.command = default_job_command;
+  spec.restart_policy = RestartPolicy::kNever;
+  return spec;
+}
+
+const std::vector<std::string>& SettingNames() {
+  static const auto* names = [] {
+    auto* v = new std::vector<std::string>;
+    for (const auto& [n, setter] : Setters()) v->push_back(n);
+    return v;
+  }();
+  return *names;
+}
+
+Result<Settings> LoadSettings(const std::optional<std::filesystem::path>& file,
+                              const std::function<const char*(const char*)>& getenv) {
+  Settings s;
+  if (file) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(*file));
+    json doc = json::parse(text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      return Status::InvalidArgument("settings file " + file->string() + ": malformed JSON");
+    }
+    for (const auto& [key, v] : doc.items()) {
+      if (key == "Values") continue;
+      if (key == "IsEncrypted" || key == "Host" || key == "ConnectionStrings") continue;
+      return Status::InvalidArgument("settings file " + file->string() + ": unknown key '" + key +
+                                     "' (settings go in \"Values\")");
+    }
+    if (doc.contains("Values")) {
+      if (!doc["Values"].is_object())
+        return Status::InvalidArgument("\"Values\" must be an object");
+      for (const auto& [key, v] : doc["Values"].items()) {
+        const Setter* setter = FindSetter(key);
+        if (setter == nullptr) {
+          return Status::InvalidArgument("settings file " + file->string() + ": unknown setting '" +
+                                         key + "'");
+        }
+        RETURN_IF_ERROR((*setter)(s, key, v));
+      }
+    }
+  }
+  for (const auto& [name, setter] : Setters()) {
+    if (const char* v = getenv(name.c_str())) RETURN_IF_ERROR(setter(s, name, json(v)));
+  }
+  RETURN_IF_ERROR(Validate(s));
+  return s;
+}
+
+}  // namespace berth

@@ -1,0 +1,47 @@
+// Settings: what an operator configures, read from a JSON settings file in the shape of a
+// function app's local.settings.json ({"IsEncrypted": false, "Values": {...}}) and overridden
+// by environment variables of the same names. Every field documents its default.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "job/job_spec.h"
+
+namespace berth {
+
+struct Settings {
+  std::string job_queue_name = "jobs";          // JobQueueName: the queue jobs go through
+  std::string resource_group_name = "default";  // ResourceGroupName: the group jobs belong to
+  std::string azure_web_jobs_storage;           // AzureWebJobsStorage: "" = the embedded store
+  std::string function_key;          // FunctionKey: pins the key; "" = generated, kept in data dir
+  int max_concurrent_jobs = 16;      // MaxConcurrentJobs: jobs starting or running at once
+  int max_dequeue_count = 5;         // MaxDequeueCount: start attempts before the poison queue
+  int queue_lease_seconds = 60;      // QueueLeaseSeconds: visibility timeout of a claimed message
+  int queue_retry_delay_ms = 0;      // QueueRetryDelayMs: a failed start is retried after this
+  std::string runtime = "crun";      // Runtime: "crun" or "runc"
+  bool status_requires_key = false;  // StatusRequiresKey: GET routes need a function key too
+  int64_t job_pids_limit = 1024;     // JobPidsLimit: processes per job; 0 = unlimited
+  std::string default_job_image = "busybox";  // DefaultJobImage: what an empty POST runs
+  // DefaultJobCommand: a string (run with /bin/sh -c) or an array of strings.
+  std::vector<std::string> default_job_command = {
+      "/bin/sh", "-c", "for i in $(seq 1 30); do sleep 1; echo $i; done"};
+  std::filesystem::path bundled_images_dir;  // BundledImagesDir: images a new data dir gets
+
+  // The job an empty POST runs.
+  JobSpec DefaultJob() const;
+};
+
+// Names of every setting, for --help and error messages.
+const std::vector<std::string>& SettingNames();
+
+// Reads `file` (when given) then applies environment overrides through `getenv`. Unknown
+// setting names, malformed values and malformed JSON are InvalidArgument naming the setting.
+Result<Settings> LoadSettings(const std::optional<std::filesystem::path>& file,
+                              const std::function<const char*(const char*)>& getenv);
+
+}  // namespace berth

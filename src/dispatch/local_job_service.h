@@ -1,0 +1,34 @@
+// LocalJobService: the JobService of one node: jobs go into the Store's queue (waking the local
+// Dispatcher), status comes from the Store, logs from the job's log file on this node.
+// Thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "common/clock.h"
+#include "dispatch/dispatcher.h"
+#include "job/job_service.h"
+#include "store/store.h"
+
+namespace berth {
+
+class LocalJobService : public JobService {
+ public:
+  // `dispatcher` may be null (a node that only accepts jobs).
+  LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock, std::string queue,
+                  std::filesystem::path jobs_root);
+
+  void Submit(JobSpec spec, std::function<void(Result<std::string>)> done) override;
+  Result<JobRecord> Get(std::string_view id) override;
+  Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override;
+
+ private:
+  Store& store_;
+  Dispatcher* dispatcher_;
+  Clock& clock_;
+  std::string queue_;
+  std::filesystem::path jobs_root_;
+};
+
+}  // namespace berth

@@ -1,0 +1,33 @@
+// A job's record: its spec and where it is in its life. Plain value type.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "job/job_spec.h"
+
+namespace berth {
+
+// Queued: waiting in the queue. Pending: claimed, its container being set up.
+// Running: its container runs. The rest are terminal: a job never leaves them.
+enum class JobState { kQueued, kPending, kRunning, kSucceeded, kFailed, kCanceled };
+
+std::string_view ToString(JobState s);
+std::optional<JobState> ParseJobState(std::string_view s);
+bool IsTerminal(JobState s);
+
+struct JobRecord {
+  std::string id;  // UUIDv4; also the container's name
+  JobSpec spec;
+  JobState state = JobState::kQueued;
+  std::optional<int> exit_code;
+  std::string reason;  // why it ended or why it waits; empty when there is nothing to say
+  TimePoint created_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> finished_at;
+  int attempts = 0;  // how many times a start was tried
+};
+
+}  // namespace berth

@@ -1,0 +1,39 @@
+// JobSpec: what a client asks to run. Parsed from the API's JSON (the same JSON is how the
+// store keeps it). Plain value type.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace berth {
+
+enum class RestartPolicy { kNever, kOnFailure };
+
+std::string_view ToString(RestartPolicy p);
+
+struct JobSpec {
+  std::string image;                              // image reference, e.g. "busybox" (required)
+  std::vector<std::string> command;               // empty: the image's Entrypoint/Cmd
+  std::map<std::string, std::string> env;         // environmentVariables
+  std::map<std::string, std::string> secure_env;  // secureEnvironmentVariables: never echoed
+  double cpu = 0;                                 // cores, fractional; 0 = no limit
+  double memory_gb = 0;                           // memoryInGB; 0 = no limit
+  RestartPolicy restart_policy = RestartPolicy::kNever;
+  int64_t timeout_seconds = 0;  // 0 = none
+};
+
+// Parses a job spec from the API's JSON object. An unknown field, a wrong type or a value out of
+// range is InvalidArgument with a message that names the field. A string `command` becomes
+// {"/bin/sh", "-c", command}.
+Result<JobSpec> ParseJobSpec(std::string_view json);
+
+// The spec as JSON, in the shape ParseJobSpec reads. With `include_secrets` false the values
+// of secureEnvironmentVariables are left out (their names stay).
+std::string JobSpecToJson(const JobSpec& spec, bool include_secrets);
+
+}  // namespace berth

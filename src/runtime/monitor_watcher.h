@@ -1,0 +1,38 @@
+// MonitorWatcher: one thread that waits on many processes through pidfds (epoll) and runs a
+// callback when each ends. Reaps the process when it is our child. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/status.h"
+
+namespace berth {
+
+class MonitorWatcher {
+ public:
+  MonitorWatcher();
+  ~MonitorWatcher();
+  MonitorWatcher(const MonitorWatcher&) = delete;
+  MonitorWatcher& operator=(const MonitorWatcher&) = delete;
+
+  // Takes ownership of `pidfd`; runs `on_exit` on the watcher thread once the process ends.
+  Status Add(int pidfd, std::function<void()> on_exit);
+
+  // How many processes are being watched.
+  size_t size();
+
+ private:
+  void Loop();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::mutex mu_;
+  std::map<int, std::function<void()>> watched_;  // GUARDED_BY(mu_), by pidfd
+  bool stopping_ = false;                         // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace berth

@@ -1,0 +1,153 @@
+#include "runtime/oci_config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+// The capability set Docker and Podman grant by default.
+const char* const kDefaultCaps[] = {
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",    "CAP_AUDIT_WRITE",
+};
+
+const char* const kMaskedPaths[] = {
+    "/proc/acpi",          "/proc/asound",     "/proc/kcore",       "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",          "/sys/firmware",    "/sys/fs/selinux",   "/sys/dev/block",
+};
+
+const char* const kReadonlyPaths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+json Mount(const char* dest, const char* type, const char* source, std::vector<std::string> opts) {
+  return {{"destination", dest}, {"type", type}, {"source", source}, {"options", opts}};
+}
+
+json Mounts() {
+  return json::array({
+      Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
+      Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
+      Mount("/dev/pts", "devpts", "devpts",
+            {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}),
+      Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+      Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
+      Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
+      Mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}),
+  });
+}
+
+// Environment: the image's, then the spec's, then the secure variables; later names win.
+json Environment(const std::string& id, const JobSpec& spec, const ImageConfig& image) {
+  std::vector<std::pair<std::string, std::string>> vars;
+  auto set = [&vars](const std::string& k, const std::string& v) {
+    for (auto& kv : vars) {
+      if (kv.first == k) {
+        kv.second = v;
+        return;
+      }
+    }
+    vars.emplace_back(k, v);
+  };
+  set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  set("HOSTNAME", id);
+  for (const auto& e : image.env) {
+    size_t eq = e.find('=');
+    if (eq != std::string::npos) set(e.substr(0, eq), e.substr(eq + 1));
+  }
+  for (const auto& [k, v] : spec.env) set(k, v);
+  for (const auto& [k, v] : spec.secure_env) set(k, v);
+  json env = json::array();
+  for (const auto& [k, v] : vars) env.push_back(k + "=" + v);
+  return env;
+}
+
+json User(const ImageConfig& image) {
+  // Numeric "uid[:gid]" only; names need the image's /etc/passwd (not resolved yet).
+  json user = {{"uid", 0}, {"gid", 0}};
+  const std::string& u = image.user;
+  if (u.empty()) return user;
+  size_t colon = u.find(':');
+  std::string uid = u.substr(0, colon);
+  std::string gid = colon == std::string::npos ? "" : u.substr(colon + 1);
+  auto numeric = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (numeric(uid)) user["uid"] = std::stoul(uid);
+  if (numeric(gid)) user["gid"] = std::stoul(gid);
+  return user;
+}
+
+json Resources(const JobSpec& spec, const OciConfigOptions& opts) {
+  json r = json::object();
+  if (spec.cpu > 0) {
+    constexpr int64_t kPeriod = 100000;
+    r["cpu"] = {{"period", kPeriod},
+                {"quota", static_cast<int64_t>(std::llround(spec.cpu * kPeriod))}};
+  }
+  if (spec.memory_gb > 0) {
+    auto bytes = static_cast<int64_t>(spec.memory_gb * 1024 * 1024 * 1024);
+    r["memory"] = {{"limit", bytes}, {"swap", bytes}};
+  }
+  if (opts.pids_limit > 0) r["pids"] = {{"limit", opts.pids_limit}};
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ResolveCommand(const JobSpec& spec, const ImageConfig& image) {
+  std::vector<std::string> args = spec.command;
+  if (args.empty()) {
+    args = image.entrypoint;
+    args.insert(args.end(), image.cmd.begin(), image.cmd.end());
+  }
+  if (args.empty()) {
+    return Status::InvalidArgument("the job gives no command and the image has none");
+  }
+  return args;
+}
+
+Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
+                                   const ImageConfig& image, const OciConfigOptions& opts) {
+  ASSIGN_OR_RETURN(std::vector<std::string> args, ResolveCommand(spec, image));
+  std::vector<std::string> caps(std::begin(kDefaultCaps), std::end(kDefaultCaps));
+  json process = {
+      {"terminal", false},
+      {"user", User(image)},
+      {"args", args},
+      {"env", Environment(id, spec, image)},
+      {"cwd", image.working_dir.empty() ? "/" : image.working_dir},
+      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"rlimits", json::array({{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}})},
+      {"noNewPrivileges", true},
+  };
+  json linux_section = {
+      {"namespaces", json::array({{{"type", "pid"}},
+                                  {{"type", "mount"}},
+                                  {{"type", "ipc"}},
+                                  {{"type", "uts"}},
+                                  {{"type", "network"}}})},
+      {"cgroupsPath", "/berth-" + id},
+      {"resources", Resources(spec, opts)},
+      {"maskedPaths", std::vector<std::string>(std::begin(kMaskedPaths), std::end(kMaskedPaths))},
+      {"readonlyPaths",
+       std::vector<std::string>(std::begin(kReadonlyPaths), std::end(kReadonlyPaths))},
+  };
+  json config = {
+      {"ociVersion", "1.0.2"},
+      {"process", process},
+      {"root", {{"path", "rootfs"}, {"readonly", false}}},
+      {"hostname", id},
+      {"mounts", Mounts()},
+      {"linux", linux_section},
+  };
+  return config.dump(2);
+}
+
+}  // namespace berth

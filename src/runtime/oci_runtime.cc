@@ -1,0 +1,174 @@
+#include "runtime/oci_runtime.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "common/process.h"
+#include "job/job_files.h"
+
+namespace berth {
+namespace {
+
+// Reads the monitor's one-line report ("OK <pid>" / "ERR <message>") until EOF or the timeout.
+Result<std::string> ReadReport(int fd, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string line;
+  char buf[4096];
+  for (;;) {
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Status::DeadlineExceeded("the monitor did not report a start");
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("wait for the monitor", errno);
+    if (n == 0) continue;
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    line.append(buf, static_cast<size_t>(r));
+  }
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
+    : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {}
+
+Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec) {
+  ASSIGN_OR_RETURN(Image image, images_.Resolve(spec.image));
+  ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
+  JobFiles files(opts_.jobs_root, id);
+  std::error_code ec;
+  // Leftovers of an earlier failed start; the log stays, it keeps every attempt.
+  for (const auto& p : {files.upper(), files.work(), files.rootfs()}) {
+    std::filesystem::remove_all(p, ec);
+  }
+  for (const auto& p : {files.upper(), files.work(), files.rootfs()}) {
+    RETURN_IF_ERROR(MakeDirs(p, 0755));
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(files.config(), config, 0600));
+  std::string lower;
+  for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
+    if (!lower.empty()) lower += ':';
+    lower += it->string();
+  }
+  return WriteFileAtomic(files.lower(), lower, 0600);
+}
+
+Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
+  JobFiles files(opts_.jobs_root, id);
+  std::vector<std::string> args = {opts_.monitor_binary,
+                                   "shim",
+                                   "--id",
+                                   id,
+                                   "--job-dir",
+                                   files.dir().string(),
+                                   "--runtime",
+                                   opts_.runtime_binary,
+                                   "--runtime-root",
+                                   opts_.state_root.string()};
+  if (layout_.mode == CgroupMode::kHybrid) {
+    for (const auto& m : layout_.v2_mounts) args.insert(args.end(), {"--hide-mount", m});
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int sync[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  int log_fd = ::open(files.monitor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child of a multithreaded parent: async-signal-safe calls only, then exec.
+    ::setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd >= 0 ? log_fd : null_fd, 1);
+    ::dup2(log_fd >= 0 ? log_fd : null_fd, 2);
+    ::dup2(sync[1], 3);
+    ::close_range(4, ~0U, 0);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int fork_err = errno;
+  ::close(sync[1]);
+  if (log_fd >= 0) ::close(log_fd);
+  ::close(null_fd);
+  if (pid < 0) {
+    ::close(sync[0]);
+    return ErrnoStatus("start the monitor", fork_err);
+  }
+  auto report = ReadReport(sync[0], opts_.start_timeout);
+  ::close(sync[0]);
+  if (report.ok() && report->starts_with("OK ")) {
+    return StartedContainer{pid, std::atoi(report->c_str() + 3)};
+  }
+  if (!report.ok()) ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  if (!report.ok()) return report.status();
+  if (report->starts_with("ERR ")) return Status::Unavailable(report->substr(4));
+  auto diag = ReadFileTail(files.monitor_log(), 1024);
+  return Status::Internal("the monitor exited without reporting a start" +
+                          (diag.ok() ? ": " + diag->data : std::string()));
+}
+
+Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec) {
+  JobFiles files(opts_.jobs_root, id);
+  if (std::filesystem::exists(files.monitor())) {
+    return Status::AlreadyExists("a monitor was already started for job " + id);
+  }
+  RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
+  RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
+  RETURN_IF_ERROR(PrepareBundle(id, spec));
+  return LaunchMonitor(id);
+}
+
+Outcome OciRuntime::ReadOutcome(const std::string& id) {
+  JobFiles files(opts_.jobs_root, id);
+  std::error_code ec;
+  std::filesystem::remove_all(files.upper(), ec);
+  std::filesystem::remove_all(files.work(), ec);
+  auto text = ReadFile(files.exit());
+  if (!text.ok()) return MonitorLost{"the monitor ended without recording an exit"};
+  auto rec = ParseExitRecord(*text);
+  if (!rec.ok()) return MonitorLost{rec.status().message()};
+  return rec->outcome;
+}
+
+Status OciRuntime::Watch(const std::string& id, ExitCallback on_exit) {
+  JobFiles files(opts_.jobs_root, id);
+  auto text = ReadFile(files.monitor());
+  if (!text.ok()) return Status::NotFound("no monitor was started for job " + id);
+  pid_t pid = 0;
+  uint64_t start_time = 0;
+  try {
+    auto j = nlohmann::json::parse(*text);
+    pid = j.at("pid").get<pid_t>();
+    start_time = j.at("startTime").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Internal("malformed monitor record of job " + id + ": " + e.what());
+  }
+  int fd = OpenPidfdIfSame(pid, start_time);
+  if (fd < 0) {
+    // Ended already (maybe while no daemon was running).
+    on_exit(id, ReadOutcome(id));
+    return Status::Ok();
+  }
+  return watcher_.Add(fd, [this, id, on_exit] { on_exit(id, ReadOutcome(id)); });
+}
+
+}  // namespace berth

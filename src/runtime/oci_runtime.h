@@ -1,0 +1,50 @@
+// OciRuntime: runs jobs with an OCI runtime CLI (crun by default, runc selectable).
+//
+// Per job it writes a bundle under <jobs_root>/<id>/ (config.json from the spec and the image,
+// the overlay's lower layers, an upper and a work dir), then launches a monitor process
+// (`berth shim`, see shim/shim.h) that mounts the rootfs in its private mount namespace and
+// drives `create` and `start`. Monitors outlive the daemon; Watch re-attaches to them through
+// their pid and start time (monitor.json), which guards against pid reuse. Thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "images/image_store.h"
+#include "runtime/cgroup_layout.h"
+#include "runtime/monitor_watcher.h"
+#include "runtime/oci_config.h"
+#include "runtime/runtime.h"
+
+namespace berth {
+
+struct OciRuntimeOptions {
+  std::filesystem::path jobs_root;   // <data>/jobs
+  std::filesystem::path state_root;  // the runtime's --root, e.g. <data>/runtime/crun
+  std::string runtime_binary = "/usr/bin/crun";
+  std::string monitor_binary = "/proc/self/exe";  // the berth binary, run as `berth shim`
+  OciConfigOptions config;
+  milliseconds start_timeout{60'000};  // how long a start may take before it is abandoned
+};
+
+class OciRuntime : public Runtime {
+ public:
+  OciRuntime(OciRuntimeOptions opts, ImageStore& images);
+
+  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
+  Status Watch(const std::string& id, ExitCallback on_exit) override;
+
+  const CgroupLayout& cgroup_layout() const { return layout_; }
+
+ private:
+  Status PrepareBundle(const std::string& id, const JobSpec& spec);
+  Result<StartedContainer> LaunchMonitor(const std::string& id);
+  Outcome ReadOutcome(const std::string& id);
+
+  OciRuntimeOptions opts_;
+  ImageStore& images_;
+  CgroupLayout layout_;
+  MonitorWatcher watcher_;
+};
+
+}  // namespace berth

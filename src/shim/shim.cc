@@ -1,0 +1,259 @@
+#include "shim/shim.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "job/job_files.h"
+#include "job/outcome.h"
+
+namespace berth {
+namespace {
+
+// How long the log is drained after the container's exit before the exit is recorded anyway.
+constexpr int kDrainMillis = 2000;
+
+class Monitor {
+ public:
+  explicit Monitor(const ShimOptions& opts)
+      : opts_(opts), files_(opts.job_dir.parent_path(), opts.id) {}
+  int Run();
+
+ private:
+  void Log(const std::string& msg) {
+    fprintf(stderr, "berth-monitor %s: %s\n", opts_.id.c_str(), msg.c_str());
+  }
+  int Fail(const std::string& msg);
+  bool SetUpMounts(std::string& error);
+  pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd);
+  int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
+  std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
+  std::string RuntimeError() const;
+  void Supervise(int out_read, int sig_fd);
+  void Report(const std::string& line);
+
+  ShimOptions opts_;
+  JobFiles files_;
+  int log_fd_ = -1;
+  pid_t container_pid_ = -1;
+  bool exited_ = false;
+  Outcome outcome_ = Exited{0};
+};
+
+void Monitor::Report(const std::string& line) {
+  if (opts_.sync_fd < 0) return;
+  std::string msg = line + "\n";
+  ssize_t n = ::write(opts_.sync_fd, msg.data(), msg.size());
+  (void)n;
+  ::close(opts_.sync_fd);
+  opts_.sync_fd = -1;
+}
+
+int Monitor::Fail(const std::string& msg) {
+  Log(msg);
+  Report("ERR " + msg);
+  return 1;
+}
+
+bool Monitor::SetUpMounts(std::string& error) {
+  if (::unshare(CLONE_NEWNS) != 0) {
+    error = std::string("unshare mount namespace: ") + std::strerror(errno);
+    return false;
+  }
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    error = std::string("make / private: ") + std::strerror(errno);
+    return false;
+  }
+  for (const auto& m : opts_.hide_mounts) {
+    if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      error = "hide " + m + ": " + std::strerror(errno);
+      return false;
+    }
+  }
+  auto lower = ReadFile(files_.lower());
+  if (!lower.ok()) {
+    error = lower.status().ToString();
+    return false;
+  }
+  std::string data = "lowerdir=" + *lower + ",upperdir=" + files_.upper().string() +
+                     ",workdir=" + files_.work().string();
+  if (::mount("overlay", files_.rootfs().c_str(), "overlay", 0, data.c_str()) != 0) {
+    error = std::string("mount overlay rootfs: ") + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+pid_t Monitor::Spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  int null_fd = ::open("/dev/null", O_RDWR);
+  ::dup2(null_fd, 0);
+  ::dup2(out_fd >= 0 ? out_fd : null_fd, 1);
+  ::dup2(err_fd >= 0 ? err_fd : null_fd, 2);
+  ::execv(argv[0], argv.data());
+  _exit(127);
+}
+
+std::vector<std::string> Monitor::RuntimeArgs(const std::vector<std::string>& verb_args) const {
+  std::vector<std::string> args = {opts_.runtime, "--root", opts_.runtime_root.string()};
+  bool is_runc = opts_.runtime.size() >= 4 && opts_.runtime.ends_with("runc");
+  if (is_runc) {
+    args.insert(args.end(), {"--log", files_.runtime_log().string(), "--log-format", "text"});
+  } else {
+    args.push_back("--log=file:" + files_.runtime_log().string());
+  }
+  args.insert(args.end(), verb_args.begin(), verb_args.end());
+  return args;
+}
+
+// Runs a runtime verb to completion; its exit code (or -1 when it could not run).
+int Monitor::RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd) {
+  pid_t pid = Spawn(RuntimeArgs(verb_args), out_fd, err_fd);
+  if (pid < 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Monitor::RuntimeError() const {
+  auto tail = ReadFileTail(files_.runtime_log(), 2048);
+  if (!tail.ok() || tail->data.empty()) return "no message from the runtime";
+  std::string s = tail->data;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  size_t nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+void Monitor::Supervise(int out_read, int sig_fd) {
+  bool pipe_open = true;
+  struct timespec deadline {};
+  char buf[65536];
+  while (!exited_ || pipe_open) {
+    int timeout = -1;
+    if (exited_) {
+      struct timespec now {};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long left =
+          (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+      if (left <= 0) break;
+      timeout = static_cast<int>(left);
+    }
+    struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {pipe_open ? out_read : -1, POLLIN, 0}};
+    int n = ::poll(fds, 2, timeout);
+    if (n < 0 && errno != EINTR) break;
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = ::read(out_read, buf, sizeof buf);
+      if (r > 0) {
+        ssize_t w = ::write(log_fd_, buf, static_cast<size_t>(r));
+        (void)w;
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        pipe_open = false;
+      }
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si {};
+      if (::read(sig_fd, &si, sizeof si) != sizeof si) continue;
+      if (si.ssi_signo != SIGCHLD) {
+        // Forward stop requests to the job; its exit ends the monitor.
+        if (!exited_) ::kill(container_pid_, static_cast<int>(si.ssi_signo));
+        continue;
+      }
+      int status = 0;
+      pid_t pid;
+      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid != container_pid_ || exited_) continue;
+        exited_ = true;
+        outcome_ = WIFEXITED(status) ? Outcome(Exited{WEXITSTATUS(status)})
+                                     : Outcome(Signaled{WTERMSIG(status)});
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += kDrainMillis / 1000;
+      }
+    }
+  }
+}
+
+int Monitor::Run() {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sig_fd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sig_fd < 0) return Fail(std::string("signalfd: ") + std::strerror(errno));
+
+  std::string error;
+  if (!SetUpMounts(error)) return Fail(error);
+  log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(std::strerror(errno)));
+
+  int rc = RunRuntime({"create", "--bundle", files_.bundle().string(), "--pid-file",
+                       files_.pid_file().string(), opts_.id},
+                      out[1], out[1]);
+  ::close(out[1]);
+  if (rc != 0) {
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+    return Fail("runtime create failed: " + RuntimeError());
+  }
+  auto pid_text = ReadFile(files_.pid_file());
+  container_pid_ = pid_text.ok() ? std::atoi(pid_text->c_str()) : -1;
+  if (container_pid_ <= 0) return Fail("runtime create left no pid file");
+
+  nlohmann::json mon = {{"pid", ::getpid()},
+                        {"startTime", ProcessStartTime(::getpid()).value_or(0)},
+                        {"containerPid", container_pid_}};
+  if (Status st = WriteFileAtomic(files_.monitor(), mon.dump()); !st.ok()) {
+    ::kill(container_pid_, SIGKILL);
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+    return Fail("write monitor record: " + st.ToString());
+  }
+  if (RunRuntime({"start", opts_.id}, -1, -1) != 0) {
+    std::string why = RuntimeError();
+    ::kill(container_pid_, SIGKILL);
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+    ::unlink(files_.monitor().c_str());
+    return Fail("runtime start failed: " + why);
+  }
+  Report("OK " + std::to_string(container_pid_));
+
+  Supervise(out[0], sig_fd);
+  ::fsync(log_fd_);
+  ::close(log_fd_);
+  if (!exited_) outcome_ = MonitorLost{"the monitor stopped before the container exited"};
+  Status st =
+      WriteFileAtomic(files_.exit(), ExitRecordToJson(outcome_, ToUnixMillis(SystemClock().Now())));
+  if (!st.ok()) Log("write exit record: " + st.ToString());
+  RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+  ::umount2(files_.rootfs().c_str(), MNT_DETACH);
+  return st.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int RunShim(const ShimOptions& opts) { return Monitor(opts).Run(); }
+
+}  // namespace berth

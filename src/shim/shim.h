@@ -1,0 +1,28 @@
+// The monitor (the conmon role): one small process per job that outlives the daemon.
+//
+// It runs in a private mount namespace (so the job's overlay rootfs disappears with it, and
+// cgroup mounts the OCI runtime cannot handle can be hidden), is the child subreaper that
+// receives the container's exit status, holds the container's stdout and stderr and appends them
+// to the job's log, and writes exit.json atomically only after the log is drained and synced.
+// It reports "OK <pid>" or "ERR <message>" on the sync fd once the container runs or failed.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace berth {
+
+struct ShimOptions {
+  std::string id;                         // the container's name: the job id
+  std::filesystem::path job_dir;          // <data>/jobs/<id>
+  std::string runtime = "/usr/bin/crun";  // OCI runtime binary
+  std::filesystem::path runtime_root;     // the runtime's --root state directory
+  std::vector<std::string> hide_mounts;   // mounts to detach in the private namespace
+  int sync_fd = 3;                        // where the start is reported; closed after
+};
+
+// Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).
+int RunShim(const ShimOptions& opts);
+
+}  // namespace berth

@@ -1,0 +1,638 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <utility>
+
+#include "common/random.h"
+#include "job/job_spec.h"
+
+namespace berth {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE jobs(
+  id TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,           -- JobSpecToJson(spec, include_secrets=true)
+  image TEXT NOT NULL,
+  state TEXT NOT NULL,
+  exit_code INTEGER,
+  reason TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,  -- unix ms
+  started_at INTEGER,
+  finished_at INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  seq INTEGER NOT NULL          -- submission order; ListJobs is newest (highest) first
+);
+CREATE UNIQUE INDEX jobs_seq ON jobs(seq);
+CREATE INDEX jobs_state_seq ON jobs(state, seq);
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  dequeue_count INTEGER NOT NULL DEFAULT 0,
+  pop_receipt TEXT,             -- NULL while nobody holds it
+  inserted_at INTEGER NOT NULL,
+  next_visible INTEGER NOT NULL
+);
+CREATE INDEX messages_queue_visible ON messages(queue, next_visible, id);
+CREATE INDEX messages_job ON messages(job_id);
+PRAGMA user_version = 1;
+)sql";
+
+constexpr const char* kJobColumns =
+    "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts";
+constexpr const char* kMessageColumns =
+    "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
+
+// The one place SQLite result codes become a Status.
+Status SqliteStatus(sqlite3* db, int rc, std::string_view op) {
+  std::string msg = "sqlite: " + std::string(op) + ": " +
+                    (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) + " (code " +
+                    std::to_string(rc) + ")";
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return Status::ResourceExhausted(msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg);
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status::AlreadyExists(msg);
+      }
+      return Status::Internal(msg);
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+      return Status::IoError(msg);
+    default:
+      return Status::Internal(msg);
+  }
+}
+
+// A borrowed prepared statement: bindings in, rows out; reset when it goes out of scope so the
+// connection's read snapshot is released and the statement can be reused.
+class Statement {
+ public:
+  Statement(sqlite3_stmt* stmt, std::string_view op) : stmt_(stmt), op_(op) {}
+  Statement(Statement&& o) noexcept
+      : stmt_(std::exchange(o.stmt_, nullptr)), op_(o.op_), bind_rc_(o.bind_rc_) {}
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  Statement& Bind(int i, int64_t v) { return Check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& Bind(int i, std::string_view v) {
+    return Check(
+        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& Bind(int i, std::optional<int64_t> v) {
+    return v ? Bind(i, *v) : Check(sqlite3_bind_null(stmt_, i));
+  }
+  Statement& BindNull(int i) { return Check(sqlite3_bind_null(stmt_, i)); }
+
+  // True when a row is ready to read, false when the statement is done.
+  Result<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) return SqliteStatus(Db(), bind_rc_, op_);
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteStatus(Db(), rc, op_);
+  }
+  // Steps until done, ignoring rows.
+  Status Run() {
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, Step());
+      if (!row) return Status::Ok();
+    }
+  }
+  // Rows changed by the last Run of a write statement.
+  int Changes() const { return sqlite3_changes(Db()); }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int64_t> OptInt(int col) const {
+    return IsNull(col) ? std::nullopt : std::optional<int64_t>(Int(col));
+  }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string() : std::string(p, sqlite3_column_bytes(stmt_, col));
+  }
+
+ private:
+  sqlite3* Db() const { return sqlite3_db_handle(stmt_); }
+  Statement& Check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  sqlite3_stmt* stmt_;
+  std::string_view op_;  // a string literal naming the operation, for errors
+  int bind_rc_ = SQLITE_OK;
+};
+
+std::optional<int64_t> OptMillis(const std::optional<TimePoint>& t) {
+  return t ? std::optional<int64_t>(ToUnixMillis(*t)) : std::nullopt;
+}
+
+std::optional<TimePoint> OptTime(const std::optional<int64_t>& ms) {
+  return ms ? std::optional<TimePoint>(FromUnixMillis(*ms)) : std::nullopt;
+}
+
+}  // namespace
+
+// One sqlite3 handle and its cache of prepared statements. Not thread-safe: its owner serializes
+// use (write_mu_ for the writer, the reader pool for readers).
+class SqliteConnection {
+ public:
+  static Result<std::unique_ptr<SqliteConnection>> Open(const std::filesystem::path& path,
+                                                        int flags, milliseconds busy_timeout) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    auto conn = std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
+    if (rc != SQLITE_OK) return SqliteStatus(db, rc, "open " + path.string());
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+    return conn;
+  }
+
+  ~SqliteConnection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  // The cached statement for `sql`, prepared on first use. `op` names the operation in errors.
+  Result<Statement> Prepare(const std::string& sql, std::string_view op) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return SqliteStatus(db_, rc, op);
+      it = cache_.emplace(sql, stmt).first;
+    }
+    return Statement(it->second, op);
+  }
+
+  // Prepares and runs a statement that returns no rows we need.
+  Status Run(const std::string& sql, std::string_view op) {
+    ASSIGN_OR_RETURN(Statement st, Prepare(sql, op));
+    return st.Run();
+  }
+
+  // Runs a script of several statements (schema, pragmas), unprepared.
+  Status Exec(const char* sql, std::string_view op) {
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+    return rc == SQLITE_OK ? Status::Ok() : SqliteStatus(db_, rc, op);
+  }
+
+  // Runs `body` in BEGIN IMMEDIATE ... COMMIT; rolls back when the body or the commit fails.
+  Status InTransaction(std::string_view op, const std::function<Status()>& body) {
+    RETURN_IF_ERROR(Run("BEGIN IMMEDIATE", op));
+    Status st = body();
+    if (st.ok()) st = Run("COMMIT", op);
+    if (!st.ok()) RollbackIfActive();
+    return st;
+  }
+
+  // Rolls back the open transaction, if SQLite has not already done so.
+  void RollbackIfActive() {
+    if (sqlite3_get_autocommit(db_) == 0) {
+      Status ignored = Run("ROLLBACK", "rollback");
+      (void)ignored;  // nothing better to do; the caller already reports the first error
+    }
+  }
+
+ private:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*> cache_;
+};
+
+namespace {
+
+// Creates the database file with mode 0600 when it does not exist (it holds job secrets); SQLite
+// gives its -wal and -shm files the same mode.
+Status CreatePrivateFile(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create " + path.string(), errno);
+  ::close(fd);
+  return Status::Ok();
+}
+
+Result<int64_t> QueryInt(SqliteConnection& conn, const std::string& sql, std::string_view op) {
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, op));
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::Internal("sqlite: " + std::string(op) + ": no row");
+  return st.Int(0);
+}
+
+// WAL, fsync on every commit, foreign keys; then the schema, created or checked.
+Status PrepareWriter(SqliteConnection& conn) {
+  {
+    ASSIGN_OR_RETURN(Statement st, conn.Prepare("PRAGMA journal_mode=WAL", "enable WAL"));
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row || st.Text(0) != "wal") {
+      return Status::FailedPrecondition("sqlite: enable WAL: the database stays in mode '" +
+                                        (row ? st.Text(0) : std::string()) + "'");
+    }
+  }
+  RETURN_IF_ERROR(conn.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "set pragmas"));
+  return conn.InTransaction("create schema", [&conn]() -> Status {
+    ASSIGN_OR_RETURN(int64_t version, QueryInt(conn, "PRAGMA user_version", "read schema version"));
+    if (version == kSchemaVersion) return Status::Ok();
+    if (version != 0) {
+      return Status::FailedPrecondition("sqlite: schema version " + std::to_string(version) +
+                                        " is not " + std::to_string(kSchemaVersion) +
+                                        " (a newer berth wrote this database?)");
+    }
+    return conn.Exec(kSchema, "create schema");
+  });
+}
+
+// Reads a row selected with kJobColumns.
+Result<JobRecord> JobFromRow(const Statement& st) {
+  JobRecord job;
+  job.id = st.Text(0);
+  Result<JobSpec> spec = ParseJobSpec(st.Text(1));
+  if (!spec.ok()) return spec.status().WithContext("sqlite: stored spec of job " + job.id);
+  job.spec = std::move(spec).value();
+  std::optional<JobState> state = ParseJobState(st.Text(2));
+  if (!state) return Status::Internal("sqlite: job " + job.id + ": bad state " + st.Text(2));
+  job.state = *state;
+  if (std::optional<int64_t> code = st.OptInt(3)) job.exit_code = static_cast<int>(*code);
+  job.reason = st.Text(4);
+  job.created_at = FromUnixMillis(st.Int(5));
+  job.started_at = OptTime(st.OptInt(6));
+  job.finished_at = OptTime(st.OptInt(7));
+  job.attempts = static_cast<int>(st.Int(8));
+  return job;
+}
+
+// Reads a row selected with kMessageColumns.
+QueueMessage MessageFromRow(const Statement& st) {
+  QueueMessage m;
+  m.id = st.Int(0);
+  m.queue = st.Text(1);
+  m.job_id = st.Text(2);
+  m.dequeue_count = static_cast<int>(st.Int(3));
+  m.pop_receipt = st.Text(4);
+  m.inserted_at = FromUnixMillis(st.Int(5));
+  m.next_visible = FromUnixMillis(st.Int(6));
+  return m;
+}
+
+// Sets a job's status unless it is terminal; runs inside the caller's transaction.
+Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u) {
+  {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        conn.Prepare("UPDATE jobs SET state=?2, exit_code=COALESCE(?3, exit_code), reason=?4, "
+                     "started_at=COALESCE(?5, started_at), "
+                     "finished_at=COALESCE(?6, finished_at), attempts=?7 "
+                     "WHERE id=?1 AND state NOT IN (?8, ?9, ?10)",
+                     "update job status"));
+    std::optional<int64_t> code;
+    if (u.exit_code) code = *u.exit_code;
+    st.Bind(1, id).Bind(2, ToString(u.state)).Bind(3, code).Bind(4, u.reason);
+    st.Bind(5, OptMillis(u.started_at)).Bind(6, OptMillis(u.finished_at));
+    st.Bind(7, int64_t{u.attempts}).Bind(8, ToString(JobState::kSucceeded));
+    st.Bind(9, ToString(JobState::kFailed)).Bind(10, ToString(JobState::kCanceled));
+    RETURN_IF_ERROR(st.Run());
+    if (st.Changes() > 0) return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare("SELECT state FROM jobs WHERE id=?1", "read job"));
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+  return Status::FailedPrecondition("job " + std::string(id) + " is already " + st.Text(0) +
+                                    "; a terminal state is never left");
+}
+
+Status StaleReceipt(const QueueMessage& msg) {
+  return Status::FailedPrecondition("message " + std::to_string(msg.id) + " of job " + msg.job_id +
+                                    ": pop receipt is stale (lease lost or message gone)");
+}
+
+// Runs a write that names the message by id and pop receipt; FailedPrecondition when no row
+// matched. `sql` binds ?1 = id, ?2 = receipt, ?3 and on from `extra`.
+Status WriteWithReceipt(SqliteConnection& conn, const std::string& sql, std::string_view op,
+                        const QueueMessage& msg, const std::vector<int64_t>& extra) {
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, op));
+  st.Bind(1, msg.id).Bind(2, msg.pop_receipt);
+  for (size_t i = 0; i < extra.size(); ++i) st.Bind(static_cast<int>(i) + 3, extra[i]);
+  RETURN_IF_ERROR(st.Run());
+  return st.Changes() > 0 ? Status::Ok() : StaleReceipt(msg);
+}
+
+}  // namespace
+
+// Borrows an idle reader connection for one read, waiting when all are in use.
+class SqliteStore::ReaderLease {
+ public:
+  explicit ReaderLease(SqliteStore& store) : store_(store) {
+    std::unique_lock lock(store_.readers_mu_);
+    store_.readers_cv_.wait(lock, [this] { return !store_.idle_readers_.empty(); });
+    conn_ = std::move(store_.idle_readers_.back());
+    store_.idle_readers_.pop_back();
+  }
+  ~ReaderLease() {
+    {
+      std::lock_guard lock(store_.readers_mu_);
+      store_.idle_readers_.push_back(std::move(conn_));
+    }
+    store_.readers_cv_.notify_one();
+  }
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+
+  SqliteConnection* operator->() { return conn_.get(); }
+  SqliteConnection& operator*() { return *conn_; }
+
+ private:
+  SqliteStore& store_;
+  std::unique_ptr<SqliteConnection> conn_;
+};
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& db_path,
+                                                       Clock& clock, SqliteStoreOptions options) {
+  if (options.reader_connections < 1) {
+    return Status::InvalidArgument("sqlite: reader_connections must be at least 1");
+  }
+  RETURN_IF_ERROR(CreatePrivateFile(db_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> writer,
+                   SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout));
+  RETURN_IF_ERROR(PrepareWriter(*writer));
+  std::vector<std::unique_ptr<SqliteConnection>> readers;
+  for (int i = 0; i < options.reader_connections; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> reader,
+                     SqliteConnection::Open(db_path, SQLITE_OPEN_READONLY, options.busy_timeout));
+    readers.push_back(std::move(reader));
+  }
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(clock, std::move(writer), std::move(readers)));
+}
+
+SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
+                         std::vector<std::unique_ptr<SqliteConnection>> readers)
+    : clock_(clock),
+      writer_(std::move(writer)),
+      idle_readers_(std::move(readers)),
+      writer_thread_([this] { WriterLoop(); }) {}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(pending_mu_);
+    stopping_ = true;
+  }
+  pending_cv_.notify_one();
+  writer_thread_.join();
+}
+
+int64_t SqliteStore::NowMillis() const { return ToUnixMillis(clock_.Now()); }
+
+void SqliteStore::SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) {
+  if (!done) done = [](Status) {};
+  {
+    std::lock_guard lock(pending_mu_);
+    if (!stopping_) {
+      pending_.push_back({std::move(job), std::move(queue), std::move(done)});
+      pending_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("sqlite: submit job: the store is shutting down"));
+}
+
+void SqliteStore::WriterLoop() {
+  std::unique_lock lock(pending_mu_);
+  for (;;) {
+    pending_cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, and everything queued is committed
+    std::vector<PendingSubmit> batch = std::exchange(pending_, {});
+    lock.unlock();
+    std::vector<Status> results = CommitBatch(batch);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    batch.clear();  // drop the callbacks' captures before taking the lock again
+    lock.lock();
+  }
+}
+
+std::vector<Status> SqliteStore::CommitBatch(const std::vector<PendingSubmit>& batch) {
+  std::vector<Status> results(batch.size());
+  std::lock_guard lock(write_mu_);
+  Status st = writer_->Run("BEGIN IMMEDIATE", "submit jobs: begin");
+  int64_t now = NowMillis();
+  for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
+    results[i] = InsertSubmission(batch[i], now);
+    // A bad submission fails alone; anything else (disk full, I/O) fails the whole batch.
+    StatusCode code = results[i].code();
+    bool alone = code == StatusCode::kAlreadyExists || code == StatusCode::kInvalidArgument;
+    if (!results[i].ok() && !alone) st = results[i];
+  }
+  if (st.ok()) st = writer_->Run("COMMIT", "submit jobs: commit");
+  if (!st.ok()) {
+    writer_->RollbackIfActive();
+    return std::vector<Status>(batch.size(), st);
+  }
+  commits_.fetch_add(1);
+  return results;
+}
+
+Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
+  const JobRecord& job = sub.job;
+  if (job.id.empty()) return Status::InvalidArgument("submit job: empty job id");
+  if (sub.queue.empty()) return Status::InvalidArgument("submit job " + job.id + ": empty queue");
+  RETURN_IF_ERROR(writer_->Run("SAVEPOINT submit", "submit job: savepoint"));
+  Status st = [&]() -> Status {
+    ASSIGN_OR_RETURN(
+        Statement ins,
+        writer_->Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
+                         "started_at, finished_at, attempts, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+                         "?7, ?8, ?9, ?10, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs))",
+                         "submit job: insert job"));
+    std::optional<int64_t> code;
+    if (job.exit_code) code = *job.exit_code;
+    ins.Bind(1, job.id).Bind(2, JobSpecToJson(job.spec, /*include_secrets=*/true));
+    ins.Bind(3, job.spec.image).Bind(4, ToString(job.state)).Bind(5, code).Bind(6, job.reason);
+    ins.Bind(7, ToUnixMillis(job.created_at)).Bind(8, OptMillis(job.started_at));
+    ins.Bind(9, OptMillis(job.finished_at)).Bind(10, int64_t{job.attempts});
+    RETURN_IF_ERROR(ins.Run());
+    ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
+                                                     "inserted_at, next_visible) "
+                                                     "VALUES(?1, ?2, ?3, ?3)",
+                                                     "submit job: insert message"));
+    msg.Bind(1, sub.queue).Bind(2, job.id).Bind(3, now_ms);
+    return msg.Run();
+  }();
+  if (!st.ok()) {
+    Status ignored = writer_->Run("ROLLBACK TO submit", "submit job: rollback to savepoint");
+    (void)ignored;  // if this fails too, the batch error below rolls everything back
+  }
+  Status released = writer_->Run("RELEASE submit", "submit job: release savepoint");
+  st = st.ok() ? released : st;
+  return st.WithContext("job " + job.id);
+}
+
+Result<JobRecord> SqliteStore::GetJob(std::string_view id) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(
+      Statement st,
+      reader->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1", "get job"));
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+  return JobFromRow(st);
+}
+
+Result<std::vector<JobRecord>> SqliteStore::ListJobs(const std::vector<JobState>& states,
+                                                     int limit) {
+  if (limit < 0) return Status::InvalidArgument("list jobs: negative limit");
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs";
+  if (!states.empty()) {
+    sql += " WHERE state IN (?";
+    for (size_t i = 1; i < states.size(); ++i) sql += ", ?";
+    sql += ")";
+  }
+  sql += " ORDER BY seq DESC LIMIT ?";
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(sql, "list jobs"));
+  for (size_t i = 0; i < states.size(); ++i) st.Bind(static_cast<int>(i) + 1, ToString(states[i]));
+  st.Bind(static_cast<int>(states.size()) + 1, int64_t{limit});
+  std::vector<JobRecord> jobs;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return jobs;
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+    jobs.push_back(std::move(job));
+  }
+}
+
+Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("update job status",
+                                [&] { return ApplyJobStatus(*writer_, id, update); });
+}
+
+Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view queue, int max,
+                                                             milliseconds lease) {
+  if (max < 0) return Status::InvalidArgument("claim messages: negative max");
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
+  std::vector<QueueMessage> claimed;
+  std::lock_guard lock(write_mu_);
+  Status st = writer_->InTransaction("claim messages", [&]() -> Status {
+    int64_t now = NowMillis();
+    {
+      ASSIGN_OR_RETURN(Statement sel, writer_->Prepare(std::string("SELECT ") + kMessageColumns +
+                                                           " FROM messages WHERE queue=?1 AND "
+                                                           "next_visible<=?2 ORDER BY "
+                                                           "next_visible, id LIMIT ?3",
+                                                       "claim messages: select"));
+      sel.Bind(1, queue).Bind(2, now).Bind(3, int64_t{max});
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, sel.Step());
+        if (!row) break;
+        claimed.push_back(MessageFromRow(sel));
+      }
+    }
+    for (QueueMessage& m : claimed) {
+      m.dequeue_count += 1;
+      m.pop_receipt = NewUuidV4();
+      m.next_visible = FromUnixMillis(now + lease.count());
+      ASSIGN_OR_RETURN(Statement upd,
+                       writer_->Prepare("UPDATE messages SET dequeue_count=?2, pop_receipt=?3, "
+                                        "next_visible=?4 WHERE id=?1",
+                                        "claim messages: update"));
+      upd.Bind(1, m.id).Bind(2, int64_t{m.dequeue_count}).Bind(3, m.pop_receipt);
+      RETURN_IF_ERROR(upd.Bind(4, ToUnixMillis(m.next_visible)).Run());
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.WithContext("queue " + std::string(queue));
+  return claimed;
+}
+
+Status SqliteStore::RenewLease(const QueueMessage& msg, milliseconds lease) {
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("renew lease: lease must be > 0");
+  std::lock_guard lock(write_mu_);
+  return WriteWithReceipt(*writer_,
+                          "UPDATE messages SET next_visible=?3 WHERE id=?1 AND pop_receipt=?2",
+                          "renew lease", msg, {NowMillis() + lease.count()});
+}
+
+Status SqliteStore::DeleteMessage(const QueueMessage& msg) {
+  std::lock_guard lock(write_mu_);
+  return WriteWithReceipt(*writer_, "DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
+                          "delete message", msg, {});
+}
+
+Status SqliteStore::ReleaseMessage(const QueueMessage& msg, milliseconds delay) {
+  if (delay < milliseconds(0)) return Status::InvalidArgument("release message: negative delay");
+  std::lock_guard lock(write_mu_);
+  return WriteWithReceipt(*writer_,
+                          "UPDATE messages SET next_visible=?3, pop_receipt=NULL "
+                          "WHERE id=?1 AND pop_receipt=?2",
+                          "release message", msg, {NowMillis() + delay.count()});
+}
+
+Status SqliteStore::PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
+                                  const JobStatusUpdate& job_update) {
+  if (poison_queue.empty()) return Status::InvalidArgument("poison message: empty poison queue");
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("poison message", [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement st, writer_->Prepare("UPDATE messages SET queue=?3, "
+                                                      "next_visible=?4, pop_receipt=NULL "
+                                                      "WHERE id=?1 AND pop_receipt=?2",
+                                                      "poison message"));
+      st.Bind(1, msg.id).Bind(2, msg.pop_receipt).Bind(3, poison_queue).Bind(4, NowMillis());
+      RETURN_IF_ERROR(st.Run());
+      if (st.Changes() == 0) return StaleReceipt(msg);
+    }
+    return ApplyJobStatus(*writer_, msg.job_id, job_update);
+  });
+}
+
+Result<std::vector<QueueMessage>> SqliteStore::PeekMessages(std::string_view queue, int limit) {
+  if (limit < 0) return Status::InvalidArgument("peek messages: negative limit");
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kMessageColumns +
+                                                     " FROM messages WHERE queue=?1 "
+                                                     "ORDER BY id LIMIT ?2",
+                                                 "peek messages"));
+  st.Bind(1, queue).Bind(2, int64_t{limit});
+  std::vector<QueueMessage> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    out.push_back(MessageFromRow(st));
+  }
+}
+
+Result<std::optional<TimePoint>> SqliteStore::NextVisibleAt(std::string_view queue) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare("SELECT MIN(next_visible) FROM messages "
+                                                 "WHERE queue=?1",
+                                                 "next visible at"));
+  st.Bind(1, queue);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.IsNull(0)) return std::optional<TimePoint>();
+  return std::optional<TimePoint>(FromUnixMillis(st.Int(0)));
+}
+
+}  // namespace berth

@@ -1,0 +1,105 @@
+// SqliteStore: the embedded Store engine, one SQLite database file in WAL mode.
+//
+// It owns one writer connection and a small pool of read-only connections. SubmitJob only
+// queues the submission; a writer thread commits every queued submission in one transaction
+// (one fsync, group commit) and then runs their callbacks. The other writes use the writer
+// connection under a mutex, one transaction each. Reads borrow a reader connection, so they
+// never wait behind a write transaction (WAL readers see the last commit).
+//
+// Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
+// writer thread, so they must not wait for another submission. The destructor commits the
+// submissions still queued, runs their callbacks, and stops the writer thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace berth {
+
+class SqliteConnection;  // a sqlite3 handle and its prepared statements; see sqlite_store.cc
+
+struct SqliteStoreOptions {
+  // How long a statement waits for a lock held by another process before it fails with
+  // Unavailable. Default 5 s: rides out a checkpoint or a peer's commit, yet surfaces a stuck peer.
+  milliseconds busy_timeout{5000};
+  // Read-only connections shared by GetJob, ListJobs, PeekMessages and NextVisibleAt. Default 4:
+  // up to four reads run in parallel; each connection costs a file handle and a page cache.
+  int reader_connections = 4;
+};
+
+class SqliteStore : public Store {
+ public:
+  // Opens (creating if missing, mode 0600: it holds secrets) the database at `db_path` and its
+  // schema, and starts the writer thread. FailedPrecondition when the schema is newer than ours.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& db_path,
+                                                   Clock& clock, SqliteStoreOptions options = {});
+  ~SqliteStore() override;
+
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) override;
+  Result<JobRecord> GetJob(std::string_view id) override;
+  Result<std::vector<JobRecord>> ListJobs(const std::vector<JobState>& states, int limit) override;
+  Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) override;
+  Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
+                                                  milliseconds lease) override;
+  Status RenewLease(const QueueMessage& msg, milliseconds lease) override;
+  Status DeleteMessage(const QueueMessage& msg) override;
+  Status ReleaseMessage(const QueueMessage& msg, milliseconds delay) override;
+  Status PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
+                       const JobStatusUpdate& job_update) override;
+  Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) override;
+  Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override;
+
+  // Group-commit transactions committed so far (each one fsync), for tests and metrics.
+  uint64_t commits() const { return commits_.load(); }
+
+ private:
+  struct PendingSubmit {
+    JobRecord job;
+    std::string queue;
+    std::function<void(Status)> done;
+  };
+  class ReaderLease;  // borrows a reader connection for one read; see sqlite_store.cc
+
+  SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
+              std::vector<std::unique_ptr<SqliteConnection>> readers);
+
+  void WriterLoop();
+  // Writes `batch` in one transaction; one Status per submission.
+  std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
+  Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms);
+  int64_t NowMillis() const;
+
+  Clock& clock_;
+
+  std::mutex write_mu_;
+  std::unique_ptr<SqliteConnection> writer_;  // GUARDED_BY(write_mu_)
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_readers_;  // GUARDED_BY(readers_mu_)
+
+  std::mutex pending_mu_;
+  std::condition_variable pending_cv_;
+  std::vector<PendingSubmit> pending_;  // GUARDED_BY(pending_mu_)
+  bool stopping_ = false;               // GUARDED_BY(pending_mu_)
+
+  std::atomic<uint64_t> commits_{0};
+  std::thread writer_thread_;  // last: starts after everything above exists
+};
+
+}  // namespace berth

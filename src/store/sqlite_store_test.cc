@@ -1,0 +1,305 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "common/random.h"
+#include "store/store_conformance_test.h"
+
+namespace berth {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = "/tmp/berth-store-test-XXXXXX";
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class SqliteHarness : public StoreHarness {
+ public:
+  Result<std::unique_ptr<Store>> Open(Clock& clock) override {
+    if (dir_.path().empty()) return Status::IoError("mkdtemp failed");
+    ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store,
+                     SqliteStore::Open(dir_.path() / "berth.db", clock));
+    return std::unique_ptr<Store>(std::move(store));
+  }
+
+ private:
+  TempDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
+                         ::testing::Values(StoreEngine{
+                             "Sqlite", [] { return std::make_unique<SqliteHarness>(); }}),
+                         StoreEngineName);
+
+// Runs one SQL statement on its own connection (to inspect or disturb the file from outside).
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
+  ~RawDb() { sqlite3_close(db_); }
+  void Exec(const std::string& sql) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  std::string QueryText(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()) << "mkdtemp failed"; }
+
+  std::unique_ptr<SqliteStore> OpenStore(SqliteStoreOptions options = {}) {
+    Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path(), clock_, options);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  fs::path db_path() const { return dir_.path() / "berth.db"; }
+  JobRecord NewJob() {
+    JobRecord job;
+    job.id = NewUuidV4();
+    job.spec.image = "busybox";
+    job.spec.secure_env = {{"PASSWORD", "hunter2"}};
+    job.created_at = clock_.Now();
+    return job;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+};
+
+// Submits kThreads * kPerThread jobs, without waiting between them when `async`, else each
+// thread waits for its commit before the next submission. Returns the commits used.
+uint64_t SubmitConcurrently(SqliteStore& store, Clock& clock, bool async) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  uint64_t before = store.commits();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      std::vector<std::future<Status>> pending;
+      for (int i = 0; i < kPerThread; ++i) {
+        JobRecord job;
+        job.id = NewUuidV4();
+        job.spec.image = "busybox";
+        job.created_at = clock.Now();
+        auto promise = std::make_shared<std::promise<Status>>();
+        pending.push_back(promise->get_future());
+        store.SubmitJob(job, "jobs", [promise](Status st) { promise->set_value(st); });
+        if (!async) pending.back().wait();
+      }
+      for (auto& f : pending) ok += f.get().ok() ? 1 : 0;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  return store.commits() - before;
+}
+
+TEST_F(SqliteStoreTest, ConcurrentSubmissionsShareCommits) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  uint64_t async_commits = SubmitConcurrently(*store, clock_, /*async=*/true);
+  uint64_t waiting_commits = SubmitConcurrently(*store, clock_, /*async=*/false);
+  std::cout << "[ figures  ] 200 submissions from 8 threads: " << async_commits
+            << " commits (fire-and-wait-later), " << waiting_commits
+            << " commits (each thread waits per submission)\n";
+  EXPECT_GE(async_commits, 1u);
+  EXPECT_LE(async_commits, 50u) << "group commit should batch back-to-back submissions";
+  EXPECT_LT(waiting_commits, 200u) << "some waiting submissions should share a commit";
+  EXPECT_EQ(store->PeekMessages("jobs", 1000)->size(), 400u);
+}
+
+TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  JobRecord first = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(first, "jobs").ok());
+
+  // Callbacks run on the writer thread: holding one there lets the next submissions pile up,
+  // so they are committed together.
+  std::promise<void> release;
+  std::promise<void> blocked;
+  store->SubmitJob(NewJob(), "jobs", [&](Status) {
+    blocked.set_value();
+    release.get_future().wait();
+  });
+  blocked.get_future().wait();
+  uint64_t commits_before = store->commits();
+  JobRecord good1 = NewJob();
+  JobRecord dup = NewJob();
+  dup.id = first.id;
+  JobRecord good2 = NewJob();
+  std::promise<Status> s1, s2, s3;
+  store->SubmitJob(good1, "jobs", [&s1](Status st) { s1.set_value(st); });
+  store->SubmitJob(dup, "jobs", [&s2](Status st) { s2.set_value(st); });
+  store->SubmitJob(good2, "jobs", [&s3](Status st) { s3.set_value(st); });
+  release.set_value();
+
+  Status r1 = s1.get_future().get(), r2 = s2.get_future().get(), r3 = s3.get_future().get();
+  EXPECT_TRUE(r1.ok()) << r1.ToString();
+  EXPECT_EQ(r2.code(), StatusCode::kAlreadyExists) << r2.ToString();
+  EXPECT_NE(r2.message().find(first.id), std::string::npos) << r2.ToString();
+  EXPECT_TRUE(r3.ok()) << r3.ToString();
+  EXPECT_EQ(store->commits() - commits_before, 1u) << "the three shared one commit";
+  EXPECT_TRUE(store->GetJob(good1.id).ok());
+  EXPECT_TRUE(store->GetJob(good2.id).ok());
+  EXPECT_EQ(store->PeekMessages("jobs", 100)->size(), 4u);
+}
+
+TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion1) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SubmitJobAndWait(NewJob(), "jobs").ok());
+  struct stat st {};
+  ASSERT_EQ(stat(db_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the database holds secrets";
+  ASSERT_EQ(stat((db_path().string() + "-wal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u) << "the WAL holds secrets too";
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.QueryText("SELECT json_extract(spec, '$.secureEnvironmentVariables.PASSWORD') "
+                          "FROM jobs"),
+            "hunter2")
+      << "the dispatcher needs the secret values back";
+}
+
+TEST_F(SqliteStoreTest, RefusesANewerSchema) {
+  {
+    RawDb raw(db_path());
+    raw.Exec("PRAGMA user_version = 2");
+  }
+  Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path(), clock_);
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+}
+
+TEST_F(SqliteStoreTest, OpenInMissingDirectoryFails) {
+  Result<std::unique_ptr<SqliteStore>> store =
+      SqliteStore::Open(dir_.path() / "no" / "such" / "berth.db", clock_);
+  EXPECT_FALSE(store.ok());
+}
+
+TEST_F(SqliteStoreTest, DestructorCommitsPendingSubmissions) {
+  std::vector<std::string> ids;
+  std::atomic<int> ok{0};
+  {
+    std::unique_ptr<SqliteStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 50; ++i) {
+      JobRecord job = NewJob();
+      ids.push_back(job.id);
+      store->SubmitJob(job, "jobs", [&ok](Status st) { ok += st.ok() ? 1 : 0; });
+    }
+  }  // destroyed with submissions likely still queued
+  EXPECT_EQ(ok.load(), 50);
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  for (const std::string& id : ids) EXPECT_TRUE(store->GetJob(id).ok()) << id;
+}
+
+TEST_F(SqliteStoreTest, WriteLockHeldElsewhereIsUnavailableButReadsGoOn) {
+  SqliteStoreOptions options;
+  options.busy_timeout = milliseconds(50);
+  std::unique_ptr<SqliteStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  JobRecord job = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
+
+  RawDb other(db_path());
+  other.Exec("BEGIN IMMEDIATE");  // another process holds the write lock
+  Status st = store->SubmitJobAndWait(NewJob(), "jobs");
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("submit jobs"), std::string::npos) << st.ToString();
+  JobStatusUpdate running;
+  running.state = JobState::kRunning;
+  EXPECT_EQ(store->UpdateJobStatus(job.id, running).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->ClaimMessages("jobs", 1, milliseconds(1000)).status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_TRUE(store->GetJob(job.id).ok()) << "WAL readers do not wait for the writer";
+  EXPECT_EQ(store->PeekMessages("jobs", 10)->size(), 1u);
+  other.Exec("COMMIT");
+
+  JobRecord later = NewJob();
+  st = store->SubmitJobAndWait(later, "jobs");
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(store->GetJob(later.id).ok());
+  EXPECT_TRUE(store->UpdateJobStatus(job.id, running).ok());
+}
+
+TEST_F(SqliteStoreTest, CorruptStoredSpecIsAnErrorNotACrash) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  JobRecord job = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
+  RawDb(db_path()).Exec("UPDATE jobs SET spec = '{not json' WHERE id = '" + job.id + "'");
+  Result<JobRecord> got = store->GetJob(job.id);
+  EXPECT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find(job.id), std::string::npos) << got.status().ToString();
+  EXPECT_FALSE(store->ListJobs({}, 10).ok());
+}
+
+TEST_F(SqliteStoreTest, ManyReadersRunAlongsideWrites) {
+  SqliteStoreOptions options;
+  options.reader_connections = 2;
+  std::unique_ptr<SqliteStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  JobRecord job = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> read_errors{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 6; ++i) {  // more readers than connections: some wait for a turn
+    readers.emplace_back([&] {
+      while (!stop) {
+        if (!store->GetJob(job.id).ok()) ++read_errors;
+        if (!store->ListJobs({JobState::kQueued}, 5).ok()) ++read_errors;
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(store->SubmitJobAndWait(NewJob(), "jobs").ok());
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_EQ(store->ListJobs({JobState::kQueued}, 100)->size(), 51u);
+}
+
+}  // namespace
+}  // namespace berth

@@ -1,0 +1,96 @@
+// Store: durable jobs and queue messages. One interface, several engines (SqliteStore now,
+// PostgresStore later); the conformance tests in store_conformance_test.cc run against each.
+//
+// Queue semantics follow the Azure Functions queue trigger: at-least-once delivery; a claimed
+// message is invisible for its lease (visibility timeout) and carries a fresh pop receipt; every
+// claim counts one dequeue; the holder deletes it when done, or releases it to be seen again;
+// a message that failed too often moves to the poison queue (`<queue>-poison`).
+//
+// Every method is thread-safe. No method holds in-process state another node would need.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "job/job.h"
+
+namespace berth {
+
+struct QueueMessage {
+  int64_t id = 0;
+  std::string queue;
+  std::string job_id;
+  int dequeue_count = 0;    // claims so far, this one included
+  std::string pop_receipt;  // proves the current claim; stale after the lease is lost
+  TimePoint inserted_at;
+  TimePoint next_visible;  // while claimed: when the lease ends
+};
+
+// The part of a job that changes as it runs. An optional left empty keeps the stored value.
+struct JobStatusUpdate {
+  JobState state = JobState::kQueued;
+  std::optional<int> exit_code;
+  std::string reason;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> finished_at;
+  int attempts = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Durably records `job` (state Queued) and one message for it on `queue`, in one transaction.
+  // Returns at once; `done` runs (on a store thread) after the commit is on disk (fsync'd), or
+  // with the error. Concurrent submissions share commits (group commit); a submission whose id
+  // exists already fails alone with AlreadyExists.
+  virtual void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) = 0;
+
+  // SubmitJob, waiting for the commit.
+  Status SubmitJobAndWait(JobRecord job, std::string queue);
+
+  // The job with `id`; NotFound when there is none.
+  virtual Result<JobRecord> GetJob(std::string_view id) = 0;
+
+  // Jobs in any of `states` (empty: every state), newest first, at most `limit`.
+  virtual Result<std::vector<JobRecord>> ListJobs(const std::vector<JobState>& states,
+                                                  int limit) = 0;
+
+  // Sets a job's status. FailedPrecondition when the job is already terminal (a terminal
+  // state is never left); NotFound when there is no such job.
+  virtual Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) = 0;
+
+  // Claims up to `max` visible messages of `queue`, oldest first: each becomes invisible until
+  // now + `lease`, its dequeue count goes up by one, and it gets a new pop receipt.
+  virtual Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
+                                                          milliseconds lease) = 0;
+
+  // Extends a claim to now + `lease`. FailedPrecondition when the pop receipt is stale.
+  virtual Status RenewLease(const QueueMessage& msg, milliseconds lease) = 0;
+
+  // Deletes a claimed message. FailedPrecondition when the pop receipt is stale.
+  virtual Status DeleteMessage(const QueueMessage& msg) = 0;
+
+  // Makes a claimed message visible again after `delay` (its dequeue count stays).
+  // FailedPrecondition when the pop receipt is stale.
+  virtual Status ReleaseMessage(const QueueMessage& msg, milliseconds delay) = 0;
+
+  // In one transaction: moves a claimed message to `poison_queue` (visible there, never
+  // claimed by the dispatcher of the source queue) and sets its job's status to `job_update`.
+  virtual Status PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
+                               const JobStatusUpdate& job_update) = 0;
+
+  // Every message on `queue`, claimed or not, oldest first (for the API and tests).
+  virtual Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) = 0;
+
+  // The earliest time a message of `queue` becomes visible; nullopt when the queue is empty.
+  virtual Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) = 0;
+};
+
+}  // namespace berth

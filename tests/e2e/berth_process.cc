@@ -1,0 +1,207 @@
+#include "tests/e2e/berth_process.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace berth::e2e {
+namespace {
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+size_t OnBody(char* d, size_t s, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(d, s * n);
+  return s * n;
+}
+
+size_t OnHeader(char* d, size_t s, size_t n, void* out) {
+  std::string line(d, s * n);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string v = line.substr(colon + 1);
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.pop_back();
+    (*static_cast<std::map<std::string, std::string>*>(out))[name] = v;
+  }
+  return s * n;
+}
+
+}  // namespace
+
+nlohmann::json Reply::Json() const { return nlohmann::json::parse(body, nullptr, false); }
+
+Reply Http(const std::string& method, const std::string& url, const std::string& body,
+           const std::vector<std::string>& headers) {
+  Reply r;
+  CURL* c = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+  if (method == "POST" || method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+BerthProcess::BerthProcess(const nlohmann::json& values) {
+  char tmpl[] = "/tmp/berth-e2e-XXXXXX";
+  data_dir_ = mkdtemp(tmpl);
+  out_file_ = data_dir_.string() + ".out";
+  auto settings = data_dir_.string() + ".settings.json";
+  std::ofstream(settings) << nlohmann::json{{"IsEncrypted", false}, {"Values", values}}.dump();
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(BERTH_BINARY, BERTH_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+          data_dir_.c_str(), "--settings", settings.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string out = ReadAll(out_file_);
+    size_t u = out.find("serving on ");
+    size_t k = out.find("function key: ");
+    if (u != std::string::npos && k != std::string::npos &&
+        out.find('\n', k) != std::string::npos) {
+      url_ = out.substr(u + 11, out.find(' ', u + 11) - (u + 11));
+      key_ = out.substr(k + 14, out.find('\n', k) - (k + 14));
+      return;
+    }
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "berth serve did not come up:\n" << ReadAll(out_file_);
+}
+
+BerthProcess::~BerthProcess() {
+  Stop();
+  Cleanup();
+}
+
+std::string BerthProcess::ServerOutput() const { return ReadAll(out_file_); }
+
+void BerthProcess::Stop(bool hard) {
+  if (pid_ <= 0) return;
+  kill(pid_, hard ? SIGKILL : SIGTERM);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void BerthProcess::Cleanup() {
+  // Monitors and containers a test left running (e.g. after a failure).
+  std::error_code ec;
+  for (auto& entry : std::filesystem::directory_iterator(data_dir_ / "jobs", ec)) {
+    auto mon = nlohmann::json::parse(ReadAll(entry.path() / "monitor.json"), nullptr, false);
+    if (mon.is_discarded() || std::filesystem::exists(entry.path() / "exit.json")) continue;
+    kill(mon.value("containerPid", 0), SIGKILL);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!ProcessesMentioning(data_dir_.string()).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (pid_t p : ProcessesMentioning(data_dir_.string())) kill(p, SIGKILL);
+  for (const auto& m : MountsUnder(data_dir_)) umount2(m.c_str(), MNT_DETACH);
+  std::filesystem::remove_all(data_dir_, ec);
+  std::filesystem::remove(out_file_, ec);
+  std::filesystem::remove(data_dir_.string() + ".settings.json", ec);
+}
+
+Reply BerthProcess::Submit(const std::string& spec) {
+  return Http("POST", url_ + "/api/jobs", spec, {"x-functions-key: " + key_});
+}
+
+std::string BerthProcess::SubmitOk(const std::string& spec) {
+  Reply r = Submit(spec);
+  EXPECT_EQ(r.status, 202) << r.body;
+  return r.Json().value("id", "");
+}
+
+Reply BerthProcess::Status(const std::string& id) { return Http("GET", url_ + "/api/jobs/" + id); }
+
+Reply BerthProcess::WaitTerminal(const std::string& id, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  Reply r;
+  while (std::chrono::steady_clock::now() < deadline) {
+    r = Status(id);
+    if (r.status != 202) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return r;
+}
+
+int BerthProcess::RunCli(const std::vector<std::string>& args, std::string* out) {
+  std::string cmd = std::string(BERTH_BINARY);
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::vector<std::string> MountsUnder(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  std::istringstream in(ReadAll("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string a, b, c, d, mount_point;
+    f >> a >> b >> c >> d >> mount_point;
+    if (mount_point.rfind(dir.string(), 0) == 0) out.push_back(mount_point);
+  }
+  return out;
+}
+
+std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  while (struct dirent* e = readdir(d)) {
+    pid_t pid = atoi(e->d_name);
+    if (pid <= 0 || pid == getpid()) continue;
+    std::string cmdline = ReadAll("/proc/" + std::string(e->d_name) + "/cmdline");
+    for (char& c : cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    if (cmdline.find(needle) != std::string::npos) out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace berth::e2e

@@ -1,0 +1,74 @@
+// Test harness for end-to-end tests: runs the real `berth serve` binary on port 0 with its own
+// temporary data dir, talks to it over HTTP (libcurl), and on teardown stops it and removes
+// every container, monitor, mount and file it left. Needs root (real crun, overlay mounts).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace berth::e2e {
+
+struct Reply {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+  nlohmann::json Json() const;
+};
+
+// One HTTP request; status 0 when the server could not be reached.
+Reply Http(const std::string& method, const std::string& url, const std::string& body = "",
+           const std::vector<std::string>& headers = {});
+
+class BerthProcess {
+ public:
+  // Starts `berth serve` with `values` as its settings file's "Values". Fails the test (and
+  // leaves url() empty) when it does not come up.
+  explicit BerthProcess(const nlohmann::json& values = nlohmann::json::object());
+  ~BerthProcess();
+
+  const std::string& url() const { return url_; }
+  const std::string& key() const { return key_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  pid_t pid() const { return pid_; }
+
+  // POST /api/jobs with the key; `spec` empty = the default job.
+  Reply Submit(const std::string& spec = "");
+  // Submits and returns the id (asserting 202).
+  std::string SubmitOk(const std::string& spec);
+  Reply Status(const std::string& id);
+  // Polls the status until the job is terminal or `timeout` passes; returns the last reply.
+  Reply WaitTerminal(const std::string& id, std::chrono::seconds timeout);
+
+  // Runs the berth binary with `args` (client subcommands), returning its exit code and output.
+  int RunCli(const std::vector<std::string>& args, std::string* out);
+
+  // SIGTERM and wait (or SIGKILL when `hard`).
+  void Stop(bool hard = false);
+
+  // Combined stdout/stderr of the server so far.
+  std::string ServerOutput() const;
+
+ private:
+  void Cleanup();
+
+  std::filesystem::path data_dir_;
+  std::filesystem::path out_file_;
+  std::string url_;
+  std::string key_;
+  pid_t pid_ = -1;
+};
+
+// Mount points (from /proc/self/mountinfo) under `dir`.
+std::vector<std::string> MountsUnder(const std::filesystem::path& dir);
+
+// Pids of processes whose command line mentions `needle`.
+std::vector<pid_t> ProcessesMentioning(const std::string& needle);
+
+}  // namespace berth::e2e
