@@ -12,6 +12,7 @@
 #
 # Needs only bash, coreutils, GNU tar, gzip and sha256sum.
 set -euo pipefail
+export LC_ALL=C  # byte order for every sort and glob
 
 readonly BUSYBOX=/bin/busybox
 readonly PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -74,23 +75,24 @@ make_rootfs() {
     target=$(printf '../%.0s' $(seq 0 "${#up}"))bin/busybox
     [[ "$dir" == bin ]] && target=busybox
     ln -sfn "$target" "$root/$applet"
-  done < <("$BUSYBOX" --list-full | LC_ALL=C sort)
+  done < <("$BUSYBOX" --list-full | sort)
   [[ -L "$root/bin/sh" ]] || ln -s busybox "$root/bin/sh"
 
   printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
     'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
   printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$root/etc/group"
   chmod 0644 "$root/etc/passwd" "$root/etc/group"
-  find "$root" -type d -exec chmod 0755 {} +
   chmod 0700 "$root/root"
   chmod 1777 "$root/tmp"
 }
 
 # Writes the gzip'd layer tar of $1 to $2; prints the uncompressed tar's sha256 hex.
 make_layer() {
-  local root=$1 out=$2 tarfile="$2.tar" entries
-  mapfile -t entries < <(cd "$root" && LC_ALL=C ls -A | LC_ALL=C sort)
-  LC_ALL=C tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+  local root=$1 out=$2 tarfile="$2.tar" entries=() path
+  for path in "$root"/* "$root"/.[!.]*; do
+    if [[ -e "$path" || -L "$path" ]]; then entries+=("${path##*/}"); fi
+  done
+  tar --format=gnu --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     -C "$root" -cf "$tarfile" -- "${entries[@]}"
   sha256sum "$tarfile" | cut -d' ' -f1
   gzip -n -9 -c "$tarfile" >"$out"
@@ -121,7 +123,8 @@ main() {
   read -r layer_hex layer_size < <(add_blob "$work/layer.tar.gz" "$blobs")
 
   local version platform_json config_hex config_size
-  version=$("$BUSYBOX" 2>&1 | head -n1 | tr -d '"\\' || true)
+  version=$("$BUSYBOX" 2>&1 | head -n1 || true)
+  version=${version//[\"\\]/}
   platform_json="\"architecture\":\"$arch\",\"os\":\"linux\""
   [[ -n "${variant:-}" ]] && platform_json+=",\"variant\":\"$variant\""
   printf '{%s,"config":{"Env":["%s"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"1970-01-01T00:00:00Z","created_by":"berth make-busybox-image.sh: %s"}]}' \

@@ -12,6 +12,8 @@ int HexValue(char c) {
   return -1;
 }
 
+}  // namespace
+
 bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out) {
   out.clear();
   for (size_t i = 0; i < in.size(); ++i) {
@@ -31,8 +33,6 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out) {
   }
   return true;
 }
-
-}  // namespace
 
 std::string HttpRequest::Header(std::string_view name) const {
   auto it = headers.find(std::string(name));
@@ -58,8 +58,9 @@ bool ParseTarget(std::string_view target, std::string& path,
   size_t q = target.find('?');
   std::string_view raw_path = target.substr(0, q);
   if (raw_path.empty() || raw_path[0] != '/') return false;
-  if (!PercentDecode(raw_path, false, path)) return false;
-  if (path.find('\0') != std::string::npos) return false;
+  std::string decoded;
+  if (!PercentDecode(raw_path, false, decoded)) return false;
+  path = std::string(raw_path);
   query.clear();
   if (q == std::string_view::npos) return true;
   std::string_view rest = target.substr(q + 1);

@@ -36,8 +36,11 @@ using Respond = std::function<void(HttpResponse)>;
 // {"error": {"code": status, "message": message}} with the given status.
 HttpResponse JsonError(int status, std::string_view message);
 
-// Splits a request target into a decoded path and query. False when the percent-encoding or
-// the path is malformed.
+// Decodes %XX escapes (and '+' as space when `plus_is_space`). False on a malformed escape.
+bool PercentDecode(std::string_view in, bool plus_is_space, std::string& out);
+
+// Splits a request target into its path (left encoded, so that an escaped '/' stays inside its
+// segment) and its decoded query. False when the percent-encoding or the path is malformed.
 bool ParseTarget(std::string_view target, std::string& path,
                  std::map<std::string, std::string>& query);
 

@@ -13,7 +13,10 @@ std::vector<std::string> Split(const std::string& path) {
     }
     size_t j = path.find('/', i);
     if (j == std::string::npos) j = path.size();
-    out.push_back(path.substr(i, j - i));
+    std::string segment;
+    // ParseTarget has checked the escapes; a segment that still fails to decode stays raw.
+    if (!PercentDecode(path.substr(i, j - i), false, segment)) segment = path.substr(i, j - i);
+    out.push_back(std::move(segment));
     i = j;
   }
   return out;

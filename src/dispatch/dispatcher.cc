@@ -148,6 +148,8 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                            clock_.Now(),
                            msg.dequeue_count};
     Status st = store_.PoisonMessage(msg, poison, failed);
+    // The job ended meanwhile (e.g. canceled): its message is simply done.
+    if (st.code() == StatusCode::kFailedPrecondition) st = store_.DeleteMessage(msg);
     if (!st.ok()) fprintf(stderr, "berth: poison message: %s\n", st.ToString().c_str());
   } else {
     JobStatusUpdate queued{JobState::kQueued,

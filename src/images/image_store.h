@@ -1,9 +1,10 @@
 // ImageStore: OCI images kept on local disk, content-addressed.
 //
 // Layout under root: blobs/sha256/<hex> (manifests, configs, compressed layers as received),
-// layers/<hex-of-diff-or-blob>/ (each layer unpacked once, shared by every image that uses it),
+// layers/<hex of the layer blob>/ (each layer unpacked once, shared by every image that uses it),
 // refs.json (normalized reference -> manifest digest), written atomically.
-// Thread-safe.
+// Thread-safe; imports also take an flock on <root>/lock so several processes can share a root.
+// Unpacking overlay whiteouts needs root (CAP_MKNOD, CAP_SYS_ADMIN).
 #pragma once
 
 #include <filesystem>
@@ -37,11 +38,11 @@ class ImageStore {
  public:
   explicit ImageStore(std::filesystem::path root);
 
-  // Creates the directory layout if missing.
+  // Creates the directory layout if missing and removes leftovers of crashed imports.
   Status Init();
 
   // Imports an OCI image layout directory (oci-layout, index.json, blobs/) and tags it as
-  // `reference`. Every blob is sha256-verified; layers are unpacked (gzip or plain tar) with
+  // `reference`. Every blob is sha256-verified; layers are unpacked (gzip, zstd or plain tar) with
   // path-escape protection. Nothing half-written is left on failure.
   Result<Image> ImportLayout(const std::filesystem::path& layout_dir, std::string_view reference);
 

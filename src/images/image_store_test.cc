@@ -16,6 +16,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/files.h"
@@ -81,6 +82,7 @@ std::string MakeTar(const std::vector<TarEntry>& entries, Compression compressio
   std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
                                                             &archive_write_free);
   archive_write_set_format_pax_restricted(a.get());
+  archive_write_set_bytes_in_last_block(a.get(), 1);  // no zero padding after the stream
   if (compression == Compression::kGzip) archive_write_add_filter_gzip(a.get());
   if (compression == Compression::kZstd) archive_write_add_filter_zstd(a.get());
   std::string out;
@@ -306,6 +308,27 @@ TEST_F(ImageStoreTest, TagsShareLayers) {
   EXPECT_EQ(CountEntries(root_ / "layers"), 1u);
   EXPECT_TRUE(store_->Resolve("example.com/tools/bb:v1").ok());
   EXPECT_TRUE(store_->Resolve("bb:v1").status().IsNotFound());
+}
+
+TEST_F(ImageStoreTest, ConcurrentImportsShareOneLayer) {
+  ImageStore other(root_);  // a second instance on the same root, as another process would be
+  std::vector<Result<Image>> results(6, Status::Internal("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ImageStore* store = i % 2 == 0 ? store_.get() : &other;
+    threads.emplace_back([store, &results, i] {
+      results[i] = store->ImportLayout(kBusyboxLayout, "busybox:t" + std::to_string(i));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Result<Image>& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->layer_dirs, results[0]->layer_dirs);
+  }
+  EXPECT_EQ(CountEntries(root_ / "layers"), 1u);
+  Result<std::vector<Image>> all = store_->List();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), results.size());
 }
 
 TEST_F(ImageStoreTest, ResolveErrors) {

@@ -125,11 +125,8 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   j["image"] = spec.image;
   if (!spec.command.empty()) j["command"] = spec.command;
   if (!spec.env.empty()) j["environmentVariables"] = spec.env;
-  if (!spec.secure_env.empty()) {
-    json secure = json::object();
-    for (const auto& [k, v] : spec.secure_env) secure[k] = include_secrets ? v : "";
-    if (include_secrets) j["secureEnvironmentVariables"] = secure;
-  }
+  if (include_secrets && !spec.secure_env.empty())
+    j["secureEnvironmentVariables"] = spec.secure_env;
   if (spec.cpu > 0) j["cpu"] = spec.cpu;
   if (spec.memory_gb > 0) j["memoryInGB"] = spec.memory_gb;
   j["restartPolicy"] = ToString(spec.restart_policy);

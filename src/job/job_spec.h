@@ -32,8 +32,8 @@ struct JobSpec {
 // {"/bin/sh", "-c", command}.
 Result<JobSpec> ParseJobSpec(std::string_view json);
 
-// The spec as JSON, in the shape ParseJobSpec reads. With `include_secrets` false the values
-// of secureEnvironmentVariables are left out (their names stay).
+// The spec as JSON, in the shape ParseJobSpec reads. With `include_secrets` false
+// secureEnvironmentVariables is left out entirely.
 std::string JobSpecToJson(const JobSpec& spec, bool include_secrets);
 
 }  // namespace berth

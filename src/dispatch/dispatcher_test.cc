@@ -1,0 +1,220 @@
+// The dispatcher's queue-trigger behaviour with a real SQLite store, a FakeRuntime and a
+// FakeClock: start, retries and poison, the concurrency cap, adoption and reconciliation.
+#include "dispatch/dispatcher.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/random.h"
+#include "runtime/fake_runtime.h"
+#include "store/sqlite_store.h"
+
+namespace berth {
+namespace {
+
+using std::chrono::seconds;
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-dispatch-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto store = SqliteStore::Open(dir_ / "berth.db", clock_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    opts_.idle_poll = milliseconds(20);
+  }
+  void TearDown() override {
+    dispatcher_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartDispatcher() {
+    dispatcher_ = std::make_unique<Dispatcher>(opts_, *store_, runtime_, clock_);
+    ASSERT_TRUE(dispatcher_->Start().ok());
+  }
+
+  std::string Submit(const std::string& image = "busybox") {
+    JobRecord job;
+    job.id = NewUuidV4();
+    job.spec.image = image;
+    job.spec.command = {"true"};
+    job.created_at = clock_.Now();
+    EXPECT_TRUE(store_->SubmitJobAndWait(job, opts_.queue).ok());
+    if (dispatcher_) dispatcher_->Wake();
+    return job.id;
+  }
+
+  // Polls `pred` for up to five seconds (the dispatcher runs on its own threads).
+  template <typename Pred>
+  bool Eventually(Pred pred) {
+    auto deadline = std::chrono::steady_clock::now() + seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return pred();
+  }
+
+  JobState StateOf(const std::string& id) { return store_->GetJob(id)->state; }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  FakeRuntime runtime_;
+  DispatcherOptions opts_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+TEST_F(DispatcherTest, StartsAQueuedJobDeletesItsMessageAndRecordsItsExit) {
+  StartDispatcher();
+  std::string id = Submit();
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kRunning; }));
+  EXPECT_EQ(runtime_.containers(id), 1);
+  EXPECT_TRUE(store_->PeekMessages("jobs", 10)->empty());
+  auto running = store_->GetJob(id);
+  EXPECT_EQ(running->attempts, 1);
+  EXPECT_TRUE(running->started_at.has_value());
+
+  runtime_.Finish(id, Exited{0});
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kSucceeded; }));
+  auto done = store_->GetJob(id);
+  EXPECT_EQ(done->exit_code, 0);
+  EXPECT_TRUE(done->finished_at.has_value());
+  EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
+}
+
+TEST_F(DispatcherTest, NonZeroExitAndSignalFailTheJob) {
+  StartDispatcher();
+  std::string a = Submit();
+  std::string b = Submit();
+  ASSERT_TRUE(Eventually([&] { return runtime_.running() == 2; }));
+  runtime_.Finish(a, Exited{3});
+  runtime_.Finish(b, Signaled{9});
+  ASSERT_TRUE(Eventually([&] { return IsTerminal(StateOf(a)) && IsTerminal(StateOf(b)); }));
+  EXPECT_EQ(StateOf(a), JobState::kFailed);
+  EXPECT_EQ(store_->GetJob(a)->exit_code, 3);
+  EXPECT_EQ(store_->GetJob(b)->exit_code, 137);
+  EXPECT_NE(store_->GetJob(b)->reason.find("SIGKILL"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, FailedStartsAreRetriedThenThePoisonQueueTakesTheMessage) {
+  runtime_.FailImage("missing");
+  StartDispatcher();
+  std::string id = Submit("missing");
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kFailed; }));
+  EXPECT_EQ(runtime_.start_calls(id), opts_.max_dequeue_count);
+  EXPECT_EQ(runtime_.containers(id), 0);
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->attempts, 5);
+  EXPECT_NE(job->reason.find("Poison"), std::string::npos) << job->reason;
+  EXPECT_NE(job->reason.find("jobs-poison"), std::string::npos) << job->reason;
+  EXPECT_TRUE(store_->PeekMessages("jobs", 10)->empty());
+  auto poison = store_->PeekMessages("jobs-poison", 10);
+  ASSERT_EQ(poison->size(), 1u);
+  EXPECT_EQ(poison->front().job_id, id);
+  EXPECT_EQ(poison->front().dequeue_count, 5);
+}
+
+TEST_F(DispatcherTest, RetryDelayKeepsAFailedStartInvisibleUntilItPasses) {
+  runtime_.FailImage("missing");
+  opts_.retry_delay = seconds(30);
+  StartDispatcher();
+  std::string id = Submit("missing");
+  ASSERT_TRUE(Eventually([&] { return runtime_.start_calls(id) == 1; }));
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kQueued; }));
+  EXPECT_NE(store_->GetJob(id)->reason.find("attempt 1 of 5"), std::string::npos);
+  dispatcher_->Wake();
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(runtime_.start_calls(id), 1) << "retried before the delay passed";
+  clock_.Advance(seconds(31));
+  dispatcher_->Wake();
+  EXPECT_TRUE(Eventually([&] { return runtime_.start_calls(id) == 2; }));
+}
+
+TEST_F(DispatcherTest, NeverRunsMoreThanMaxConcurrentJobs) {
+  opts_.max_concurrent = 2;
+  StartDispatcher();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Submit());
+  ASSERT_TRUE(Eventually([&] { return runtime_.running() == 2; }));
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(runtime_.running(), 2);
+  EXPECT_EQ(store_->PeekMessages("jobs", 10)->size(), 3u);
+  int finished = 0;
+  while (finished < 5) {
+    for (const auto& id : ids) {
+      if (runtime_.containers(id) == 1 && !IsTerminal(StateOf(id)) &&
+          StateOf(id) == JobState::kRunning) {
+        runtime_.Finish(id, Exited{0});
+        ++finished;
+        ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kSucceeded; }));
+      }
+    }
+    EXPECT_LE(runtime_.running(), 2);
+    if (finished < 5) {
+      ASSERT_TRUE(Eventually([&] {
+        int starting = 0;
+        for (const auto& id : ids) starting += StateOf(id) == JobState::kRunning;
+        return starting > 0;
+      }));
+    }
+  }
+  for (const auto& id : ids) EXPECT_EQ(StateOf(id), JobState::kSucceeded);
+}
+
+TEST_F(DispatcherTest, ARedeliveredMessageAdoptsTheExistingContainerInsteadOfStartingAnother) {
+  // A daemon started the container, then died before deleting the message.
+  std::string id = Submit();
+  ASSERT_TRUE(runtime_.Start(id, store_->GetJob(id)->spec).ok());
+  StartDispatcher();
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kRunning; }));
+  EXPECT_EQ(runtime_.containers(id), 1);
+  EXPECT_TRUE(Eventually([&] { return store_->PeekMessages("jobs", 10)->empty(); }));
+  runtime_.Finish(id, Exited{0});
+  EXPECT_TRUE(Eventually([&] { return StateOf(id) == JobState::kSucceeded; }));
+  EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
+}
+
+TEST_F(DispatcherTest, StartAdoptsRunningJobsAndFailsRunningJobsWithoutAMonitor) {
+  std::string alive = Submit();
+  std::string lost = Submit();
+  // Both were claimed and marked running by an earlier daemon; only one has a monitor.
+  auto claimed = store_->ClaimMessages("jobs", 10, seconds(60));
+  ASSERT_EQ(claimed->size(), 2u);
+  for (const auto& m : *claimed) ASSERT_TRUE(store_->DeleteMessage(m).ok());
+  for (const auto& id : {alive, lost}) {
+    JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
+    ASSERT_TRUE(store_->UpdateJobStatus(id, running).ok());
+  }
+  ASSERT_TRUE(runtime_.Start(alive, store_->GetJob(alive)->spec).ok());
+  StartDispatcher();
+  EXPECT_EQ(StateOf(lost), JobState::kFailed);
+  EXPECT_NE(store_->GetJob(lost)->reason.find("MonitorLost"), std::string::npos);
+  EXPECT_EQ(dispatcher_->active(), 1);
+  runtime_.Finish(alive, Exited{0});
+  EXPECT_TRUE(Eventually([&] { return StateOf(alive) == JobState::kSucceeded; }));
+  EXPECT_EQ(runtime_.containers(alive), 1);
+}
+
+TEST_F(DispatcherTest, AMessageLeasedElsewhereIsTakenOnlyAfterItsLeaseExpires) {
+  std::string id = Submit();
+  // Another worker claimed it and died without deleting or releasing it.
+  auto other = store_->ClaimMessages("jobs", 1, seconds(30));
+  ASSERT_EQ(other->size(), 1u);
+  StartDispatcher();
+  dispatcher_->Wake();
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(runtime_.start_calls(id), 0);
+  clock_.Advance(seconds(31));
+  dispatcher_->Wake();
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kRunning; }));
+  EXPECT_EQ(store_->GetJob(id)->attempts, 2);
+}
+
+}  // namespace
+}  // namespace berth

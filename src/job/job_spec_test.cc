@@ -1,0 +1,284 @@
+#include "job/job_spec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace berth {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Parses `json`, expecting an InvalidArgument whose message names `field`.
+void ExpectRejected(const std::string& json, const std::string& field) {
+  Result<JobSpec> spec = ParseJobSpec(json);
+  ASSERT_FALSE(spec.ok()) << "accepted: " << json;
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << json;
+  EXPECT_THAT(spec.status().message(), HasSubstr(field)) << json;
+}
+
+TEST(ParseJobSpecTest, FullValidSpec) {
+  Result<JobSpec> spec = ParseJobSpec(R"({
+    "image": "ghcr.io/org/app:1.2",
+    "command": ["/app", "--flag", "x y"],
+    "environmentVariables": {"MODE": "batch", "_UNDER": "", "lower9": "v"},
+    "secureEnvironmentVariables": {"TOKEN": "s3cret"},
+    "cpu": 1.5,
+    "memoryInGB": 2.25,
+    "restartPolicy": "OnFailure",
+    "timeoutSeconds": 600
+  })");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->image, "ghcr.io/org/app:1.2");
+  EXPECT_THAT(spec->command, ElementsAre("/app", "--flag", "x y"));
+  EXPECT_EQ(spec->env, (std::map<std::string, std::string>{
+                           {"MODE", "batch"}, {"_UNDER", ""}, {"lower9", "v"}}));
+  EXPECT_EQ(spec->secure_env, (std::map<std::string, std::string>{{"TOKEN", "s3cret"}}));
+  EXPECT_DOUBLE_EQ(spec->cpu, 1.5);
+  EXPECT_DOUBLE_EQ(spec->memory_gb, 2.25);
+  EXPECT_EQ(spec->restart_policy, RestartPolicy::kOnFailure);
+  EXPECT_EQ(spec->timeout_seconds, 600);
+}
+
+TEST(ParseJobSpecTest, MinimalSpecHasDefaults) {
+  Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox"})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->image, "busybox");
+  EXPECT_TRUE(spec->command.empty());
+  EXPECT_TRUE(spec->env.empty());
+  EXPECT_TRUE(spec->secure_env.empty());
+  EXPECT_EQ(spec->cpu, 0);
+  EXPECT_EQ(spec->memory_gb, 0);
+  EXPECT_EQ(spec->restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(spec->timeout_seconds, 0);
+}
+
+TEST(ParseJobSpecTest, StringCommandRunsThroughShell) {
+  Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "command": "echo hi && exit 3"})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_THAT(spec->command, ElementsAre("/bin/sh", "-c", "echo hi && exit 3"));
+}
+
+TEST(ParseJobSpecTest, ArrayCommandIsKeptAsIs) {
+  Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "command": ["echo", "a", "b"]})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_THAT(spec->command, ElementsAre("echo", "a", "b"));
+}
+
+TEST(ParseJobSpecTest, MissingImageIsRejected) {
+  ExpectRejected(R"({"command": "true"})", "image");
+  ExpectRejected(R"({})", "image");
+}
+
+TEST(ParseJobSpecTest, EmptyImageIsRejected) { ExpectRejected(R"({"image": ""})", "image"); }
+
+TEST(ParseJobSpecTest, UnknownFieldIsNamed) {
+  ExpectRejected(R"({"image": "busybox", "gpuCount": 1})", "gpuCount");
+  Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "gpuCount": 1})");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_THAT(spec.status().message(), HasSubstr("unknown"));
+}
+
+struct WrongType {
+  std::string field;
+  std::string value;  // JSON text of a value of the wrong type
+};
+
+class WrongTypeTest : public ::testing::TestWithParam<WrongType> {};
+
+TEST_P(WrongTypeTest, IsRejectedNamingTheField) {
+  const WrongType& c = GetParam();
+  std::string json = c.field == "image"
+                         ? R"({"image": )" + c.value + "}"
+                         : R"({"image": "busybox", ")" + c.field + R"(": )" + c.value + "}";
+  ExpectRejected(json, c.field);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, WrongTypeTest,
+    ::testing::Values(WrongType{"image", "42"}, WrongType{"image", "[\"busybox\"]"},
+                      WrongType{"image", "null"}, WrongType{"command", "42"},
+                      WrongType{"command", "{\"a\": \"b\"}"}, WrongType{"command", "[\"ok\", 1]"},
+                      WrongType{"command", "true"}, WrongType{"environmentVariables", "[]"},
+                      WrongType{"environmentVariables", "\"A=1\""},
+                      WrongType{"environmentVariables", "{\"A\": 1}"},
+                      WrongType{"secureEnvironmentVariables", "[\"A\"]"},
+                      WrongType{"secureEnvironmentVariables", "{\"A\": null}"},
+                      WrongType{"cpu", "\"1\""}, WrongType{"cpu", "true"},
+                      WrongType{"memoryInGB", "\"2\""}, WrongType{"memoryInGB", "null"},
+                      WrongType{"restartPolicy", "1"}, WrongType{"restartPolicy", "true"},
+                      WrongType{"timeoutSeconds", "\"60\""}, WrongType{"timeoutSeconds", "1.5"},
+                      WrongType{"timeoutSeconds", "false"}),
+    [](const ::testing::TestParamInfo<WrongType>& info) {
+      return info.param.field + "_" + std::to_string(info.index);
+    });
+
+struct OutOfRange {
+  std::string field;
+  std::string value;
+};
+
+class OutOfRangeTest : public ::testing::TestWithParam<OutOfRange> {};
+
+TEST_P(OutOfRangeTest, IsRejectedNamingTheField) {
+  ExpectRejected(R"({"image": "busybox", ")" + GetParam().field + R"(": )" + GetParam().value + "}",
+                 GetParam().field);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Limits, OutOfRangeTest,
+    ::testing::Values(OutOfRange{"cpu", "-1"}, OutOfRange{"cpu", "-0.001"},
+                      OutOfRange{"cpu", "1025"}, OutOfRange{"cpu", "1e308"},
+                      OutOfRange{"memoryInGB", "-2"}, OutOfRange{"memoryInGB", "16385"},
+                      OutOfRange{"memoryInGB", "1e308"}, OutOfRange{"timeoutSeconds", "-1"},
+                      OutOfRange{"timeoutSeconds", "31536001"},
+                      OutOfRange{"timeoutSeconds", "18446744073709551615"},
+                      OutOfRange{"timeoutSeconds", "-9223372036854775808"}),
+    [](const ::testing::TestParamInfo<OutOfRange>& info) {
+      return info.param.field + "_" + std::to_string(info.index);
+    });
+
+TEST(ParseJobSpecTest, LimitsAtTheBoundaryAreAccepted) {
+  Result<JobSpec> spec = ParseJobSpec(
+      R"({"image": "busybox", "cpu": 1024, "memoryInGB": 16384, "timeoutSeconds": 31536000})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->cpu, 1024);
+  EXPECT_EQ(spec->memory_gb, 16384);
+  EXPECT_EQ(spec->timeout_seconds, 31536000);
+}
+
+TEST(ParseJobSpecTest, NonFiniteNumbersAreRejected) {
+  // JSON has no NaN or Infinity; such text, or a number that overflows a double, must not
+  // become a limit.
+  for (const char* value : {"NaN", "Infinity", "-Infinity", "1e400", "-1e400"}) {
+    for (const char* field : {"cpu", "memoryInGB", "timeoutSeconds"}) {
+      std::string json =
+          std::string(R"({"image": "busybox", ")") + field + R"(": )" + value + "}";
+      Result<JobSpec> spec = ParseJobSpec(json);
+      EXPECT_FALSE(spec.ok()) << json;
+      if (!spec.ok()) {
+        EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << json;
+      }
+    }
+  }
+}
+
+class BadEnvNameTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BadEnvNameTest, IsRejectedInBothEnvFields) {
+  for (const char* field : {"environmentVariables", "secureEnvironmentVariables"}) {
+    nlohmann::json j = {{"image", "busybox"}, {field, {{GetParam(), "v"}}}};
+    ExpectRejected(j.dump(), field);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Names, BadEnvNameTest,
+                         ::testing::Values("1A", "A-B", "", "A=B", "A B", "9", "É"));
+
+TEST(ParseJobSpecTest, RestartPolicyValues) {
+  Result<JobSpec> never = ParseJobSpec(R"({"image": "busybox", "restartPolicy": "Never"})");
+  ASSERT_TRUE(never.ok()) << never.status().ToString();
+  EXPECT_EQ(never->restart_policy, RestartPolicy::kNever);
+
+  Result<JobSpec> on_failure =
+      ParseJobSpec(R"({"image": "busybox", "restartPolicy": "OnFailure"})");
+  ASSERT_TRUE(on_failure.ok()) << on_failure.status().ToString();
+  EXPECT_EQ(on_failure->restart_policy, RestartPolicy::kOnFailure);
+
+  ExpectRejected(R"({"image": "busybox", "restartPolicy": "Always"})", "restartPolicy");
+  ExpectRejected(R"({"image": "busybox", "restartPolicy": "never"})", "restartPolicy");
+  ExpectRejected(R"({"image": "busybox", "restartPolicy": ""})", "restartPolicy");
+}
+
+TEST(ParseJobSpecTest, RestartPolicyToString) {
+  EXPECT_EQ(ToString(RestartPolicy::kNever), "Never");
+  EXPECT_EQ(ToString(RestartPolicy::kOnFailure), "OnFailure");
+}
+
+TEST(ParseJobSpecTest, NonObjectJsonIsRejected) {
+  for (const char* json : {"[]", R"(["busybox"])", R"("busybox")", "42", "null", "true"}) {
+    Result<JobSpec> spec = ParseJobSpec(json);
+    ASSERT_FALSE(spec.ok()) << json;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(spec.status().message(), HasSubstr("object")) << json;
+  }
+}
+
+TEST(ParseJobSpecTest, MalformedJsonIsRejected) {
+  for (const char* json : {"", "{", R"({"image": "busybox",})", "{image: busybox}",
+                           R"({"image": "busybox"} trailing)"}) {
+    Result<JobSpec> spec = ParseJobSpec(json);
+    ASSERT_FALSE(spec.ok()) << json;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(spec.status().message(), StartsWith("malformed JSON")) << json;
+  }
+}
+
+JobSpec FullSpec() {
+  JobSpec spec;
+  spec.image = "registry.example.com/team/tool:2";
+  spec.command = {"/bin/tool", "run", "--x=1"};
+  spec.env = {{"MODE", "batch"}, {"EMPTY", ""}};
+  spec.secure_env = {{"API_TOKEN", "tok-4f9a1c"}, {"DB_PASSWORD", "pw-77e2b0"}};
+  spec.cpu = 0.5;
+  spec.memory_gb = 1.5;
+  spec.restart_policy = RestartPolicy::kOnFailure;
+  spec.timeout_seconds = 3600;
+  return spec;
+}
+
+TEST(JobSpecToJsonTest, RoundTripsWithSecrets) {
+  JobSpec spec = FullSpec();
+  Result<JobSpec> back = ParseJobSpec(JobSpecToJson(spec, /*include_secrets=*/true));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->image, spec.image);
+  EXPECT_EQ(back->command, spec.command);
+  EXPECT_EQ(back->env, spec.env);
+  EXPECT_EQ(back->secure_env, spec.secure_env);
+  EXPECT_DOUBLE_EQ(back->cpu, spec.cpu);
+  EXPECT_DOUBLE_EQ(back->memory_gb, spec.memory_gb);
+  EXPECT_EQ(back->restart_policy, spec.restart_policy);
+  EXPECT_EQ(back->timeout_seconds, spec.timeout_seconds);
+}
+
+TEST(JobSpecToJsonTest, MinimalSpecRoundTrips) {
+  JobSpec spec;
+  spec.image = "busybox";
+  Result<JobSpec> back = ParseJobSpec(JobSpecToJson(spec, true));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->image, "busybox");
+  EXPECT_TRUE(back->command.empty());
+  EXPECT_TRUE(back->env.empty());
+  EXPECT_TRUE(back->secure_env.empty());
+  EXPECT_EQ(back->cpu, 0);
+  EXPECT_EQ(back->memory_gb, 0);
+  EXPECT_EQ(back->restart_policy, RestartPolicy::kNever);
+  EXPECT_EQ(back->timeout_seconds, 0);
+}
+
+TEST(JobSpecToJsonTest, WithoutSecretsOmitsSecureVariables) {
+  JobSpec spec = FullSpec();
+  std::string text = JobSpecToJson(spec, /*include_secrets=*/false);
+  for (const auto& [name, value] : spec.secure_env) {
+    EXPECT_THAT(text, ::testing::Not(HasSubstr(value))) << text;
+  }
+  nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_FALSE(j.contains("secureEnvironmentVariables")) << text;
+
+  // Everything else survives, and the output is still a valid spec.
+  Result<JobSpec> back = ParseJobSpec(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->secure_env.empty());
+  EXPECT_EQ(back->image, spec.image);
+  EXPECT_EQ(back->command, spec.command);
+  EXPECT_EQ(back->env, spec.env);
+  EXPECT_EQ(back->restart_policy, spec.restart_policy);
+  EXPECT_EQ(back->timeout_seconds, spec.timeout_seconds);
+}
+
+}  // namespace
+}  // namespace berth

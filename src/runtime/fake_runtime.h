@@ -1,0 +1,42 @@
+// FakeRuntime: an in-memory Runtime for unit tests. It records every start, can be told which
+// images fail to start, and ends jobs when the test says so. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "runtime/runtime.h"
+
+namespace berth {
+
+class FakeRuntime : public Runtime {
+ public:
+  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
+  Status Watch(const std::string& id, ExitCallback on_exit) override;
+
+  // Starts of `image` fail with NotFound.
+  void FailImage(const std::string& image);
+  // Ends a started job: its watcher (if any, now or later) gets `outcome`.
+  void Finish(const std::string& id, Outcome outcome);
+  // Start calls for `id`, the refused ones included.
+  int start_calls(const std::string& id);
+  // Containers created for `id` (never more than one, if the caller is right).
+  int containers(const std::string& id);
+  // Jobs started and not finished.
+  int running();
+
+ private:
+  struct Container {
+    int created = 0;
+    std::optional<Outcome> outcome;
+    ExitCallback on_exit;
+  };
+  std::mutex mu_;
+  std::set<std::string> failing_images_;         // GUARDED_BY(mu_)
+  std::map<std::string, int> start_calls_;       // GUARDED_BY(mu_)
+  std::map<std::string, Container> containers_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace berth
