@@ -129,18 +129,19 @@ TEST_P(OutOfRangeTest, IsRejectedNamingTheField) {
                  GetParam().field);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Limits, OutOfRangeTest,
-    ::testing::Values(OutOfRange{"cpu", "-1"}, OutOfRange{"cpu", "-0.001"},
-                      OutOfRange{"cpu", "1025"}, OutOfRange{"cpu", "1e308"},
-                      OutOfRange{"memoryInGB", "-2"}, OutOfRange{"memoryInGB", "16385"},
-                      OutOfRange{"memoryInGB", "1e308"}, OutOfRange{"timeoutSeconds", "-1"},
-                      OutOfRange{"timeoutSeconds", "31536001"},
-                      OutOfRange{"timeoutSeconds", "18446744073709551615"},
-                      OutOfRange{"timeoutSeconds", "-9223372036854775808"}),
-    [](const ::testing::TestParamInfo<OutOfRange>& info) {
-      return info.param.field + "_" + std::to_string(info.index);
-    });
+INSTANTIATE_TEST_SUITE_P(Limits, OutOfRangeTest,
+                         ::testing::Values(OutOfRange{"cpu", "-1"}, OutOfRange{"cpu", "-0.001"},
+                                           OutOfRange{"cpu", "1025"}, OutOfRange{"cpu", "1e308"},
+                                           OutOfRange{"memoryInGB", "-2"},
+                                           OutOfRange{"memoryInGB", "16385"},
+                                           OutOfRange{"memoryInGB", "1e308"},
+                                           OutOfRange{"timeoutSeconds", "-1"},
+                                           OutOfRange{"timeoutSeconds", "31536001"},
+                                           OutOfRange{"timeoutSeconds", "18446744073709551615"},
+                                           OutOfRange{"timeoutSeconds", "-9223372036854775808"}),
+                         [](const ::testing::TestParamInfo<OutOfRange>& info) {
+                           return info.param.field + "_" + std::to_string(info.index);
+                         });
 
 TEST(ParseJobSpecTest, LimitsAtTheBoundaryAreAccepted) {
   Result<JobSpec> spec = ParseJobSpec(
@@ -156,8 +157,7 @@ TEST(ParseJobSpecTest, NonFiniteNumbersAreRejected) {
   // become a limit.
   for (const char* value : {"NaN", "Infinity", "-Infinity", "1e400", "-1e400"}) {
     for (const char* field : {"cpu", "memoryInGB", "timeoutSeconds"}) {
-      std::string json =
-          std::string(R"({"image": "busybox", ")") + field + R"(": )" + value + "}";
+      std::string json = std::string(R"({"image": "busybox", ")") + field + R"(": )" + value + "}";
       Result<JobSpec> spec = ParseJobSpec(json);
       EXPECT_FALSE(spec.ok()) << json;
       if (!spec.ok()) {
