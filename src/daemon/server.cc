@@ -60,7 +60,10 @@ std::string FindRuntimeBinary(const std::string& name) {
 Status EnsureBundledImage(ImageStore& images, const std::filesystem::path& bundled) {
   auto have = images.Resolve("busybox");
   if (have.ok()) return Status::Ok();
-  if (!have.status().IsNotFound()) return have.status();
+  // Missing, or damaged (a layer dir gone): import it again.
+  if (!have.status().IsNotFound() && have.status().code() != StatusCode::kFailedPrecondition) {
+    return have.status();
+  }
   auto imported = images.ImportLayout(bundled / "busybox", "busybox");
   if (!imported.ok()) return imported.status().WithContext("import the bundled busybox image");
   return Status::Ok();

@@ -1,0 +1,301 @@
+#include "daemon/settings.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace berth {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A settings file in /tmp, removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/berth_settings_test_XXXXXX";
+    int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    size_t off = 0;
+    while (fd >= 0 && off < content.size()) {
+      ssize_t n = write(fd, content.data() + off, content.size() - off);
+      EXPECT_GT(n, 0);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    if (fd >= 0) close(fd);
+  }
+  ~TempFile() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A getenv backed by a map.
+class FakeEnv {
+ public:
+  explicit FakeEnv(std::map<std::string, std::string> vars = {}) : vars_(std::move(vars)) {}
+  std::function<const char*(const char*)> Getenv() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars_.find(name);
+      return it == vars_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> vars_;
+};
+
+Result<Settings> LoadFromText(const std::string& text, const FakeEnv& env = FakeEnv()) {
+  TempFile file(text);
+  return LoadSettings(file.path(), env.Getenv());
+}
+
+// A settings file whose Values holds `values` (JSON object members, without braces).
+std::string WithValues(const std::string& values) {
+  return R"({"IsEncrypted": false, "Values": {)" + values + "}}";
+}
+
+void ExpectErrorNaming(const Result<Settings>& s, const std::string& name) {
+  ASSERT_FALSE(s.ok()) << "expected an error naming " << name;
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(), HasSubstr(name));
+}
+
+TEST(LoadSettingsTest, DefaultsWithoutFile) {
+  FakeEnv env;
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->job_queue_name, "jobs");
+  EXPECT_EQ(s->resource_group_name, "default");
+  EXPECT_EQ(s->azure_web_jobs_storage, "");
+  EXPECT_EQ(s->function_key, "");
+  EXPECT_EQ(s->max_concurrent_jobs, 16);
+  EXPECT_EQ(s->max_dequeue_count, 5);
+  EXPECT_EQ(s->queue_lease_seconds, 60);
+  EXPECT_EQ(s->queue_retry_delay_ms, 0);
+  EXPECT_EQ(s->runtime, "crun");
+  EXPECT_FALSE(s->status_requires_key);
+  EXPECT_EQ(s->job_pids_limit, 1024);
+  EXPECT_EQ(s->default_job_image, "busybox");
+  EXPECT_TRUE(s->bundled_images_dir.empty());
+}
+
+TEST(LoadSettingsTest, DefaultJobIsTheBusyboxLoop) {
+  FakeEnv env;
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  JobSpec job = s->DefaultJob();
+  EXPECT_EQ(job.image, "busybox");
+  EXPECT_THAT(job.command,
+              ElementsAre("/bin/sh", "-c", "for i in $(seq 1 30); do sleep 1; echo $i; done"));
+  EXPECT_EQ(job.restart_policy, RestartPolicy::kNever);
+  EXPECT_TRUE(job.env.empty());
+  EXPECT_TRUE(job.secure_env.empty());
+}
+
+TEST(LoadSettingsTest, FileValuesOverrideDefaults) {
+  Result<Settings> s = LoadFromText(WithValues(R"(
+    "JobQueueName": "work",
+    "ResourceGroupName": "batch-rg",
+    "FunctionKey": "pinned-key",
+    "MaxConcurrentJobs": "8",
+    "MaxDequeueCount": 7,
+    "QueueLeaseSeconds": "120",
+    "QueueRetryDelayMs": 250,
+    "Runtime": "runc",
+    "JobPidsLimit": 0,
+    "DefaultJobImage": "alpine:3",
+    "BundledImagesDir": "/opt/berth/images",
+    "FUNCTIONS_WORKER_RUNTIME": "custom"
+  )"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->job_queue_name, "work");
+  EXPECT_EQ(s->resource_group_name, "batch-rg");
+  EXPECT_EQ(s->function_key, "pinned-key");
+  EXPECT_EQ(s->max_concurrent_jobs, 8);
+  EXPECT_EQ(s->max_dequeue_count, 7);
+  EXPECT_EQ(s->queue_lease_seconds, 120);
+  EXPECT_EQ(s->queue_retry_delay_ms, 250);
+  EXPECT_EQ(s->runtime, "runc");
+  EXPECT_EQ(s->job_pids_limit, 0);
+  EXPECT_EQ(s->default_job_image, "alpine:3");
+  EXPECT_EQ(s->bundled_images_dir, std::filesystem::path("/opt/berth/images"));
+  EXPECT_EQ(s->DefaultJob().image, "alpine:3");
+}
+
+TEST(LoadSettingsTest, KnownTopLevelKeysAreAccepted) {
+  Result<Settings> s = LoadFromText(
+      R"({"IsEncrypted": false, "Host": {"LocalHttpPort": 7071}, "ConnectionStrings": {}})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->max_concurrent_jobs, 16);
+}
+
+TEST(LoadSettingsTest, EnvironmentWinsOverFile) {
+  FakeEnv env({{"MaxConcurrentJobs", "32"}, {"JobQueueName", "from-env"}});
+  Result<Settings> s = LoadFromText(
+      WithValues(R"("MaxConcurrentJobs": 8, "JobQueueName": "from-file", "MaxDequeueCount": 9)"),
+      env);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->max_concurrent_jobs, 32);
+  EXPECT_EQ(s->job_queue_name, "from-env");
+  EXPECT_EQ(s->max_dequeue_count, 9);  // not in the environment: the file's value stays
+}
+
+TEST(LoadSettingsTest, EnvironmentWithoutFile) {
+  FakeEnv env({{"QueueLeaseSeconds", "30"},
+               {"StatusRequiresKey", "1"},
+               {"DefaultJobCommand", "echo from env"},
+               {"UNRELATED", "ignored"}});
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->queue_lease_seconds, 30);
+  EXPECT_TRUE(s->status_requires_key);
+  EXPECT_THAT(s->default_job_command, ElementsAre("/bin/sh", "-c", "echo from env"));
+}
+
+TEST(LoadSettingsTest, BadEnvironmentValueIsAnErrorNamingIt) {
+  FakeEnv env({{"MaxConcurrentJobs", "lots"}});
+  ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "MaxConcurrentJobs");
+}
+
+TEST(LoadSettingsTest, UnknownSettingNameIsAnErrorNamingIt) {
+  ExpectErrorNaming(LoadFromText(WithValues(R"("MaxConcurentJobs": 4)")), "MaxConcurentJobs");
+}
+
+TEST(LoadSettingsTest, UnknownTopLevelKeyIsAnError) {
+  ExpectErrorNaming(LoadFromText(R"({"Values": {}, "MaxConcurrentJobs": 4})"),
+                    "MaxConcurrentJobs");
+}
+
+TEST(LoadSettingsTest, MalformedJsonIsAnError) {
+  for (const char* text : {"", "{", R"({"Values": {"JobQueueName": "x",}})", "not json"}) {
+    Result<Settings> s = LoadFromText(text);
+    ASSERT_FALSE(s.ok()) << text;
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(s.status().message(), HasSubstr("malformed JSON")) << text;
+  }
+}
+
+TEST(LoadSettingsTest, NonObjectJsonIsAnError) {
+  for (const char* text : {"[]", "42", R"("Values")"}) {
+    EXPECT_FALSE(LoadFromText(text).ok()) << text;
+  }
+  EXPECT_FALSE(LoadFromText(R"({"Values": ["JobQueueName"]})").ok());
+}
+
+TEST(LoadSettingsTest, MissingFileIsAnError) {
+  FakeEnv env;
+  Result<Settings> s =
+      LoadSettings(std::filesystem::path("/nonexistent/berth/local.settings.json"), env.Getenv());
+  EXPECT_FALSE(s.ok());
+}
+
+TEST(LoadSettingsTest, OutOfRangeOrNonNumericMaxConcurrentJobsIsAnError) {
+  for (const char* value :
+       {"0", "-1", "100001", R"("0")", R"("100001")", R"("abc")", R"("12abc")", R"("")", "1.5",
+        "true", "null", "[4]"}) {
+    SCOPED_TRACE(value);
+    ExpectErrorNaming(LoadFromText(WithValues(std::string(R"("MaxConcurrentJobs": )") + value)),
+                      "MaxConcurrentJobs");
+  }
+}
+
+TEST(LoadSettingsTest, MaxConcurrentJobsBoundsAreAccepted) {
+  Result<Settings> low = LoadFromText(WithValues(R"("MaxConcurrentJobs": 1)"));
+  ASSERT_TRUE(low.ok()) << low.status().ToString();
+  EXPECT_EQ(low->max_concurrent_jobs, 1);
+  Result<Settings> high = LoadFromText(WithValues(R"("MaxConcurrentJobs": "100000")"));
+  ASSERT_TRUE(high.ok()) << high.status().ToString();
+  EXPECT_EQ(high->max_concurrent_jobs, 100000);
+}
+
+TEST(LoadSettingsTest, RuntimeMustBeCrunOrRunc) {
+  ExpectErrorNaming(LoadFromText(WithValues(R"("Runtime": "docker")")), "Runtime");
+  FakeEnv env({{"Runtime", "docker"}});
+  ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "Runtime");
+}
+
+TEST(LoadSettingsTest, WrongTypeForStringSettingIsAnError) {
+  ExpectErrorNaming(LoadFromText(WithValues(R"("JobQueueName": 5)")), "JobQueueName");
+}
+
+TEST(LoadSettingsTest, EmbeddedStoreOnly) {
+  ExpectErrorNaming(
+      LoadFromText(WithValues(R"("AzureWebJobsStorage": "DefaultEndpointsProtocol=https")")),
+      "AzureWebJobsStorage");
+}
+
+TEST(LoadSettingsTest, DefaultJobCommandAsString) {
+  Result<Settings> s = LoadFromText(WithValues(R"("DefaultJobCommand": "echo hi; exit 0")"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_THAT(s->default_job_command, ElementsAre("/bin/sh", "-c", "echo hi; exit 0"));
+  EXPECT_THAT(s->DefaultJob().command, ElementsAre("/bin/sh", "-c", "echo hi; exit 0"));
+}
+
+TEST(LoadSettingsTest, DefaultJobCommandAsArray) {
+  Result<Settings> s = LoadFromText(WithValues(R"("DefaultJobCommand": ["/bin/echo", "a b"])"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_THAT(s->default_job_command, ElementsAre("/bin/echo", "a b"));
+  EXPECT_THAT(s->DefaultJob().command, ElementsAre("/bin/echo", "a b"));
+}
+
+TEST(LoadSettingsTest, DefaultJobCommandArrayFromEnvironment) {
+  FakeEnv env({{"DefaultJobCommand", R"(["/bin/echo", "x"])"}});
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_THAT(s->default_job_command, ElementsAre("/bin/echo", "x"));
+}
+
+TEST(LoadSettingsTest, BadDefaultJobCommandIsAnError) {
+  for (const char* value : {R"("")", "[]", "[1]", "42", R"("[not json")"}) {
+    SCOPED_TRACE(value);
+    ExpectErrorNaming(LoadFromText(WithValues(std::string(R"("DefaultJobCommand": )") + value)),
+                      "DefaultJobCommand");
+  }
+}
+
+TEST(LoadSettingsTest, StatusRequiresKeyValues) {
+  Result<Settings> s = LoadFromText(WithValues(R"("StatusRequiresKey": "true")"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->status_requires_key);
+
+  s = LoadFromText(WithValues(R"("StatusRequiresKey": true)"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->status_requires_key);
+
+  s = LoadFromText(WithValues(R"("StatusRequiresKey": "false")"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->status_requires_key);
+
+  ExpectErrorNaming(LoadFromText(WithValues(R"("StatusRequiresKey": "yes")")),
+                    "StatusRequiresKey");
+}
+
+TEST(SettingNamesTest, ListsEverySetting) {
+  const std::vector<std::string>& names = SettingNames();
+  for (const char* name :
+       {"JobQueueName", "ResourceGroupName", "AzureWebJobsStorage", "FunctionKey",
+        "MaxConcurrentJobs", "MaxDequeueCount", "QueueLeaseSeconds", "QueueRetryDelayMs",
+        "Runtime", "StatusRequiresKey", "JobPidsLimit", "DefaultJobImage", "DefaultJobCommand",
+        "BundledImagesDir"}) {
+    EXPECT_THAT(names, ::testing::Contains(name));
+  }
+}
+
+}  // namespace
+}  // namespace berth
