@@ -4,7 +4,7 @@ LISTEN ?= 127.0.0.1:7071
 DATA_DIR ?= .berth
 JOBS ?= 2
 
-.PHONY: deps build run test unit e2e format clean
+.PHONY: deps build run test unit e2e bench format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -27,6 +27,10 @@ unit: build
 
 e2e: build
 	cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# Benchmarks against their baselines (see bench/README.md); SCENARIO=P1 runs one.
+bench: build
+	bash bench/run.sh $(SCENARIO)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h')

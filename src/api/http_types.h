@@ -24,11 +24,20 @@ struct HttpRequest {
   std::optional<std::string> Query(std::string_view name) const;
 };
 
+// A streamed (chunked) body. The server calls the source each time it is ready for more,
+// passing a sink; the source calls the sink exactly once, possibly later and from any thread,
+// with the next chunk, and `done` true on the last call (whose chunk may be empty). A source must
+// not call the sink with an empty chunk unless `done`. If the client goes away the server stops
+// calling the source (a sink called after that is ignored).
+using ChunkSink = std::function<void(std::string chunk, bool done)>;
+using ChunkSource = std::function<void(ChunkSink sink)>;
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  ChunkSource stream;  // when set, `body` is ignored and the body is sent chunked
 };
 
 using Respond = std::function<void(HttpResponse)>;

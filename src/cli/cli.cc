@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "cli/client_commands.h"
+#include "cli/image_commands.h"
 #include "daemon/server.h"
 #include "daemon/settings.h"
 #include "shim/shim.h"
@@ -79,6 +80,9 @@ int RunCli(int argc, char** argv) {
   shim_cmd->add_option("--hide-mount", shim.hide_mounts);
   shim_cmd->add_option("--sync-fd", shim.sync_fd);
 
+  std::function<int()> image_command;
+  AddImageCommands(app, image_command);
+
   CLI11_PARSE(app, argc, argv);
 
   if (*serve_cmd) {
@@ -89,6 +93,7 @@ int RunCli(int argc, char** argv) {
   if (*status_cmd) return StatusCommand(client, id);
   if (*logs_cmd) return LogsCommand(client, id);
   if (*shim_cmd) return RunShim(shim);
+  if (image_command) return image_command();
   return 2;
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/settings.h"
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -79,6 +80,34 @@ Setter IntSetter(Field Settings::*field, int64_t min, int64_t max) {
   };
 }
 
+Setter BoolSetter(bool Settings::*field) {
+  return [=](Settings& s, const std::string& n, const json& v) -> Status {
+    ASSIGN_OR_RETURN(s.*field, ToBool(n, v));
+    return Status::Ok();
+  };
+}
+
+Setter DoubleSetter(double Settings::*field, double min, double max) {
+  return [=](Settings& s, const std::string& n, const json& v) -> Status {
+    double x = 0;
+    if (v.is_number()) {
+      x = v.get<double>();
+    } else if (v.is_string()) {
+      char* end = nullptr;
+      const std::string& text = v.get_ref<const std::string&>();
+      x = std::strtod(text.c_str(), &end);
+      if (text.empty() || *end != '\0') return Bad(n, "'" + text + "' is not a number");
+    } else {
+      return Bad(n, "must be a number");
+    }
+    if (!(x >= min && x <= max)) {
+      return Bad(n, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    s.*field = x;
+    return Status::Ok();
+  };
+}
+
 Setter StringSetter(std::string Settings::*field) {
   return [=](Settings& s, const std::string& n, const json& v) -> Status {
     ASSIGN_OR_RETURN(s.*field, ToString(n, v));
@@ -97,11 +126,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"QueueLeaseSeconds", IntSetter(&Settings::queue_lease_seconds, 1, 86400)},
       {"QueueRetryDelayMs", IntSetter(&Settings::queue_retry_delay_ms, 0, 86400000)},
       {"Runtime", StringSetter(&Settings::runtime)},
-      {"StatusRequiresKey",
-       [](Settings& s, const std::string& n, const json& v) -> Status {
-         ASSIGN_OR_RETURN(s.status_requires_key, ToBool(n, v));
-         return Status::Ok();
-       }},
+      {"StatusRequiresKey", BoolSetter(&Settings::status_requires_key)},
       {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},
       {"DefaultJobImage", StringSetter(&Settings::default_job_image)},
       {"DefaultJobCommand",
@@ -115,6 +140,21 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
          s.bundled_images_dir = p;
          return Status::Ok();
        }},
+      {"DispatchPaused", BoolSetter(&Settings::dispatch_paused)},
+      {"CancelGraceSeconds", IntSetter(&Settings::cancel_grace_seconds, 0, 3600)},
+      {"JobRetentionHours", IntSetter(&Settings::job_retention_hours, 0, 24 * 3650)},
+      {"MaxRetries", IntSetter(&Settings::max_retries, 0, 100)},
+      {"RetryBackoffMs", IntSetter(&Settings::retry_backoff_ms, 0, 3600000)},
+      {"RetryBackoffMaxMs", IntSetter(&Settings::retry_backoff_max_ms, 0, 86400000)},
+      {"AllowHostNetwork", BoolSetter(&Settings::allow_host_network)},
+      {"JobLogMaxBytes", IntSetter(&Settings::job_log_max_bytes, 4096, int64_t{1} << 40)},
+      {"DefaultJobCpu", DoubleSetter(&Settings::default_job_cpu, 0, 1024)},
+      {"DefaultJobMemoryInGB", DoubleSetter(&Settings::default_job_memory_gb, 0, 16384)},
+      {"UserNamespaceRange", StringSetter(&Settings::user_namespace_range)},
+      {"DefaultRegistry", StringSetter(&Settings::default_registry)},
+      {"RegistryMirrors", StringSetter(&Settings::registry_mirrors)},
+      {"InsecureRegistries", StringSetter(&Settings::insecure_registries)},
+      {"RegistryAuthFile", StringSetter(&Settings::registry_auth_file)},
       // Common in a function app's settings; accepted and not used.
       {"FUNCTIONS_WORKER_RUNTIME",
        [](Settings&, const std::string&, const json&) -> Status { return Status::Ok(); }},

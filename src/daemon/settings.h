@@ -32,6 +32,28 @@ struct Settings {
       "/bin/sh", "-c", "for i in $(seq 1 30); do sleep 1; echo $i; done"};
   std::filesystem::path bundled_images_dir;  // BundledImagesDir: images a new data dir gets
 
+  // Lifecycle.
+  bool dispatch_paused = false;      // DispatchPaused: accept jobs but start none (benchmarks)
+  int cancel_grace_seconds = 10;     // CancelGraceSeconds: SIGTERM, then SIGKILL after this
+  int job_retention_hours = 72;      // JobRetentionHours: finished jobs are removed after this
+  int max_retries = 3;               // MaxRetries: OnFailure re-runs after the first attempt
+  int retry_backoff_ms = 1000;       // RetryBackoffMs: first OnFailure delay; doubles each time
+  int retry_backoff_max_ms = 60000;  // RetryBackoffMaxMs: the delay never exceeds this
+
+  // Isolation and limits.
+  bool allow_host_network = false;       // AllowHostNetwork: jobs may ask for the host network
+  int64_t job_log_max_bytes = 64 << 20;  // JobLogMaxBytes: a job's log keeps its newest part
+  double default_job_cpu = 0;            // DefaultJobCpu: cores for jobs that give none; 0 = none
+  double default_job_memory_gb = 0;      // DefaultJobMemoryInGB: for jobs that give none
+  std::string user_namespace_range =
+      "100000:65536";  // UserNamespaceRange: host uid/gid start:count
+
+  // Registries.
+  std::string default_registry = "docker.io";  // DefaultRegistry: for names without a registry
+  std::string registry_mirrors;     // RegistryMirrors: comma-separated mirror hosts for Docker Hub
+  std::string insecure_registries;  // InsecureRegistries: comma-separated host:port, plain HTTP
+  std::string registry_auth_file;   // RegistryAuthFile: Docker config.json with "auths"
+
   // The job an empty POST runs.
   JobSpec DefaultJob() const;
 };

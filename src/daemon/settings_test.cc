@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <string>
 
@@ -48,7 +49,8 @@ class TempFile {
 // A getenv backed by a map.
 class FakeEnv {
  public:
-  explicit FakeEnv(std::map<std::string, std::string> vars = {}) : vars_(std::move(vars)) {}
+  FakeEnv() = default;
+  FakeEnv(std::initializer_list<std::pair<const std::string, std::string>> vars) : vars_(vars) {}
   std::function<const char*(const char*)> Getenv() const {
     return [this](const char* name) -> const char* {
       auto it = vars_.find(name);
@@ -146,7 +148,7 @@ TEST(LoadSettingsTest, KnownTopLevelKeysAreAccepted) {
 }
 
 TEST(LoadSettingsTest, EnvironmentWinsOverFile) {
-  FakeEnv env({{"MaxConcurrentJobs", "32"}, {"JobQueueName", "from-env"}});
+  FakeEnv env{{"MaxConcurrentJobs", "32"}, {"JobQueueName", "from-env"}};
   Result<Settings> s = LoadFromText(
       WithValues(R"("MaxConcurrentJobs": 8, "JobQueueName": "from-file", "MaxDequeueCount": 9)"),
       env);
@@ -157,10 +159,10 @@ TEST(LoadSettingsTest, EnvironmentWinsOverFile) {
 }
 
 TEST(LoadSettingsTest, EnvironmentWithoutFile) {
-  FakeEnv env({{"QueueLeaseSeconds", "30"},
-               {"StatusRequiresKey", "1"},
-               {"DefaultJobCommand", "echo from env"},
-               {"UNRELATED", "ignored"}});
+  FakeEnv env{{"QueueLeaseSeconds", "30"},
+              {"StatusRequiresKey", "1"},
+              {"DefaultJobCommand", "echo from env"},
+              {"UNRELATED", "ignored"}};
   Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->queue_lease_seconds, 30);
@@ -169,7 +171,7 @@ TEST(LoadSettingsTest, EnvironmentWithoutFile) {
 }
 
 TEST(LoadSettingsTest, BadEnvironmentValueIsAnErrorNamingIt) {
-  FakeEnv env({{"MaxConcurrentJobs", "lots"}});
+  FakeEnv env{{"MaxConcurrentJobs", "lots"}};
   ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "MaxConcurrentJobs");
 }
 
@@ -178,8 +180,7 @@ TEST(LoadSettingsTest, UnknownSettingNameIsAnErrorNamingIt) {
 }
 
 TEST(LoadSettingsTest, UnknownTopLevelKeyIsAnError) {
-  ExpectErrorNaming(LoadFromText(R"({"Values": {}, "MaxConcurrentJobs": 4})"),
-                    "MaxConcurrentJobs");
+  ExpectErrorNaming(LoadFromText(R"({"Values": {}, "MaxConcurrentJobs": 4})"), "MaxConcurrentJobs");
 }
 
 TEST(LoadSettingsTest, MalformedJsonIsAnError) {
@@ -206,9 +207,8 @@ TEST(LoadSettingsTest, MissingFileIsAnError) {
 }
 
 TEST(LoadSettingsTest, OutOfRangeOrNonNumericMaxConcurrentJobsIsAnError) {
-  for (const char* value :
-       {"0", "-1", "100001", R"("0")", R"("100001")", R"("abc")", R"("12abc")", R"("")", "1.5",
-        "true", "null", "[4]"}) {
+  for (const char* value : {"0", "-1", "100001", R"("0")", R"("100001")", R"("abc")", R"("12abc")",
+                            R"("")", "1.5", "true", "null", "[4]"}) {
     SCOPED_TRACE(value);
     ExpectErrorNaming(LoadFromText(WithValues(std::string(R"("MaxConcurrentJobs": )") + value)),
                       "MaxConcurrentJobs");
@@ -226,7 +226,7 @@ TEST(LoadSettingsTest, MaxConcurrentJobsBoundsAreAccepted) {
 
 TEST(LoadSettingsTest, RuntimeMustBeCrunOrRunc) {
   ExpectErrorNaming(LoadFromText(WithValues(R"("Runtime": "docker")")), "Runtime");
-  FakeEnv env({{"Runtime", "docker"}});
+  FakeEnv env{{"Runtime", "docker"}};
   ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "Runtime");
 }
 
@@ -255,7 +255,7 @@ TEST(LoadSettingsTest, DefaultJobCommandAsArray) {
 }
 
 TEST(LoadSettingsTest, DefaultJobCommandArrayFromEnvironment) {
-  FakeEnv env({{"DefaultJobCommand", R"(["/bin/echo", "x"])"}});
+  FakeEnv env{{"DefaultJobCommand", R"(["/bin/echo", "x"])"}};
   Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_THAT(s->default_job_command, ElementsAre("/bin/echo", "x"));
@@ -282,16 +282,15 @@ TEST(LoadSettingsTest, StatusRequiresKeyValues) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_FALSE(s->status_requires_key);
 
-  ExpectErrorNaming(LoadFromText(WithValues(R"("StatusRequiresKey": "yes")")),
-                    "StatusRequiresKey");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("StatusRequiresKey": "yes")")), "StatusRequiresKey");
 }
 
 TEST(SettingNamesTest, ListsEverySetting) {
   const std::vector<std::string>& names = SettingNames();
   for (const char* name :
        {"JobQueueName", "ResourceGroupName", "AzureWebJobsStorage", "FunctionKey",
-        "MaxConcurrentJobs", "MaxDequeueCount", "QueueLeaseSeconds", "QueueRetryDelayMs",
-        "Runtime", "StatusRequiresKey", "JobPidsLimit", "DefaultJobImage", "DefaultJobCommand",
+        "MaxConcurrentJobs", "MaxDequeueCount", "QueueLeaseSeconds", "QueueRetryDelayMs", "Runtime",
+        "StatusRequiresKey", "JobPidsLimit", "DefaultJobImage", "DefaultJobCommand",
         "BundledImagesDir"}) {
     EXPECT_THAT(names, ::testing::Contains(name));
   }

@@ -177,8 +177,9 @@ void Monitor::Supervise(int out_read, int sig_fd) {
       struct signalfd_siginfo si {};
       if (::read(sig_fd, &si, sizeof si) != sizeof si) continue;
       if (si.ssi_signo != SIGCHLD) {
-        // Forward stop requests to the job; its exit ends the monitor.
-        if (!exited_) ::kill(container_pid_, static_cast<int>(si.ssi_signo));
+        // Forward stop requests to the job (SIGUSR1 means SIGKILL); its exit ends the monitor.
+        int sig = si.ssi_signo == SIGUSR1 ? SIGKILL : static_cast<int>(si.ssi_signo);
+        if (!exited_) ::kill(container_pid_, sig);
         continue;
       }
       int status = 0;
@@ -199,7 +200,7 @@ int Monitor::Run() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&mask, s);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   int sig_fd = ::signalfd(-1, &mask, SFD_CLOEXEC);
   if (sig_fd < 0) return Fail(std::string("signalfd: ") + std::strerror(errno));

@@ -5,6 +5,8 @@
 // receives the container's exit status, holds the container's stdout and stderr and appends them
 // to the job's log, and writes exit.json atomically only after the log is drained and synced.
 // It reports "OK <pid>" or "ERR <message>" on the sync fd once the container runs or failed.
+// Signals: SIGTERM, SIGINT, SIGHUP and SIGQUIT are forwarded to the container's process;
+// SIGUSR1 makes the monitor SIGKILL it.
 #pragma once
 
 #include <filesystem>

@@ -1,0 +1,225 @@
+#include "runtime/oci_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kId[] = "3f2b8c1e-6d4a-4b7e-9c0f-1a2b3c4d5e6f";
+
+JobSpec Spec(std::vector<std::string> command = {"/bin/true"}) {
+  JobSpec spec;
+  spec.image = "busybox";
+  spec.command = std::move(command);
+  return spec;
+}
+
+// Builds the config and parses it; fails the test when either step fails.
+json Build(const JobSpec& spec, const ImageConfig& image = {}, OciConfigOptions opts = {}) {
+  Result<std::string> text = BuildOciConfig(kId, spec, image, opts);
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  if (!text.ok()) return json::object();
+  json j = json::parse(*text, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << *text;
+  return j;
+}
+
+// The process env as NAME -> value, failing on a name that appears twice.
+std::map<std::string, std::string> EnvMap(const json& config) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : config["process"]["env"]) {
+    std::string s = e.get<std::string>();
+    size_t eq = s.find('=');
+    EXPECT_NE(eq, std::string::npos) << s;
+    std::string name = s.substr(0, eq);
+    EXPECT_FALSE(out.contains(name)) << "duplicate " << name;
+    out[name] = s.substr(eq + 1);
+  }
+  return out;
+}
+
+std::vector<std::string> Strings(const json& array) {
+  std::vector<std::string> out;
+  for (const auto& v : array) out.push_back(v.get<std::string>());
+  return out;
+}
+
+TEST(BuildOciConfigTest, ArgsAreTheSpecCommand) {
+  ImageConfig image;
+  image.entrypoint = {"/entry"};
+  image.cmd = {"--image-default"};
+  json config = Build(Spec({"/bin/sh", "-c", "echo hi"}), image);
+  EXPECT_THAT(Strings(config["process"]["args"]), ElementsAre("/bin/sh", "-c", "echo hi"));
+}
+
+TEST(BuildOciConfigTest, ArgsFallBackToImageEntrypointAndCmd) {
+  ImageConfig image;
+  image.entrypoint = {"/docker-entrypoint.sh", "--quiet"};
+  image.cmd = {"serve", "--port=80"};
+  json config = Build(Spec({}), image);
+  EXPECT_THAT(Strings(config["process"]["args"]),
+              ElementsAre("/docker-entrypoint.sh", "--quiet", "serve", "--port=80"));
+
+  ImageConfig cmd_only;
+  cmd_only.cmd = {"sh"};
+  EXPECT_THAT(Strings(Build(Spec({}), cmd_only)["process"]["args"]), ElementsAre("sh"));
+}
+
+TEST(BuildOciConfigTest, NoCommandAnywhereIsAnError) {
+  Result<std::string> text = BuildOciConfig(kId, Spec({}), ImageConfig{}, OciConfigOptions{});
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().code(), StatusCode::kInvalidArgument);
+
+  Result<std::vector<std::string>> args = ResolveCommand(Spec({}), ImageConfig{});
+  ASSERT_FALSE(args.ok());
+  EXPECT_EQ(args.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ResolveCommandTest, SpecCommandReplacesEntrypointAndCmd) {
+  ImageConfig image;
+  image.entrypoint = {"/entry"};
+  image.cmd = {"x"};
+  Result<std::vector<std::string>> args = ResolveCommand(Spec({"echo", "1"}), image);
+  ASSERT_TRUE(args.ok()) << args.status().ToString();
+  EXPECT_THAT(*args, ElementsAre("echo", "1"));
+}
+
+TEST(BuildOciConfigTest, EnvHasPathAndHostname) {
+  std::map<std::string, std::string> env = EnvMap(Build(Spec()));
+  ASSERT_TRUE(env.contains("PATH"));
+  EXPECT_THAT(env["PATH"], HasSubstr("/bin"));
+  EXPECT_EQ(env["HOSTNAME"], kId);
+}
+
+TEST(BuildOciConfigTest, EnvLayersImageThenSpecThenSecure) {
+  ImageConfig image;
+  image.env = {"PATH=/opt/app/bin:/bin", "A=image", "B=image", "C=image", "EQ=x=y"};
+  JobSpec spec = Spec();
+  spec.env = {{"A", "spec"}, {"B", "spec"}, {"D", "spec"}};
+  spec.secure_env = {{"A", "secret"}, {"E", "secret"}};
+  std::map<std::string, std::string> env = EnvMap(Build(spec, image));
+  EXPECT_EQ(env["PATH"], "/opt/app/bin:/bin");
+  EXPECT_EQ(env["HOSTNAME"], kId);
+  EXPECT_EQ(env["A"], "secret");
+  EXPECT_EQ(env["B"], "spec");
+  EXPECT_EQ(env["C"], "image");
+  EXPECT_EQ(env["D"], "spec");
+  EXPECT_EQ(env["E"], "secret");
+  EXPECT_EQ(env["EQ"], "x=y");
+  EXPECT_EQ(env.size(), 8u);
+}
+
+TEST(BuildOciConfigTest, HostnameAndRoot) {
+  json config = Build(Spec());
+  EXPECT_EQ(config.value("hostname", ""), kId);
+  EXPECT_EQ(config["root"].value("path", ""), "rootfs");
+}
+
+TEST(BuildOciConfigTest, Namespaces) {
+  json config = Build(Spec());
+  std::vector<std::string> types;
+  for (const auto& ns : config["linux"]["namespaces"]) types.push_back(ns.value("type", ""));
+  EXPECT_THAT(types, UnorderedElementsAre("pid", "mount", "ipc", "uts", "network"));
+}
+
+TEST(BuildOciConfigTest, NoNewPrivileges) {
+  json config = Build(Spec());
+  ASSERT_TRUE(config["process"]["noNewPrivileges"].is_boolean());
+  EXPECT_TRUE(config["process"]["noNewPrivileges"].get<bool>());
+}
+
+TEST(BuildOciConfigTest, CapabilitiesAreDockerDefaults) {
+  json caps = Build(Spec())["process"]["capabilities"];
+  EXPECT_THAT(Strings(caps["bounding"]),
+              UnorderedElementsAre("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
+                                   "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+                                   "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+                                   "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"));
+  for (const char* set : {"bounding", "effective", "permitted", "inheritable", "ambient"}) {
+    if (!caps.contains(set)) continue;
+    std::vector<std::string> names = Strings(caps[set]);
+    EXPECT_THAT(names, ::testing::Not(::testing::Contains("CAP_SYS_ADMIN"))) << set;
+    EXPECT_LE(std::set<std::string>(names.begin(), names.end()).size(), 14u) << set;
+  }
+}
+
+TEST(BuildOciConfigTest, CpuLimit) {
+  JobSpec spec = Spec();
+  spec.cpu = 0.5;
+  json cpu = Build(spec)["linux"]["resources"]["cpu"];
+  EXPECT_EQ(cpu.value("quota", int64_t{0}), 50000);
+  EXPECT_EQ(cpu.value("period", int64_t{0}), 100000);
+
+  spec.cpu = 2;
+  cpu = Build(spec)["linux"]["resources"]["cpu"];
+  EXPECT_EQ(cpu.value("quota", int64_t{0}), 200000);
+}
+
+TEST(BuildOciConfigTest, MemoryLimit) {
+  JobSpec spec = Spec();
+  spec.memory_gb = 1;
+  json memory = Build(spec)["linux"]["resources"]["memory"];
+  EXPECT_EQ(memory.value("limit", int64_t{0}), 1073741824);
+
+  spec.memory_gb = 0.5;
+  memory = Build(spec)["linux"]["resources"]["memory"];
+  EXPECT_EQ(memory.value("limit", int64_t{0}), 536870912);
+}
+
+TEST(BuildOciConfigTest, NoCpuOrMemoryLimitByDefault) {
+  json resources = Build(Spec())["linux"]["resources"];
+  EXPECT_FALSE(resources.contains("cpu")) << resources.dump();
+  EXPECT_FALSE(resources.contains("memory")) << resources.dump();
+}
+
+TEST(BuildOciConfigTest, PidsLimitFromOptions) {
+  OciConfigOptions opts;
+  opts.pids_limit = 77;
+  json resources = Build(Spec(), {}, opts)["linux"]["resources"];
+  EXPECT_EQ(resources["pids"].value("limit", int64_t{0}), 77);
+
+  opts.pids_limit = 0;
+  resources = Build(Spec(), {}, opts)["linux"]["resources"];
+  EXPECT_FALSE(resources.contains("pids")) << resources.dump();
+}
+
+TEST(BuildOciConfigTest, CwdFromImageOrRoot) {
+  EXPECT_EQ(Build(Spec())["process"].value("cwd", ""), "/");
+  ImageConfig image;
+  image.working_dir = "/srv/app";
+  EXPECT_EQ(Build(Spec(), image)["process"].value("cwd", ""), "/srv/app");
+}
+
+TEST(BuildOciConfigTest, NumericImageUser) {
+  ImageConfig image;
+  image.user = "1000:1000";
+  json user = Build(Spec(), image)["process"]["user"];
+  EXPECT_EQ(user.value("uid", -1), 1000);
+  EXPECT_EQ(user.value("gid", -1), 1000);
+
+  image.user = "1001:2002";
+  user = Build(Spec(), image)["process"]["user"];
+  EXPECT_EQ(user.value("uid", -1), 1001);
+  EXPECT_EQ(user.value("gid", -1), 2002);
+}
+
+TEST(BuildOciConfigTest, NoImageUserIsRoot) {
+  json user = Build(Spec())["process"]["user"];
+  EXPECT_EQ(user.value("uid", -1), 0);
+  EXPECT_EQ(user.value("gid", -1), 0);
+}
+
+}  // namespace
+}  // namespace berth
