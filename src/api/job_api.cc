@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/job_json.h"
+#include "api/key_api.h"
 #include "common/random.h"
 
 namespace berth {
@@ -10,10 +12,6 @@ namespace {
 using json = nlohmann::json;
 
 bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
-
-json TimeOrNull(const std::optional<TimePoint>& t) {
-  return t ? json(FormatRfc3339(*t)) : json(nullptr);
-}
 
 HttpResponse Json(int status, const json& body) {
   HttpResponse r;
@@ -64,7 +62,10 @@ std::string LastLines(const std::string& text, size_t n) {
   return text.substr(pos);
 }
 
-JobApi::JobApi(JobService& jobs, JobApiOptions opts) : jobs_(jobs), opts_(std::move(opts)) {}
+JobApi::JobApi(JobService& jobs, JobApiOptions opts)
+    : jobs_(jobs), opts_(std::move(opts)), poller_(std::make_unique<Scheduler>(clock_)) {}
+
+JobApi::~JobApi() = default;
 
 void JobApi::Register(Router& router) {
   router.Add("POST", "/api/jobs",
@@ -79,6 +80,14 @@ void JobApi::Register(Router& router) {
              [this](const HttpRequest& req, const std::vector<std::string>& p, Respond respond) {
                HandleLogs(req, p[0], std::move(respond));
              });
+  router.Add("GET", "/api/jobs",
+             [this](const HttpRequest& req, const std::vector<std::string>&, Respond respond) {
+               HandleList(req, std::move(respond));
+             });
+  router.Add("DELETE", "/api/jobs/{id}",
+             [this](const HttpRequest& req, const std::vector<std::string>& p, Respond respond) {
+               HandleCancel(req, p[0], std::move(respond));
+             });
   router.Add("GET", "/healthz",
              [](const HttpRequest&, const std::vector<std::string>&, Respond respond) {
                respond(Json(200, {{"status", "ok"}}));
@@ -86,13 +95,7 @@ void JobApi::Register(Router& router) {
 }
 
 bool JobApi::Authorized(const HttpRequest& req) const {
-  std::string key = req.Header("x-functions-key");
-  if (key.empty()) key = req.Query("code").value_or("");
-  if (key.empty()) return false;
-  bool ok = false;
-  // Check every key, so the time does not tell which one matched.
-  for (const auto& k : opts_.function_keys) ok |= ConstantTimeEquals(key, k);
-  return ok;
+  return opts_.keys && opts_.keys->Check("jobs", PresentedKey(req)) != KeyAccess::kNone;
 }
 
 void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
@@ -110,7 +113,13 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
     spec = std::move(parsed).value();
   }
   std::string host = req.Header("host");
-  jobs_.Submit(std::move(spec), [respond, host](Result<std::string> id) {
+  SubmitOptions submit;
+  submit.idempotency_key = req.Header("idempotency-key");
+  if (submit.idempotency_key.size() > 256) {
+    respond(JsonError(400, "Idempotency-Key is longer than 256 characters"));
+    return;
+  }
+  jobs_.Submit(std::move(spec), submit, [respond, host](Result<std::string> id) {
     if (!id.ok()) {
       respond(JsonError(HttpCodeFor(id.status()), "job not queued: " + id.status().message()));
       return;
@@ -149,20 +158,10 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
     }
     logs = LastLines(logs, n);
   }
-  int code = job->state == JobState::kSucceeded ? 200 : IsTerminal(job->state) ? 500 : 202;
-  json body = {
-      {"id", job->id},
-      {"state", ToString(job->state)},
-      {"logs", logs},
-      {"logsTruncated", log.ok() && log->truncated},
-      {"exitCode", job->exit_code ? json(*job->exit_code) : json(nullptr)},
-      {"reason", job->reason},
-      {"createdAt", FormatRfc3339(job->created_at)},
-      {"startedAt", TimeOrNull(job->started_at)},
-      {"finishedAt", TimeOrNull(job->finished_at)},
-      {"attempts", job->attempts},
-      {"image", job->spec.image},
-  };
+  int code = StatusCodeOf(job->state);
+  json body = JobToJson(*job);
+  body["logs"] = logs;
+  body["logsTruncated"] = log.ok() && log->truncated;
   HttpResponse r = Json(code, body);
   if (code == 202) r.headers.emplace_back("Retry-After", "1");
   respond(std::move(r));
@@ -180,6 +179,13 @@ void JobApi::HandleLogs(const HttpRequest& req, const std::string& id, Respond r
   auto job = jobs_.Get(id);
   if (!job.ok()) {
     respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
+    return;
+  }
+  if (req.Query("follow").value_or("") == "true") {
+    HttpResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.stream = FollowLog(id);
+    respond(std::move(r));
     return;
   }
   auto log = jobs_.ReadLog(id, SIZE_MAX);

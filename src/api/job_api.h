@@ -2,31 +2,38 @@
 //
 //   POST /api/jobs                 function key; empty body = the default job; 202 + Location
 //   GET  /api/jobs/{id}            anonymous unless configured; 202 / 200 / 500 by state
-//   GET  /api/jobs/{id}/logs       the log as text/plain
+//   GET  /api/jobs                 function key; ?state=&limit=&cursor=, newest first
+//   DELETE /api/jobs/{id}          function key; cancel: 202 stopping, 200 canceled, 410 ended
+//   GET  /api/jobs/{id}/logs       the log as text/plain; ?follow=true streams it live
 //   GET  /healthz                  200 while serving
 //
 // Handlers parse, call the JobService, and map the result to a status code; this is the only
 // place a Status becomes an HTTP code. Thread-safe.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "api/keys.h"
 #include "api/router.h"
+#include "common/scheduler.h"
 #include "job/job_service.h"
 
 namespace berth {
 
 struct JobApiOptions {
-  std::vector<std::string> function_keys;  // any of these authorizes; compared in constant time
-  bool status_requires_key = false;        // GET routes need a key too
-  JobSpec default_job;                     // what an empty POST runs
-  size_t max_status_log_bytes = 4 << 20;   // `logs` in the status body: at most its last 4 MiB
+  std::shared_ptr<const KeyStore> keys;   // who may call function "jobs"; null: nobody
+  bool status_requires_key = false;       // GET routes need a key too
+  JobSpec default_job;                    // what an empty POST runs
+  size_t max_status_log_bytes = 4 << 20;  // `logs` in the status body: at most its last 4 MiB
+  milliseconds follow_poll{25};           // how often a followed log is checked for growth
 };
 
 class JobApi {
  public:
   JobApi(JobService& jobs, JobApiOptions opts);
+  ~JobApi();
 
   // Adds the routes to `router`; `this` must outlive it.
   void Register(Router& router);
@@ -36,9 +43,17 @@ class JobApi {
   void HandleSubmit(const HttpRequest& req, Respond respond);
   void HandleStatus(const HttpRequest& req, const std::string& id, Respond respond);
   void HandleLogs(const HttpRequest& req, const std::string& id, Respond respond);
+  void HandleList(const HttpRequest& req, Respond respond);
+  void HandleCancel(const HttpRequest& req, const std::string& id, Respond respond);
+  // A chunked body that follows the job's log until the job ends.
+  ChunkSource FollowLog(const std::string& id);
+  struct Follow;
+  void Pump(std::shared_ptr<Follow> follow, ChunkSink sink);
 
   JobService& jobs_;
   JobApiOptions opts_;
+  SystemClock clock_;
+  std::unique_ptr<Scheduler> poller_;  // wakes log followers
 };
 
 // The HTTP code for a Status (4xx for the caller's mistakes, 5xx for ours).

@@ -5,6 +5,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/image_commands.h"
+#include "cli/key_commands.h"
 #include "daemon/server.h"
 #include "daemon/settings.h"
 #include "shim/shim.h"
@@ -59,6 +60,10 @@ int RunCli(int argc, char** argv) {
   submit_cmd->add_option("-e,--env", submit.env, "Environment variable NAME=VALUE (repeatable)");
   submit_cmd->add_option("-f,--file", submit.spec_file, "JSON job spec file ('-' = stdin)");
   submit_cmd->add_option("command", submit.command, "Command to run (after --)");
+  submit_cmd->add_flag("-w,--wait", submit.wait,
+                       "Stream the log until the job ends; exit with its exit code");
+  submit_cmd->add_option("--idempotency-key", submit.idempotency_key,
+                         "Same key, same job: a repeated submit creates nothing");
   submit_cmd->footer("With no image, command or spec, the server's default job runs.");
 
   std::string id;
@@ -66,9 +71,22 @@ int RunCli(int argc, char** argv) {
   AddClientOptions(status_cmd, client);
   status_cmd->add_option("id", id, "Job id")->required();
 
+  bool follow = false;
   auto* logs_cmd = app.add_subcommand("logs", "Print a job's log");
   AddClientOptions(logs_cmd, client);
   logs_cmd->add_option("id", id, "Job id")->required();
+  logs_cmd->add_flag("-f,--follow", follow, "Stream the log as it grows until the job ends");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job (SIGTERM, then SIGKILL)");
+  AddClientOptions(cancel_cmd, client);
+  cancel_cmd->add_option("id", id, "Job id")->required();
+
+  std::string list_state;
+  int list_limit = 50;
+  auto* ls_cmd = app.add_subcommand("ls", "List jobs, newest first");
+  AddClientOptions(ls_cmd, client);
+  ls_cmd->add_option("--state", list_state, "Only jobs in this state (e.g. Running)");
+  ls_cmd->add_option("-n,--limit", list_limit, "At most this many")->capture_default_str();
 
   ShimOptions shim;
   auto* shim_cmd = app.add_subcommand("shim", "Per-job monitor (started by the daemon)");
@@ -79,9 +97,12 @@ int RunCli(int argc, char** argv) {
   shim_cmd->add_option("--runtime-root", shim.runtime_root)->required();
   shim_cmd->add_option("--hide-mount", shim.hide_mounts);
   shim_cmd->add_option("--sync-fd", shim.sync_fd);
+  shim_cmd->add_flag("--delete-only", shim.delete_only);
 
   std::function<int()> image_command;
   AddImageCommands(app, image_command);
+  std::function<int()> key_command;
+  AddKeyCommands(app, key_command);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -91,9 +112,12 @@ int RunCli(int argc, char** argv) {
   }
   if (*submit_cmd) return SubmitCommand(client, submit);
   if (*status_cmd) return StatusCommand(client, id);
-  if (*logs_cmd) return LogsCommand(client, id);
+  if (*logs_cmd) return LogsCommand(client, id, follow);
+  if (*cancel_cmd) return CancelCommand(client, id);
+  if (*ls_cmd) return ListCommand(client, list_state, list_limit);
   if (*shim_cmd) return RunShim(shim);
   if (image_command) return image_command();
+  if (key_command) return key_command();
   return 2;
 }
 

@@ -79,13 +79,33 @@ int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts) {
         client.data_dir.c_str());
     return 2;
   }
-  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs",
-                    {"x-functions-key: " + key, "Content-Type: application/json"}, *body);
+  std::vector<std::string> headers = {"x-functions-key: " + key, "Content-Type: application/json"};
+  if (!opts.idempotency_key.empty()) headers.push_back("Idempotency-Key: " + opts.idempotency_key);
+  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs", headers, *body);
   if (!r.ok() || r->status != 202) return ReportError(r);
   json j = json::parse(r->body, nullptr, false);
   if (j.is_discarded()) return ReportError(r);
-  printf("%s\n%s\n", j.value("id", "").c_str(), j.value("statusUrl", "").c_str());
-  return 0;
+  std::string id = j.value("id", "");
+  if (!opts.wait) {
+    printf("%s\n%s\n", id.c_str(), j.value("statusUrl", "").c_str());
+    return 0;
+  }
+  fprintf(stderr, "berth: job %s queued; following its log\n", id.c_str());
+  if (int rc = LogsCommand(client, id, /*follow=*/true); rc != 0) return rc;
+  auto st =
+      HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, {"x-functions-key: " + key}, "");
+  if (!st.ok()) return ReportError(st);
+  json status = json::parse(st->body, nullptr, false);
+  if (status.is_discarded()) return ReportError(st);
+  std::string state = status.value("state", "");
+  fprintf(stderr, "berth: job %s %s: %s\n", id.c_str(), state.c_str(),
+          status.value("reason", "").c_str());
+  if (state == "Succeeded") return 0;
+  if (status["exitCode"].is_number_integer()) {
+    int code = status["exitCode"].get<int>();
+    return code == 0 ? 1 : code;
+  }
+  return 1;
 }
 
 int StatusCommand(const ClientOptions& client, const std::string& id) {
@@ -102,13 +122,58 @@ int StatusCommand(const ClientOptions& client, const std::string& id) {
   return 0;
 }
 
-int LogsCommand(const ClientOptions& client, const std::string& id) {
+int LogsCommand(const ClientOptions& client, const std::string& id, bool follow) {
   std::vector<std::string> headers;
   std::string key = ResolveKey(client);
   if (!key.empty()) headers.push_back("x-functions-key: " + key);
-  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id + "/logs", headers, "");
+  std::string url = Trimmed(client.server) + "/api/jobs/" + id + "/logs";
+  if (!follow) {
+    auto r = HttpCall("GET", url, headers, "");
+    if (!r.ok() || r->status != 200) return ReportError(r);
+    fwrite(r->body.data(), 1, r->body.size(), stdout);
+    return 0;
+  }
+  auto r = HttpStream("GET", url + "?follow=true", headers, [&](std::string_view data) {
+    fwrite(data.data(), 1, data.size(), stdout);
+    fflush(stdout);
+  });
   if (!r.ok() || r->status != 200) return ReportError(r);
-  fwrite(r->body.data(), 1, r->body.size(), stdout);
+  return 0;
+}
+
+int CancelCommand(const ClientOptions& client, const std::string& id) {
+  std::string key = ResolveKey(client);
+  auto r = HttpCall("DELETE", Trimmed(client.server) + "/api/jobs/" + id,
+                    {"x-functions-key: " + key}, "");
+  if (!r.ok()) return ReportError(r);
+  json j = json::parse(r->body, nullptr, false);
+  if (r->status == 200 || r->status == 202) {
+    printf("%s: %s\n", id.c_str(), r->status == 200 ? "canceled" : "stopping");
+    return 0;
+  }
+  if (r->status == 410) {
+    std::string state = j.is_discarded() ? "" : j.value("state", "");
+    fprintf(stderr, "berth: job %s already ended (%s)\n", id.c_str(), state.c_str());
+    return 1;
+  }
+  return ReportError(r);
+}
+
+int ListCommand(const ClientOptions& client, const std::string& state, int limit) {
+  std::string key = ResolveKey(client);
+  std::string url = Trimmed(client.server) + "/api/jobs?limit=" + std::to_string(limit);
+  if (!state.empty()) url += "&state=" + state;
+  auto r = HttpCall("GET", url, {"x-functions-key: " + key}, "");
+  if (!r.ok() || r->status != 200) return ReportError(r);
+  json j = json::parse(r->body, nullptr, false);
+  if (j.is_discarded()) return ReportError(r);
+  printf("%-36s  %-9s  %-4s  %-24s  %s\n", "ID", "STATE", "EXIT", "CREATED", "IMAGE");
+  for (const auto& job : j["jobs"]) {
+    std::string exit = job["exitCode"].is_null() ? "-" : std::to_string(job["exitCode"].get<int>());
+    printf("%-36s  %-9s  %-4s  %-24s  %s\n", job.value("id", "").c_str(),
+           job.value("state", "").c_str(), exit.c_str(), job.value("createdAt", "").c_str(),
+           job.value("image", "").c_str());
+  }
   return 0;
 }
 

@@ -17,10 +17,15 @@ struct SubmitOptions {
   std::vector<std::string> env;      // NAME=VALUE
   std::vector<std::string> command;  // after --
   std::string spec_file;             // a JSON job spec ("-" = stdin); overrides the rest
+  bool wait = false;                 // stream the log, exit with the job's exit code
+  std::string idempotency_key;       // sent as Idempotency-Key
 };
 
 int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts);
 int StatusCommand(const ClientOptions& client, const std::string& id);
-int LogsCommand(const ClientOptions& client, const std::string& id);
+// Prints the log; with `follow`, streams it until the job ends.
+int LogsCommand(const ClientOptions& client, const std::string& id, bool follow);
+int CancelCommand(const ClientOptions& client, const std::string& id);
+int ListCommand(const ClientOptions& client, const std::string& state, int limit);
 
 }  // namespace berth

@@ -26,7 +26,40 @@ size_t OnHeader(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+size_t OnStream(char* data, size_t size, size_t n, void* out) {
+  (*static_cast<const std::function<void(std::string_view)>*>(out))(
+      std::string_view(data, size * n));
+  return size * n;
+}
+
 }  // namespace
+
+Result<ClientResponse> HttpStream(const std::string& method, const std::string& url,
+                                  const std::vector<std::string>& headers,
+                                  const std::function<void(std::string_view)>& on_data) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return Status::Internal("curl_easy_init failed");
+  ClientResponse resp;
+  curl_slist* list = nullptr;
+  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnStream);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &on_data);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    return Status::Unavailable("cannot reach " + url + ": " + curl_easy_strerror(rc));
+  }
+  return resp;
+}
 
 Result<ClientResponse> HttpCall(const std::string& method, const std::string& url,
                                 const std::vector<std::string>& headers, const std::string& body) {

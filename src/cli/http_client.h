@@ -1,7 +1,9 @@
 // A small blocking HTTP client over libcurl for the CLI. Thread-compatible.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,5 +20,11 @@ struct ClientResponse {
 // Sends one request. Unavailable with curl's message when the server cannot be reached.
 Result<ClientResponse> HttpCall(const std::string& method, const std::string& url,
                                 const std::vector<std::string>& headers, const std::string& body);
+
+// Sends one request and hands the body to `on_data` as it arrives (for streamed answers).
+// The returned response has the status and headers; its body is empty.
+Result<ClientResponse> HttpStream(const std::string& method, const std::string& url,
+                                  const std::vector<std::string>& headers,
+                                  const std::function<void(std::string_view)>& on_data);
 
 }  // namespace berth

@@ -1,6 +1,7 @@
 #include "daemon/server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,12 +10,16 @@
 #include <thread>
 
 #include "api/http_server.h"
+#include "api/image_api.h"
 #include "api/job_api.h"
+#include "api/key_api.h"
 #include "common/files.h"
 #include "common/random.h"
+#include "daemon/key_store.h"
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
+#include "dispatch/retention.h"
 #include "images/image_store.h"
 #include "runtime/oci_runtime.h"
 #include "store/sqlite_store.h"
@@ -69,6 +74,33 @@ Status EnsureBundledImage(ImageStore& images, const std::filesystem::path& bundl
   return Status::Ok();
 }
 
+// The image store as the API's ImageCatalog.
+class StoreImageCatalog : public ImageCatalog {
+ public:
+  explicit StoreImageCatalog(ImageStore& images) : images_(images) {}
+  Result<std::vector<ImageSummary>> ListImages() override {
+    ASSIGN_OR_RETURN(std::vector<Image> images, images_.List());
+    std::vector<ImageSummary> out;
+    for (const Image& i : images) {
+      out.push_back(
+          {i.reference, i.manifest_digest, i.size_bytes, static_cast<int>(i.layer_dirs.size())});
+    }
+    return out;
+  }
+
+ private:
+  ImageStore& images_;
+};
+
+RegistryOptions RegistryOptionsFrom(const Settings& s) {
+  RegistryOptions r;
+  r.default_registry = s.default_registry;
+  r.mirrors = SplitRegistryList(s.registry_mirrors);
+  r.insecure = SplitRegistryList(s.insecure_registries);
+  r.auth_file = s.registry_auth_file;
+  return r;
+}
+
 }  // namespace
 
 std::string LoadOrCreateFunctionKey(const std::filesystem::path& data_dir,
@@ -98,6 +130,11 @@ int Serve(const ServeOptions& opts) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Room for many HTTP connections (the server caps them at HttpServerOptions::max_connections).
+  if (rlimit rl{}; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 65536);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   auto settings = LoadSettings(opts.settings_file, [](const char* n) { return std::getenv(n); });
   if (!settings.ok()) return Die(settings.status().message());
@@ -111,9 +148,13 @@ int Serve(const ServeOptions& opts) {
   for (const auto& d : {data, data / "jobs", data / "images", data / "runtime"}) {
     if (Status st = MakeDirs(d, 0700); !st.ok()) return Die(st.ToString());
   }
-  std::string key_error;
-  std::string key = LoadOrCreateFunctionKey(data, settings->function_key, &key_error);
-  if (key.empty()) return Die("function key: " + key_error);
+  FileKeyStoreOptions kopts;
+  kopts.data_dir = data;
+  kopts.pinned_default_key = settings->function_key;
+  auto opened_keys = FileKeyStore::Open(kopts);
+  if (!opened_keys.ok()) return Die("keys: " + opened_keys.status().ToString());
+  std::shared_ptr<FileKeyStore> keys = std::move(opened_keys).value();
+  std::string key = keys->default_key();
   std::string runtime_binary = FindRuntimeBinary(settings->runtime);
   if (runtime_binary.empty()) {
     return Die("OCI runtime '" + settings->runtime + "' not found (apt-get install " +
@@ -125,6 +166,7 @@ int Serve(const ServeOptions& opts) {
   if (!store.ok()) return Die(store.status().ToString());
   ImageStore images(data / "images");
   if (Status st = images.Init(); !st.ok()) return Die(st.ToString());
+  images.ConfigureRegistries(RegistryOptionsFrom(*settings));
   std::filesystem::path bundled = settings->bundled_images_dir.empty()
                                       ? std::filesystem::path(BERTH_DEFAULT_BUNDLED_IMAGES)
                                       : settings->bundled_images_dir;
@@ -143,16 +185,36 @@ int Serve(const ServeOptions& opts) {
   dopts.max_dequeue_count = settings->max_dequeue_count;
   dopts.lease = milliseconds(int64_t{settings->queue_lease_seconds} * 1000);
   dopts.retry_delay = milliseconds(settings->queue_retry_delay_ms);
+  dopts.paused = settings->dispatch_paused;
+  dopts.cancel_grace = milliseconds(int64_t{settings->cancel_grace_seconds} * 1000);
+  dopts.max_retries = settings->max_retries;
+  dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
+  dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
+  dopts.fault_point = settings->test_fault_point;
   Dispatcher dispatcher(dopts, **store, runtime, clock);
+  RetentionOptions retention_opts;
+  retention_opts.retention =
+      milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
+  RetentionSweeper sweeper(retention_opts, **store, runtime, clock);
+  sweeper.RemoveOrphans();
   LocalJobService service(**store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
 
   JobApiOptions aopts;
-  aopts.function_keys = {key};
+  aopts.keys = keys;
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
   JobApi api(service, aopts);
   Router router;
   api.Register(router);
+  KeyApi key_api(keys);
+  key_api.Register(router);
+  StoreImageCatalog image_catalog(images);
+  ImageApiOptions image_api_opts;
+  image_api_opts.authorize = [keys](const HttpRequest& req) {
+    return keys->Check("jobs", PresentedKey(req)) != KeyAccess::kNone;
+  };
+  ImageApi image_api(image_catalog, image_api_opts);
+  image_api.Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
   hopts.port = port;
@@ -160,12 +222,14 @@ int Serve(const ServeOptions& opts) {
   auto bound = server.Listen();
   if (!bound.ok()) return Die(bound.status().message());
   if (Status st = dispatcher.Start(); !st.ok()) return Die(st.ToString());
+  sweeper.Start();
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = "http://" + shown_host + ":" + std::to_string(*bound);
   printf("berth: serving on %s (data %s, runtime %s, cgroups %s)\n", url.c_str(), data.c_str(),
          runtime_binary.c_str(), std::string(ToString(runtime.cgroup_layout().mode)).c_str());
   printf("berth: function key: %s\n", key.c_str());
+  printf("berth: master key: %s (in %s/master-key)\n", keys->master_key().c_str(), data.c_str());
   printf("berth: try: curl -i -X POST '%s/api/jobs?code=%s'\n", url.c_str(), key.c_str());
   fflush(stdout);
 

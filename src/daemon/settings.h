@@ -35,7 +35,7 @@ struct Settings {
   // Lifecycle.
   bool dispatch_paused = false;      // DispatchPaused: accept jobs but start none (benchmarks)
   int cancel_grace_seconds = 10;     // CancelGraceSeconds: SIGTERM, then SIGKILL after this
-  int job_retention_hours = 72;      // JobRetentionHours: finished jobs are removed after this
+  double job_retention_hours = 72;   // JobRetentionHours: finished jobs are removed after this
   int max_retries = 3;               // MaxRetries: OnFailure re-runs after the first attempt
   int retry_backoff_ms = 1000;       // RetryBackoffMs: first OnFailure delay; doubles each time
   int retry_backoff_max_ms = 60000;  // RetryBackoffMaxMs: the delay never exceeds this
@@ -53,6 +53,9 @@ struct Settings {
   std::string registry_mirrors;     // RegistryMirrors: comma-separated mirror hosts for Docker Hub
   std::string insecure_registries;  // InsecureRegistries: comma-separated host:port, plain HTTP
   std::string registry_auth_file;   // RegistryAuthFile: Docker config.json with "auths"
+
+  // TestFaultPoint: test-only fault injection ("after-start-before-delete"); empty in production.
+  std::string test_fault_point;
 
   // The job an empty POST runs.
   JobSpec DefaultJob() const;

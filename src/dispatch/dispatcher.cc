@@ -1,12 +1,19 @@
 #include "dispatch/dispatcher.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 
 namespace berth {
 
 Dispatcher::Dispatcher(DispatcherOptions opts, Store& store, Runtime& runtime, Clock& clock)
-    : opts_(std::move(opts)), store_(store), runtime_(runtime), clock_(clock) {}
+    : opts_(std::move(opts)),
+      store_(store),
+      runtime_(runtime),
+      clock_(clock),
+      scheduler_(clock, milliseconds(20)) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -53,7 +60,10 @@ void Dispatcher::Reconcile() {
       ++active_;
     }
     Status st = WatchJob(job.id);
-    if (st.ok()) continue;
+    if (st.ok()) {
+      Supervise(job);
+      continue;
+    }
     ReleaseSlot();
     if (job.state == JobState::kRunning) {
       JobStatusUpdate u{JobState::kFailed,
@@ -72,7 +82,7 @@ void Dispatcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     int free = opts_.max_concurrent - active_;
-    if (free <= 0 || !woken_) {
+    if (free <= 0 || !woken_ || opts_.paused) {
       cv_.wait_for(lock, opts_.idle_poll);
       woken_ = woken_ || free > 0;  // an idle poll also looks at the queue
       continue;
@@ -95,6 +105,14 @@ void Dispatcher::Loop() {
   }
 }
 
+void Dispatcher::RenewWhileStarting(const QueueMessage& msg,
+                                    std::shared_ptr<std::atomic<bool>> starting) {
+  scheduler_.After(opts_.lease / 2, [this, msg, starting] {
+    if (!starting->load()) return;
+    if (store_.RenewLease(msg, opts_.lease).ok()) RenewWhileStarting(msg, starting);
+  });
+}
+
 void Dispatcher::Launch(const QueueMessage& msg) {
   auto job = store_.GetJob(msg.job_id);
   if (!job.ok() || IsTerminal(job->state)) {
@@ -103,10 +121,23 @@ void Dispatcher::Launch(const QueueMessage& msg) {
     ReleaseSlot();
     return;
   }
+  if (job->cancel_requested) {
+    // Canceled while an earlier start attempt was under way: never start it.
+    JobStatusUpdate canceled{JobState::kCanceled, std::nullopt, "Canceled before it started",
+                             std::nullopt,        clock_.Now(), job->attempts};
+    (void)store_.UpdateJobStatus(job->id, canceled);
+    (void)store_.DeleteMessage(msg);
+    ReleaseSlot();
+    return;
+  }
+  job->attempts = static_cast<int>(job->history.size()) + msg.dequeue_count;
   JobStatusUpdate pending{JobState::kPending, std::nullopt, "starting container",
-                          std::nullopt,       std::nullopt, msg.dequeue_count};
+                          std::nullopt,       std::nullopt, job->attempts};
   (void)store_.UpdateJobStatus(job->id, pending);
+  auto starting = std::make_shared<std::atomic<bool>>(true);
+  RenewWhileStarting(msg, starting);
   auto started = runtime_.Start(job->id, job->spec);
+  starting->store(false);
   if (started.ok() || started.status().code() == StatusCode::kAlreadyExists) {
     Adopt(msg, *job);
     return;
@@ -115,10 +146,16 @@ void Dispatcher::Launch(const QueueMessage& msg) {
 }
 
 void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
-  JobStatusUpdate running{
-      JobState::kRunning, std::nullopt,     "", job.started_at.value_or(clock_.Now()),
-      std::nullopt,       msg.dequeue_count};
-  (void)store_.UpdateJobStatus(job.id, running);
+  JobRecord running = job;
+  running.state = JobState::kRunning;
+  running.started_at = job.started_at.value_or(clock_.Now());
+  JobStatusUpdate update{JobState::kRunning, std::nullopt, "",
+                         running.started_at, std::nullopt, job.attempts};
+  (void)store_.UpdateJobStatus(job.id, update);
+  if (opts_.fault_point == "after-start-before-delete") {
+    fprintf(stderr, "berth: fault injection: dying between start and message delete\n");
+    ::kill(::getpid(), SIGKILL);
+  }
   Status del = store_.DeleteMessage(msg);
   if (!del.ok()) fprintf(stderr, "berth: delete message: %s\n", del.ToString().c_str());
   {
@@ -130,23 +167,26 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
     }
   }
   Status st = WatchJob(job.id);
-  if (!st.ok()) OnExit(job.id, MonitorLost{st.ToString()});
+  if (!st.ok()) {
+    OnExit(job.id, MonitorLost{st.ToString()});
+    return;
+  }
+  Supervise(running);
 }
 
 void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, const Status& why) {
   fprintf(stderr, "berth: job %s: start attempt %d failed: %s\n", job.id.c_str(), msg.dequeue_count,
           why.ToString().c_str());
-  if (msg.dequeue_count >= opts_.max_dequeue_count) {
+  bool permanent = why.code() == StatusCode::kFailedPrecondition;
+  if (permanent || msg.dequeue_count >= opts_.max_dequeue_count) {
     std::string poison = opts_.queue + "-poison";
-    JobStatusUpdate failed{JobState::kFailed,
-                           std::nullopt,
-                           "Poison: the job could not be started in " +
-                               std::to_string(msg.dequeue_count) +
-                               " attempts and its message moved to queue '" + poison +
-                               "'; last error: " + why.message(),
-                           std::nullopt,
-                           clock_.Now(),
-                           msg.dequeue_count};
+    std::string reason = permanent ? why.message()
+                                   : "Poison: the job could not be started in " +
+                                         std::to_string(msg.dequeue_count) +
+                                         " attempts and its message moved to queue '" + poison +
+                                         "'; last error: " + why.message();
+    JobStatusUpdate failed{JobState::kFailed, std::nullopt, reason,
+                           std::nullopt,      clock_.Now(), job.attempts};
     Status st = store_.PoisonMessage(msg, poison, failed);
     // The job ended meanwhile (e.g. canceled): its message is simply done.
     if (st.code() == StatusCode::kFailedPrecondition) st = store_.DeleteMessage(msg);
@@ -159,10 +199,11 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                                " failed: " + why.message(),
                            std::nullopt,
                            std::nullopt,
-                           msg.dequeue_count};
+                           job.attempts};
     (void)store_.UpdateJobStatus(job.id, queued);
     Status st = store_.ReleaseMessage(msg, opts_.retry_delay);
     if (!st.ok()) fprintf(stderr, "berth: release message: %s\n", st.ToString().c_str());
+    if (opts_.retry_delay.count() > 0) scheduler_.After(opts_.retry_delay, [this] { Wake(); });
   }
   ReleaseSlot();
 }
@@ -179,23 +220,6 @@ Status Dispatcher::WatchJob(const std::string& id) {
     watching_.erase(id);
   }
   return st;
-}
-
-void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
-  OutcomeVerdict v = Judge(outcome);
-  auto job = store_.GetJob(id);
-  std::optional<TimePoint> started = job.ok() ? job->started_at : std::nullopt;
-  int attempts = job.ok() ? job->attempts : 1;
-  JobStatusUpdate done{v.state, v.exit_code, v.reason, started, clock_.Now(), attempts};
-  Status st = store_.UpdateJobStatus(id, done);
-  if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
-    fprintf(stderr, "berth: job %s: record exit: %s\n", id.c_str(), st.ToString().c_str());
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    watching_.erase(id);
-  }
-  ReleaseSlot();
 }
 
 void Dispatcher::ReleaseSlot() {

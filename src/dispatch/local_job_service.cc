@@ -1,5 +1,10 @@
 #include "dispatch/local_job_service.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "common/files.h"
 #include "common/random.h"
 #include "job/job_files.h"
@@ -14,14 +19,36 @@ LocalJobService::LocalJobService(Store& store, Dispatcher* dispatcher, Clock& cl
       queue_(std::move(queue)),
       jobs_root_(std::move(jobs_root)) {}
 
-void LocalJobService::Submit(JobSpec spec, std::function<void(Result<std::string>)> done) {
+void LocalJobService::Submit(JobSpec spec, const SubmitOptions& opts,
+                             std::function<void(Result<std::string>)> done) {
+  const std::string& key = opts.idempotency_key;
+  if (!key.empty()) {
+    auto existing = store_.FindJobByIdempotencyKey(key);
+    if (existing.ok()) {
+      done(existing->id);
+      return;
+    }
+    if (!existing.status().IsNotFound()) {
+      done(existing.status());
+      return;
+    }
+  }
   JobRecord job;
   job.id = NewUuidV4();
   job.spec = std::move(spec);
   job.state = JobState::kQueued;
   job.created_at = clock_.Now();
+  job.idempotency_key = key;
   std::string id = job.id;
-  store_.SubmitJob(std::move(job), queue_, [this, id, done = std::move(done)](Status st) {
+  store_.SubmitJob(std::move(job), queue_, [this, id, key, done = std::move(done)](Status st) {
+    if (st.code() == StatusCode::kAlreadyExists && !key.empty()) {
+      // A concurrent submit with the same key won the race: answer its job.
+      auto winner = store_.FindJobByIdempotencyKey(key);
+      if (winner.ok()) {
+        done(winner->id);
+        return;
+      }
+    }
     if (!st.ok()) {
       done(st);
       return;
@@ -29,6 +56,54 @@ void LocalJobService::Submit(JobSpec spec, std::function<void(Result<std::string
     if (dispatcher_ != nullptr) dispatcher_->Wake();
     done(id);
   });
+}
+
+Result<CancelResult> LocalJobService::Cancel(std::string_view id) {
+  ASSIGN_OR_RETURN(JobRecord before, store_.GetJob(id));
+  if (IsTerminal(before.state)) return CancelResult{std::move(before), true};
+  ASSIGN_OR_RETURN(JobRecord after, store_.RequestCancel(id));
+  if (!IsTerminal(after.state) && dispatcher_ != nullptr) dispatcher_->Cancel(after.id);
+  return CancelResult{std::move(after), false};
+}
+
+Result<JobPage> LocalJobService::List(std::optional<JobState> state, int limit,
+                                      std::string_view cursor) {
+  int64_t before = INT64_MAX;
+  if (!cursor.empty()) {
+    if (cursor.size() > 18 || cursor.find_first_not_of("0123456789") != std::string_view::npos) {
+      return Status::InvalidArgument("malformed cursor");
+    }
+    before = std::stoll(std::string(cursor));
+  }
+  std::vector<JobState> states;
+  if (state) states.push_back(*state);
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_.ListJobsPage(states, limit + 1, before));
+  JobPage page;
+  if (static_cast<int>(jobs.size()) > limit) {
+    jobs.resize(static_cast<size_t>(limit));
+    page.next_cursor = std::to_string(jobs.back().seq);
+  }
+  page.jobs = std::move(jobs);
+  return page;
+}
+
+Result<LogChunk> LocalJobService::ReadLogFrom(std::string_view id, uint64_t offset,
+                                              size_t max_bytes) {
+  JobFiles files(jobs_root_, id);
+  int fd = ::open(files.log().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return LogChunk{"", offset};
+    return ErrnoStatus("open log of job " + std::string(id), errno);
+  }
+  LogChunk chunk;
+  chunk.text.resize(max_bytes);
+  ssize_t n = ::pread(fd, chunk.text.data(), max_bytes, static_cast<off_t>(offset));
+  int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoStatus("read log of job " + std::string(id), err);
+  chunk.text.resize(static_cast<size_t>(n));
+  chunk.next_offset = offset + static_cast<uint64_t>(n);
+  return chunk;
 }
 
 Result<JobRecord> LocalJobService::Get(std::string_view id) { return store_.GetJob(id); }

@@ -19,7 +19,11 @@ class LocalJobService : public JobService {
   LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock, std::string queue,
                   std::filesystem::path jobs_root);
 
-  void Submit(JobSpec spec, std::function<void(Result<std::string>)> done) override;
+  void Submit(JobSpec spec, const SubmitOptions& opts,
+              std::function<void(Result<std::string>)> done) override;
+  Result<CancelResult> Cancel(std::string_view id) override;
+  Result<JobPage> List(std::optional<JobState> state, int limit, std::string_view cursor) override;
+  Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override;
   Result<JobRecord> Get(std::string_view id) override;
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override;
 

@@ -18,33 +18,6 @@ namespace {
 constexpr size_t kSha256HexLength = 64;
 constexpr size_t kChunk = 1 << 20;
 
-// Incremental sha256 over OpenSSL's EVP interface.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
-    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) {
-      ctx_.reset();
-    }
-  }
-  bool ok() const { return ctx_ != nullptr; }
-  void Update(const void* data, size_t n) { EVP_DigestUpdate(ctx_.get(), data, n); }
-  std::string FinishHex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), md.data(), &len);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += kHex[md[i] >> 4];
-      out += kHex[md[i] & 0xf];
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-};
-
 Status CheckContent(std::string_view digest, int64_t want_size, int64_t got_size,
                     const std::string& got_hex, const std::string& what) {
   if (got_size != want_size) {
@@ -91,6 +64,47 @@ Result<int64_t> CopyAndHash(int in, int out, Sha256& hash, const std::string& wh
 }
 
 }  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) ctx_.reset();
+}
+
+void Sha256::Update(const void* data, size_t n) {
+  if (ctx_ != nullptr) EVP_DigestUpdate(ctx_.get(), data, n);
+}
+
+std::string Sha256::FinishHex() {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  if (ctx_ != nullptr) EVP_DigestFinal_ex(ctx_.get(), md.data(), &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
+  Sha256 hash;
+  if (!hash.ok()) return Status::Internal("cannot initialize sha256");
+  ASSIGN_OR_RETURN(int fd, OpenRegularFile(path));
+  std::vector<char> buf(kChunk);
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus("read " + path.string(), err);
+    }
+    if (n == 0) break;
+    hash.Update(buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return hash.FinishHex();
+}
 
 std::string Sha256Hex(std::string_view data) {
   Sha256 hash;

@@ -6,12 +6,32 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/status.h"
 
+struct evp_md_ctx_st;
+
 namespace berth {
+
+// Incremental sha256 (OpenSSL EVP). Thread-compatible.
+class Sha256 {
+ public:
+  Sha256();
+  // False when OpenSSL could not set up the hash (out of memory).
+  bool ok() const { return ctx_ != nullptr; }
+  void Update(const void* data, size_t n);
+  // Lowercase hex of everything fed so far; the object is spent afterwards.
+  std::string FinishHex();
+
+ private:
+  std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> ctx_;
+};
+
+// Lowercase hex sha256 of the file at `path` (a regular file).
+Result<std::string> Sha256OfFile(const std::filesystem::path& path);
 
 // Lowercase hex sha256 of `data`.
 std::string Sha256Hex(std::string_view data);

@@ -7,13 +7,17 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <system_error>
 #include <utility>
 
 #include "common/files.h"
 #include "images/digest.h"
+#include "images/docker_archive.h"
+#include "images/image_puller.h"
 #include "images/image_reference.h"
 #include "images/layer_unpacker.h"
 #include "images/oci_image.h"
@@ -48,14 +52,14 @@ Status EnsureDirs(const fs::path& root) {
   return MakeDirs(TmpDir(root), 0700);
 }
 
-// An exclusive flock on <root>/lock: imports from several processes do not interleave.
+// An flock on a file of the store: exclusive on <root>/lock for imports, removals and prunes,
+// shared for pulls; exclusive on <root>/refs.lock for refs.json changes.
 class StoreLock {
  public:
-  static Result<StoreLock> Acquire(const fs::path& root) {
-    fs::path path = root / "lock";
+  static Result<StoreLock> Acquire(const fs::path& path, int operation = LOCK_EX) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("open " + path.string(), errno);
-    while (::flock(fd, LOCK_EX) != 0) {
+    while (::flock(fd, operation) != 0) {
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
@@ -68,11 +72,16 @@ class StoreLock {
   ~StoreLock() {
     if (fd_ >= 0) ::close(fd_);  // releases the lock
   }
+  // Hands the descriptor (and the lock) to the caller.
+  int Release() { return std::exchange(fd_, -1); }
 
  private:
   explicit StoreLock(int fd) : fd_(fd) {}
   int fd_;
 };
+
+fs::path LockFile(const fs::path& root) { return root / "lock"; }
+fs::path RefsLockFile(const fs::path& root) { return root / "refs.lock"; }
 
 // Paths an import created; removed again unless the import commits.
 class Rollback {
@@ -105,10 +114,6 @@ Result<std::string> ReadLayoutDocument(const fs::path& layout, const Descriptor&
                           kMaxDocumentSize);
 }
 
-bool PlatformMatches(const Descriptor& d) {
-  return d.os == "linux" && d.architecture == HostArchitecture();
-}
-
 bool NameMatches(const Descriptor& d, const ImageReference& ref) {
   return !d.ref_name.empty() && (d.ref_name == ref.tag || d.ref_name == ref.ToString());
 }
@@ -117,49 +122,14 @@ bool NameMatches(const Descriptor& d, const ImageReference& ref) {
 // platform (linux and the host's architecture).
 Result<Descriptor> SelectEntry(const std::vector<Descriptor>& entries, const ImageReference& ref,
                                bool top_level) {
-  std::vector<const Descriptor*> pool;
-  for (const Descriptor& d : entries) pool.push_back(&d);
-  if (top_level && pool.size() > 1) {
-    std::vector<const Descriptor*> named;
-    for (const Descriptor* d : pool) {
-      if (NameMatches(*d, ref)) named.push_back(d);
+  if (top_level && entries.size() > 1) {
+    std::vector<Descriptor> named;
+    for (const Descriptor& d : entries) {
+      if (NameMatches(d, ref)) named.push_back(d);
     }
-    if (!named.empty()) pool = named;
+    if (!named.empty()) return SelectPlatform(named);
   }
-  const Descriptor* fallback = nullptr;
-  std::string seen;
-  for (const Descriptor* d : pool) {
-    if (PlatformMatches(*d)) return *d;
-    if (d->os.empty() && d->architecture.empty() && fallback == nullptr) fallback = d;
-    if (!d->os.empty()) seen += " " + d->os + "/" + d->architecture;
-  }
-  if (fallback != nullptr) return *fallback;
-  if (pool.empty()) return Status::NotFound("the index lists no manifests");
-  return Status::FailedPrecondition("no manifest for linux/" + std::string(HostArchitecture()) +
-                                    " (found:" + seen + ")");
-}
-
-Status CheckConfig(const std::string& config_json, const ImageManifest& manifest) {
-  ASSIGN_OR_RETURN(OciConfig config, ParseConfig(config_json));
-  if (!config.os.empty() && config.os != "linux") {
-    return Status::FailedPrecondition("image is for os \"" + config.os + "\", not linux");
-  }
-  if (!config.architecture.empty() && config.architecture != HostArchitecture()) {
-    return Status::FailedPrecondition("image is for " + config.architecture + ", this host is " +
-                                      std::string(HostArchitecture()));
-  }
-  if (!config.diff_ids.empty() && config.diff_ids.size() != manifest.layers.size()) {
-    return Status::InvalidArgument("config lists " + std::to_string(config.diff_ids.size()) +
-                                   " diff_ids for " + std::to_string(manifest.layers.size()) +
-                                   " layers");
-  }
-  for (const Descriptor& layer : manifest.layers) {
-    if (!IsLayerMediaType(layer.media_type)) {
-      return Status::FailedPrecondition("layer " + layer.digest + " has unsupported media type \"" +
-                                        layer.media_type + "\"");
-    }
-  }
-  return Status::Ok();
+  return SelectPlatform(entries);
 }
 
 // Reads index.json and follows it (through nested indexes) to one image manifest and config.
@@ -188,7 +158,7 @@ Result<LayoutImage> ReadLayout(const fs::path& layout, const ImageReference& ref
     image.manifest_digest = current.digest;
     ASSIGN_OR_RETURN(image.manifest, ParseManifest(doc));
     ASSIGN_OR_RETURN(std::string config_json, ReadLayoutDocument(layout, image.manifest.config));
-    RETURN_IF_ERROR(CheckConfig(config_json, image.manifest));
+    RETURN_IF_ERROR(CheckImageConfig(config_json, image.manifest));
     image.documents.emplace_back(image.manifest.config.digest, std::move(config_json));
     return image;
   }
@@ -255,9 +225,12 @@ Result<RefMap> ReadRefs(const fs::path& root) {
   }
 }
 
-Status SetRef(const fs::path& root, const std::string& reference, const std::string& digest) {
+// Changes refs.json under <root>/refs.lock; `mu` serializes this process's writers.
+Status UpdateRefs(const fs::path& root, std::mutex& mu, const std::function<Status(RefMap&)>& fn) {
+  std::lock_guard<std::mutex> guard(mu);
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(RefsLockFile(root)));
   ASSIGN_OR_RETURN(RefMap refs, ReadRefs(root));
-  refs[reference] = digest;
+  RETURN_IF_ERROR(fn(refs));
   return WriteFileAtomic(RefsFile(root), nlohmann::json(refs).dump(2) + "\n");
 }
 
@@ -286,15 +259,99 @@ Result<Image> LoadImage(const fs::path& root, const std::string& reference,
   return image;
 }
 
+// Digests (hex) of every blob the tagged images need: manifests, configs, layers.
+Result<std::set<std::string>> ReferencedBlobs(const fs::path& root) {
+  ASSIGN_OR_RETURN(RefMap refs, ReadRefs(root));
+  std::set<std::string> keep;
+  for (const auto& [reference, digest] : refs) {
+    Result<std::string> hex = Sha256DigestHex(digest);
+    if (!hex.ok()) continue;
+    keep.insert(*hex);
+    Result<std::string> manifest_json = ReadFile(ByDigest(BlobsDir(root), digest));
+    if (!manifest_json.ok()) continue;  // a damaged image keeps nothing else
+    Result<ImageManifest> manifest = ParseManifest(*manifest_json);
+    if (!manifest.ok()) continue;
+    keep.insert(manifest->config.digest.substr(7));
+    for (const Descriptor& layer : manifest->layers) keep.insert(layer.digest.substr(7));
+  }
+  return keep;
+}
+
+uint64_t DiskUsage(const fs::path& path) {
+  std::error_code ec;
+  uint64_t total = 0;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return st.st_size;
+  for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += st.st_size;
+  }
+  return total;
+}
+
+// Removes the entries of `dir` whose names are not in `keep`; counts them into `removed`.
+void RemoveUnkept(const fs::path& dir, const std::set<std::string>& keep, int& removed,
+                  PruneReport& report) {
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (!keep.contains(it->path().filename().string())) doomed.push_back(it->path());
+  }
+  for (const fs::path& path : doomed) {
+    uint64_t bytes = DiskUsage(path);
+    std::error_code rm;
+    fs::remove_all(path, rm);
+    if (rm) continue;
+    report.bytes_freed += bytes;
+    ++removed;
+  }
+}
+
+// Moves `from` to `to` unless `to` exists already (another pull published the same content).
+Status PublishOnce(const fs::path& from, const fs::path& to) {
+  if (Exists(to)) return Status::Ok();
+  if (::rename(from.c_str(), to.c_str()) == 0) return Status::Ok();
+  if ((errno == EEXIST || errno == ENOTEMPTY) && Exists(to)) return Status::Ok();
+  return ErrnoStatus("publish " + to.string(), errno);
+}
+
+// The name an OCI layout gives its single image, when it is a full reference.
+Result<std::string> LayoutName(const fs::path& layout) {
+  ASSIGN_OR_RETURN(std::string index_json, ReadFile(layout / "index.json"));
+  ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(index_json));
+  for (const Descriptor& d : entries) {
+    if (d.ref_name.find_first_of("/:") != std::string::npos) return d.ref_name;
+  }
+  return Status::InvalidArgument(layout.string() +
+                                 " does not name its image; give a reference to import it as");
+}
+
 }  // namespace
 
+PullStaging::~PullStaging() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+fs::path PullStaging::BlobPath(std::string_view digest) const {
+  return dir_ / (std::string(digest.substr(digest.find(':') + 1)) + ".blob");
+}
+
+fs::path PullStaging::LayerDir(std::string_view digest) const {
+  return dir_ / (std::string(digest.substr(digest.find(':') + 1)) + ".layer");
+}
+
 ImageStore::ImageStore(std::filesystem::path root) : root_(std::move(root)) {}
+
+ImageStore::~ImageStore() = default;
 
 Status ImageStore::Init() {
   std::lock_guard<std::mutex> guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
-  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(root_));
-  // Leftovers of imports that crashed: nobody else is importing while we hold the lock.
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
+  // Leftovers of imports and pulls that crashed: nobody else works while we hold the lock.
   std::error_code ec;
   for (auto it = fs::directory_iterator(TmpDir(root_), ec); !ec && it != fs::directory_iterator();
        it.increment(ec)) {
@@ -307,29 +364,79 @@ Status ImageStore::Init() {
 
 Result<Image> ImageStore::ImportLayout(const std::filesystem::path& layout_dir,
                                        std::string_view reference) {
-  ASSIGN_OR_RETURN(ImageReference ref, ParseImageReference(reference));
-  const std::string key = ref.ToString();
   std::lock_guard<std::mutex> guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
-  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(root_));
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
+  return ImportLayoutLocked(layout_dir, reference);
+}
+
+Result<Image> ImageStore::ImportLayoutLocked(const std::filesystem::path& layout_dir,
+                                             std::string_view reference) {
+  ASSIGN_OR_RETURN(ImageReference ref, ParseImageReference(reference));
+  const std::string key = ref.ToString();
   const std::string context = "import " + layout_dir.string() + " as " + key;
   Result<LayoutImage> found = ReadLayout(layout_dir, ref);
   if (!found.ok()) return found.status().WithContext(context);
-  Rollback rollback;  // declared after `lock`: undone while the lock is still held
+  Rollback rollback;  // undone while the lock is still held
   Status st;
   for (const Descriptor& layer : found->manifest.layers) {
     if (st.ok()) st = StoreLayerBlob(root_, layout_dir, layer, rollback);
   }
-  for (const auto& [digest, bytes] : found->documents) {
-    if (st.ok()) st = StoreDocument(root_, digest, bytes, rollback);
+  {
+    std::lock_guard<std::mutex> refs_guard(refs_mu_);
+    for (const auto& [digest, bytes] : found->documents) {
+      if (st.ok()) st = StoreDocument(root_, digest, bytes, rollback);
+    }
   }
   for (const Descriptor& layer : found->manifest.layers) {
     if (st.ok()) st = UnpackLayerOnce(root_, layer, rollback);
   }
-  if (st.ok()) st = SetRef(root_, key, found->manifest_digest);
+  if (st.ok()) {
+    st = UpdateRefs(root_, refs_mu_, [&](RefMap& refs) {
+      refs[key] = found->manifest_digest;
+      return Status::Ok();
+    });
+  }
   if (!st.ok()) return st.WithContext(context);
   rollback.Commit();
   return LoadImage(root_, key, found->manifest_digest);
+}
+
+Result<Image> ImageStore::Import(const std::filesystem::path& path, std::string_view reference) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    std::string name(reference);
+    if (name.empty()) {
+      ASSIGN_OR_RETURN(name, LayoutName(path));
+    }
+    return ImportLayout(path, name);
+  }
+  if (!fs::is_regular_file(path, ec)) {
+    return Status::InvalidArgument(path.string() + " is neither a directory nor a file");
+  }
+  return ImportTarball(path, reference);
+}
+
+Result<Image> ImageStore::ImportTarball(const std::filesystem::path& tarball,
+                                        std::string_view reference) {
+  std::lock_guard<std::mutex> guard(mu_);
+  RETURN_IF_ERROR(EnsureDirs(root_));
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
+  std::string tmp = (TmpDir(root_) / "import-XXXXXX").string();
+  if (::mkdtemp(tmp.data()) == nullptr) return ErrnoStatus("mkdtemp " + tmp, errno);
+  Rollback cleanup;
+  cleanup.Add(tmp);
+  const std::string context = "import " + tarball.string();
+  RETURN_IF_ERROR(UnpackLayer(tarball, tmp).WithContext(context));
+  ASSIGN_OR_RETURN(std::string archive_name, ArchiveToLayout(tmp));
+  std::string name(reference);
+  if (name.empty()) name = archive_name;
+  if (name.empty()) {
+    Result<std::string> layout_name = LayoutName(tmp);
+    if (!layout_name.ok()) return layout_name.status().WithContext(context);
+    name = *layout_name;
+  }
+  return ImportLayoutLocked(tmp, name);
 }
 
 Result<Image> ImageStore::Resolve(std::string_view reference) {
@@ -353,10 +460,103 @@ Result<std::vector<Image>> ImageStore::List() {
   ASSIGN_OR_RETURN(RefMap refs, ReadRefs(root_));
   std::vector<Image> images;
   for (const auto& [reference, digest] : refs) {
-    ASSIGN_OR_RETURN(Image image, LoadImage(root_, reference, digest));
-    images.push_back(std::move(image));
+    Result<Image> image = LoadImage(root_, reference, digest);
+    if (!image.ok()) {
+      // A damaged image is listed with what refs.json knows, so that it can be removed.
+      Image damaged;
+      damaged.reference = reference;
+      damaged.manifest_digest = digest;
+      images.push_back(std::move(damaged));
+      continue;
+    }
+    images.push_back(std::move(*image));
   }
   return images;
+}
+
+Status ImageStore::Remove(std::string_view reference) {
+  ASSIGN_OR_RETURN(ImageReference ref, ParseImageReference(reference));
+  const std::string key = ref.ToString();
+  return UpdateRefs(root_, refs_mu_, [&](RefMap& refs) {
+    if (refs.erase(key) == 0) return Status::NotFound("image " + key + " is not in the store");
+    return Status::Ok();
+  });
+}
+
+Result<PruneReport> ImageStore::Prune(const std::vector<std::filesystem::path>& layers_in_use) {
+  std::lock_guard<std::mutex> guard(mu_);
+  RETURN_IF_ERROR(EnsureDirs(root_));
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
+  std::lock_guard<std::mutex> refs_guard(refs_mu_);
+  ASSIGN_OR_RETURN(StoreLock refs_lock, StoreLock::Acquire(RefsLockFile(root_)));
+  ASSIGN_OR_RETURN(std::set<std::string> keep, ReferencedBlobs(root_));
+  std::error_code ec;
+  const fs::path layers = fs::weakly_canonical(LayersDir(root_), ec);
+  for (const fs::path& dir : layers_in_use) {
+    fs::path canonical = fs::weakly_canonical(dir, ec);
+    if (!ec && canonical.parent_path() == layers) keep.insert(canonical.filename().string());
+  }
+  PruneReport report;
+  int tmp_removed = 0;
+  RemoveUnkept(LayersDir(root_), keep, report.layers_removed, report);
+  RemoveUnkept(BlobsDir(root_), keep, report.blobs_removed, report);
+  RemoveUnkept(TmpDir(root_), {}, tmp_removed, report);
+  RETURN_IF_ERROR(SyncDir(LayersDir(root_)));
+  RETURN_IF_ERROR(SyncDir(BlobsDir(root_)));
+  return report;
+}
+
+void ImageStore::ConfigureRegistries(RegistryOptions opts) {
+  std::lock_guard<std::mutex> guard(puller_mu_);
+  registry_options_ = std::move(opts);
+  puller_.reset();
+}
+
+Result<Image> ImageStore::EnsureImage(std::string_view reference, const PullProgress& progress) {
+  ImagePuller* puller = nullptr;
+  {
+    std::lock_guard<std::mutex> guard(puller_mu_);
+    if (!puller_) puller_ = std::make_unique<ImagePuller>(*this, registry_options_);
+    puller = puller_.get();
+  }
+  return puller->EnsureImage(reference, progress);
+}
+
+Result<std::unique_ptr<PullStaging>> ImageStore::BeginPull() {
+  RETURN_IF_ERROR(EnsureDirs(root_));
+  ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_), LOCK_SH));
+  std::string tmp = (TmpDir(root_) / "pull-XXXXXX").string();
+  if (::mkdtemp(tmp.data()) == nullptr) return ErrnoStatus("mkdtemp " + tmp, errno);
+  return std::make_unique<PullStaging>(lock.Release(), tmp);
+}
+
+bool ImageStore::HasLayer(std::string_view digest) const {
+  return Sha256DigestHex(digest).ok() && Exists(ByDigest(LayersDir(root_), digest)) &&
+         Exists(ByDigest(BlobsDir(root_), digest));
+}
+
+Result<Image> ImageStore::CommitPull(PullStaging& staging, const PulledImage& pulled) {
+  RETURN_IF_ERROR(SyncFileSystem(staging.dir()));
+  for (const std::string& digest : pulled.staged_layers) {
+    RETURN_IF_ERROR(PublishOnce(staging.LayerDir(digest), ByDigest(LayersDir(root_), digest)));
+    RETURN_IF_ERROR(PublishOnce(staging.BlobPath(digest), ByDigest(BlobsDir(root_), digest)));
+  }
+  RETURN_IF_ERROR(SyncDir(LayersDir(root_)));
+  RETURN_IF_ERROR(SyncDir(BlobsDir(root_)));
+  {
+    std::lock_guard<std::mutex> guard(refs_mu_);
+    ASSIGN_OR_RETURN(StoreLock refs_lock, StoreLock::Acquire(RefsLockFile(root_)));
+    Rollback unused;
+    for (const auto& [digest, bytes] : pulled.documents) {
+      RETURN_IF_ERROR(StoreDocument(root_, digest, bytes, unused));
+    }
+    unused.Commit();
+  }
+  RETURN_IF_ERROR(UpdateRefs(root_, refs_mu_, [&](RefMap& refs) {
+    refs[pulled.reference] = pulled.manifest_digest;
+    return Status::Ok();
+  }));
+  return LoadImage(root_, pulled.reference, pulled.manifest_digest);
 }
 
 }  // namespace berth

@@ -9,11 +9,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::string_view kDockerManifestListMediaType =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
-constexpr std::string_view kDockerManifestMediaType =
-    "application/vnd.docker.distribution.manifest.v2+json";
-
 Result<Json> ParseJson(std::string_view text, std::string_view what) {
   Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::InvalidArgument(std::string(what) + " is not valid JSON");
@@ -166,6 +161,43 @@ Result<OciConfig> ParseConfig(std::string_view json) {
   } catch (const Json::exception& e) {
     return Status::InvalidArgument(std::string("image config: ") + e.what());
   }
+}
+
+Result<Descriptor> SelectPlatform(const std::vector<Descriptor>& entries) {
+  const Descriptor* fallback = nullptr;
+  std::string seen;
+  for (const Descriptor& d : entries) {
+    if (d.os == "linux" && d.architecture == HostArchitecture()) return d;
+    if (d.os.empty() && d.architecture.empty() && fallback == nullptr) fallback = &d;
+    if (!d.os.empty()) seen += " " + d.os + "/" + d.architecture;
+  }
+  if (fallback != nullptr) return *fallback;
+  if (entries.empty()) return Status::NotFound("the index lists no manifests");
+  return Status::FailedPrecondition("no manifest for linux/" + std::string(HostArchitecture()) +
+                                    " (found:" + seen + ")");
+}
+
+Status CheckImageConfig(std::string_view config_json, const ImageManifest& manifest) {
+  ASSIGN_OR_RETURN(OciConfig config, ParseConfig(config_json));
+  if (!config.os.empty() && config.os != "linux") {
+    return Status::FailedPrecondition("image is for os \"" + config.os + "\", not linux");
+  }
+  if (!config.architecture.empty() && config.architecture != HostArchitecture()) {
+    return Status::FailedPrecondition("image is for " + config.architecture + ", this host is " +
+                                      std::string(HostArchitecture()));
+  }
+  if (!config.diff_ids.empty() && config.diff_ids.size() != manifest.layers.size()) {
+    return Status::InvalidArgument("config lists " + std::to_string(config.diff_ids.size()) +
+                                   " diff_ids for " + std::to_string(manifest.layers.size()) +
+                                   " layers");
+  }
+  for (const Descriptor& layer : manifest.layers) {
+    if (!IsLayerMediaType(layer.media_type)) {
+      return Status::FailedPrecondition("layer " + layer.digest + " has unsupported media type \"" +
+                                        layer.media_type + "\"");
+    }
+  }
+  return Status::Ok();
 }
 
 std::string_view HostArchitecture() {

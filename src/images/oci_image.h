@@ -20,6 +20,10 @@ inline constexpr std::string_view kOciLayoutFile = "oci-layout";
 inline constexpr std::string_view kOciIndexMediaType = "application/vnd.oci.image.index.v1+json";
 inline constexpr std::string_view kOciManifestMediaType =
     "application/vnd.oci.image.manifest.v1+json";
+inline constexpr std::string_view kDockerManifestListMediaType =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view kDockerManifestMediaType =
+    "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 
 // A pointer to a blob: what it is, its digest and its size, plus platform and name hints.
@@ -64,6 +68,15 @@ Result<ImageManifest> ParseManifest(std::string_view json);
 
 // An OCI image config: the `config` object, os, architecture and rootfs.diff_ids.
 Result<OciConfig> ParseConfig(std::string_view json);
+
+// The entry of an index for linux and the host's architecture (or the first entry without a
+// platform). FailedPrecondition naming the platforms found when none fits.
+Result<Descriptor> SelectPlatform(const std::vector<Descriptor>& entries);
+
+// Checks that an image config is for linux on this host's architecture, agrees with the
+// manifest's layer count, and that every layer has a media type berth can unpack.
+// FailedPrecondition (unsupported platform or media type) or InvalidArgument (inconsistent).
+Status CheckImageConfig(std::string_view config_json, const ImageManifest& manifest);
 
 // The OCI architecture name of the machine berth was built for ("amd64", "arm64", ...).
 std::string_view HostArchitecture();

@@ -1,5 +1,7 @@
 #include "job/job.h"
 
+#include <nlohmann/json.hpp>
+
 namespace berth {
 
 std::string_view ToString(JobState s) {
@@ -30,6 +32,44 @@ std::optional<JobState> ParseJobState(std::string_view s) {
 
 bool IsTerminal(JobState s) {
   return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCanceled;
+}
+
+std::string AttemptsToJson(const std::vector<AttemptRecord>& history) {
+  nlohmann::json arr = nlohmann::json::array();
+  auto ms = [](const std::optional<TimePoint>& t) {
+    return t ? nlohmann::json(ToUnixMillis(*t)) : nlohmann::json(nullptr);
+  };
+  for (const auto& a : history) {
+    arr.push_back({{"n", a.number},
+                   {"exitCode", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
+                   {"reason", a.reason},
+                   {"startedAt", ms(a.started_at)},
+                   {"finishedAt", ms(a.finished_at)}});
+  }
+  return arr.dump();
+}
+
+Result<std::vector<AttemptRecord>> AttemptsFromJson(std::string_view text) {
+  try {
+    auto arr = nlohmann::json::parse(text.begin(), text.end());
+    std::vector<AttemptRecord> out;
+    auto time = [](const nlohmann::json& v) -> std::optional<TimePoint> {
+      if (v.is_null()) return std::nullopt;
+      return FromUnixMillis(v.get<int64_t>());
+    };
+    for (const auto& a : arr) {
+      AttemptRecord r;
+      r.number = a.at("n").get<int>();
+      if (!a.at("exitCode").is_null()) r.exit_code = a["exitCode"].get<int>();
+      r.reason = a.at("reason").get<std::string>();
+      r.started_at = time(a.at("startedAt"));
+      r.finished_at = time(a.at("finishedAt"));
+      out.push_back(std::move(r));
+    }
+    return out;
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("malformed attempt history: ") + e.what());
+  }
 }
 
 }  // namespace berth

@@ -4,8 +4,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "job/job_spec.h"
 
 namespace berth {
@@ -18,6 +20,15 @@ std::string_view ToString(JobState s);
 std::optional<JobState> ParseJobState(std::string_view s);
 bool IsTerminal(JobState s);
 
+// One run of a job's container (OnFailure jobs may have several).
+struct AttemptRecord {
+  int number = 0;  // 1-based
+  std::optional<int> exit_code;
+  std::string reason;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> finished_at;
+};
+
 struct JobRecord {
   std::string id;  // UUIDv4; also the container's name
   JobSpec spec;
@@ -27,7 +38,15 @@ struct JobRecord {
   TimePoint created_at;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
-  int attempts = 0;  // how many times a start was tried
+  int attempts = 0;                    // how many times a start was tried
+  std::vector<AttemptRecord> history;  // finished runs, oldest first
+  std::string idempotency_key;         // the client's Idempotency-Key; empty when none
+  bool cancel_requested = false;       // a cancel arrived while it was starting or running
+  int64_t seq = 0;                     // submission order (set by the store); list cursor
 };
+
+// Attempt history as JSON (the store keeps it in one column) and back.
+std::string AttemptsToJson(const std::vector<AttemptRecord>& history);
+Result<std::vector<AttemptRecord>> AttemptsFromJson(std::string_view json);
 
 }  // namespace berth

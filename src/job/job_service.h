@@ -4,8 +4,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "job/job.h"
@@ -17,13 +19,46 @@ struct JobLog {
   bool truncated = false;  // older output exists beyond `text`
 };
 
+// A piece of a job's log from a byte offset (for following it live).
+struct LogChunk {
+  std::string text;
+  uint64_t next_offset = 0;  // where the next read continues
+};
+
+struct SubmitOptions {
+  // The client's Idempotency-Key: a second submit with the same key (while the first job is
+  // kept) creates nothing and answers the first job's id. Empty: none.
+  std::string idempotency_key;
+};
+
+struct CancelResult {
+  JobRecord job;               // as it is after the request
+  bool already_ended = false;  // it had ended before the cancel arrived
+};
+
+struct JobPage {
+  std::vector<JobRecord> jobs;  // newest first
+  std::string next_cursor;      // empty on the last page
+};
+
 class JobService {
  public:
   virtual ~JobService() = default;
 
   // Queues a job durably. `done` runs (on any thread) with the new job's id once the job and
   // its queue message are on disk, or with the error.
-  virtual void Submit(JobSpec spec, std::function<void(Result<std::string>)> done) = 0;
+  virtual void Submit(JobSpec spec, const SubmitOptions& opts,
+                      std::function<void(Result<std::string>)> done) = 0;
+
+  // Cancels a job: a queued one never starts, a running one is stopped (it ends Canceled).
+  virtual Result<CancelResult> Cancel(std::string_view id) = 0;
+
+  // Jobs newest first, optionally only those in `state`; `cursor` continues a listing.
+  virtual Result<JobPage> List(std::optional<JobState> state, int limit,
+                               std::string_view cursor) = 0;
+
+  // The log from byte `offset` on, at most `max_bytes`.
+  virtual Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) = 0;
 
   // The job's record; NotFound for an unknown id.
   virtual Result<JobRecord> Get(std::string_view id) = 0;

@@ -67,4 +67,61 @@ int FakeRuntime::running() {
   return n;
 }
 
+Status FakeRuntime::Stop(const std::string& id, bool force) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end() || it->second.outcome) {
+      return Status::NotFound("no live monitor for job " + id);
+    }
+    stops_.push_back((force ? "KILL " : "TERM ") + id);
+  }
+  if (force) {
+    Finish(id, Signaled{9});
+  } else if (obey_sigterm_) {
+    Finish(id, Signaled{15});
+  }
+  return Status::Ok();
+}
+
+Status FakeRuntime::PrepareRetry(const std::string& id, int finished_attempt,
+                                 const std::string& marker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end() || !it->second.outcome) {
+    return Status::FailedPrecondition("job " + id + " has no finished run");
+  }
+  (void)finished_attempt;
+  containers_.erase(it);
+  markers_.push_back(marker);
+  return Status::Ok();
+}
+
+Status FakeRuntime::Remove(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = containers_.find(id);
+  if (it != containers_.end() && !it->second.outcome) {
+    return Status::FailedPrecondition("job " + id + " is running");
+  }
+  if (it != containers_.end()) containers_.erase(it);
+  return Status::Ok();
+}
+
+std::vector<std::string> FakeRuntime::ListLocalJobs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, c] : containers_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<std::string> FakeRuntime::stops() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stops_;
+}
+
+std::vector<std::string> FakeRuntime::markers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return markers_;
+}
+
 }  // namespace berth

@@ -2,10 +2,12 @@
 // images fail to start, and ends jobs when the test says so. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "runtime/runtime.h"
 
@@ -15,6 +17,19 @@ class FakeRuntime : public Runtime {
  public:
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
+  Status Stop(const std::string& id, bool force) override;
+  Status PrepareRetry(const std::string& id, int finished_attempt,
+                      const std::string& marker) override;
+  Status Remove(const std::string& id) override;
+  std::vector<std::string> ListLocalJobs() override;
+
+  // What Stop asked for, in order: "TERM <id>" / "KILL <id>".
+  std::vector<std::string> stops();
+  // Markers PrepareRetry wrote, in order.
+  std::vector<std::string> markers();
+  // When set, a running job ends with Signaled{15} on a non-forced Stop (as a well-behaved job
+  // would) and with Signaled{9} on a forced one; when not set, only a forced Stop ends it.
+  void set_jobs_obey_sigterm(bool obey) { obey_sigterm_ = obey; }
 
   // Starts of `image` fail with NotFound.
   void FailImage(const std::string& image);
@@ -37,6 +52,9 @@ class FakeRuntime : public Runtime {
   std::set<std::string> failing_images_;         // GUARDED_BY(mu_)
   std::map<std::string, int> start_calls_;       // GUARDED_BY(mu_)
   std::map<std::string, Container> containers_;  // GUARDED_BY(mu_)
+  std::vector<std::string> stops_;               // GUARDED_BY(mu_)
+  std::vector<std::string> markers_;             // GUARDED_BY(mu_)
+  std::atomic<bool> obey_sigterm_{true};
 };
 
 }  // namespace berth

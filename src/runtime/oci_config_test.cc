@@ -5,6 +5,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -219,6 +220,29 @@ TEST(BuildOciConfigTest, NoImageUserIsRoot) {
   json user = Build(Spec())["process"]["user"];
   EXPECT_EQ(user.value("uid", -1), 0);
   EXPECT_EQ(user.value("gid", -1), 0);
+}
+
+// The image config comes from a registry: a User that does not fit a uid must be an error, not
+// an exception escaping the runtime layer (std::stoul throws std::out_of_range on the first) and
+// not a uid outside the OCI spec's uint32 range (the second).
+TEST(BuildOciConfigTest, OutOfRangeImageUserIsAnError) {
+  for (const char* user : {"99999999999999999999", "1000:99999999999999999999", "4294967296"}) {
+    SCOPED_TRACE(user);
+    ImageConfig image;
+    image.user = user;
+    bool threw = false;
+    std::optional<Result<std::string>> text;
+    try {
+      text.emplace(BuildOciConfig(kId, Spec(), image, OciConfigOptions{}));
+    } catch (const std::exception& e) {
+      threw = true;
+      ADD_FAILURE() << "BuildOciConfig threw: " << e.what();
+    }
+    if (!threw) {
+      ASSERT_TRUE(text.has_value());
+      EXPECT_FALSE(text->ok()) << "accepted User " << user << ": " << **text;
+    }
+  }
 }
 
 }  // namespace

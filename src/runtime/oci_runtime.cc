@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,7 +47,9 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
     : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {}
 
 Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec) {
-  ASSIGN_OR_RETURN(Image image, images_.Resolve(spec.image));
+  // From the store, or pulled (one pull shared by concurrent jobs). A failed pull is
+  // FailedPrecondition (permanent) or Unavailable (retry) with "ImagePullFailed: ...".
+  ASSIGN_OR_RETURN(Image image, images_.EnsureImage(spec.image));
   ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
   JobFiles files(opts_.jobs_root, id);
   std::error_code ec;
@@ -66,7 +69,7 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec) {
   return WriteFileAtomic(files.lower(), lower, 0600);
 }
 
-Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
+std::vector<std::string> OciRuntime::MonitorArgs(const std::string& id) const {
   JobFiles files(opts_.jobs_root, id);
   std::vector<std::string> args = {opts_.monitor_binary,
                                    "shim",
@@ -81,6 +84,12 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
   if (layout_.mode == CgroupMode::kHybrid) {
     for (const auto& m : layout_.v2_mounts) args.insert(args.end(), {"--hide-mount", m});
   }
+  return args;
+}
+
+Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
+  JobFiles files(opts_.jobs_root, id);
+  std::vector<std::string> args = MonitorArgs(id);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -169,6 +178,93 @@ Status OciRuntime::Watch(const std::string& id, ExitCallback on_exit) {
     return Status::Ok();
   }
   return watcher_.Add(fd, [this, id, on_exit] { on_exit(id, ReadOutcome(id)); });
+}
+
+int OciRuntime::OpenMonitor(const std::string& id) {
+  auto text = ReadFile(JobFiles(opts_.jobs_root, id).monitor());
+  if (!text.ok()) return -1;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.contains("pid") || !j.contains("startTime")) return -1;
+  return OpenPidfdIfSame(j["pid"].get<pid_t>(), j["startTime"].get<uint64_t>());
+}
+
+Status OciRuntime::Stop(const std::string& id, bool force) {
+  int fd = OpenMonitor(id);
+  if (fd < 0) return Status::NotFound("no live monitor for job " + id);
+  // The monitor forwards SIGTERM to the job and turns SIGUSR1 into SIGKILL.
+  int sig = force ? SIGUSR1 : SIGTERM;
+  long rc = ::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus("signal the monitor of job " + id, err);
+  return Status::Ok();
+}
+
+Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
+                                const std::string& marker) {
+  JobFiles files(opts_.jobs_root, id);
+  int fd = OpenMonitor(id);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::FailedPrecondition("the monitor of job " + id + " still runs");
+  }
+  std::string n = std::to_string(finished_attempt);
+  for (const auto& [from, to] :
+       {std::pair{files.exit(), files.dir() / ("exit." + n + ".json")},
+        std::pair{files.monitor(), files.dir() / ("monitor." + n + ".json")}}) {
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus("set aside " + from.string(), errno);
+    }
+  }
+  int log = ::open(files.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log < 0) return ErrnoStatus("open log of job " + id, errno);
+  std::string line = marker + "\n";
+  ssize_t w = ::write(log, line.data(), line.size());
+  int err = errno;
+  ::fsync(log);
+  ::close(log);
+  if (w != static_cast<ssize_t>(line.size())) return ErrnoStatus("write log of job " + id, err);
+  return SyncDir(files.dir());
+}
+
+Status OciRuntime::Remove(const std::string& id) {
+  JobFiles files(opts_.jobs_root, id);
+  int fd = OpenMonitor(id);
+  if (fd >= 0) {
+    ::close(fd);
+    return Status::FailedPrecondition("the monitor of job " + id + " still runs");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(opts_.state_root / id, ec)) {
+    // A monitor that died before deleting its container: delete it the way the monitor would.
+    std::vector<std::string> args = MonitorArgs(id);
+    args.insert(args.end(), {"--delete-only", "--sync-fd", "-1"});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::close_range(3, ~0U, 0);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    if (pid > 0) ::waitpid(pid, nullptr, 0);
+  }
+  std::filesystem::remove_all(files.dir(), ec);
+  if (ec) return Status::IoError("remove " + files.dir().string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::vector<std::string> OciRuntime::ListLocalJobs() {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(opts_.jobs_root, ec)) {
+    if (e.is_directory()) ids.push_back(e.path().filename().string());
+  }
+  return ids;
 }
 
 }  // namespace berth

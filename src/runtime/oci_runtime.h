@@ -33,12 +33,20 @@ class OciRuntime : public Runtime {
 
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
+  Status Stop(const std::string& id, bool force) override;
+  Status PrepareRetry(const std::string& id, int finished_attempt,
+                      const std::string& marker) override;
+  Status Remove(const std::string& id) override;
+  std::vector<std::string> ListLocalJobs() override;
 
   const CgroupLayout& cgroup_layout() const { return layout_; }
 
  private:
   Status PrepareBundle(const std::string& id, const JobSpec& spec);
   Result<StartedContainer> LaunchMonitor(const std::string& id);
+  std::vector<std::string> MonitorArgs(const std::string& id) const;
+  // The live monitor of `id` as a pidfd, or -1.
+  int OpenMonitor(const std::string& id);
   Outcome ReadOutcome(const std::string& id);
 
   OciRuntimeOptions opts_;

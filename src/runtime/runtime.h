@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "job/job_spec.h"
@@ -33,6 +34,22 @@ class Runtime {
   // Calls `on_exit` when the monitor of job `id` ends (at once, if it already has). Works for
   // monitors started by an earlier daemon. NotFound when no monitor was ever started for `id`.
   virtual Status Watch(const std::string& id, ExitCallback on_exit) = 0;
+
+  // Asks the job's monitor to stop its container: SIGTERM, or SIGKILL when `force`.
+  // NotFound when no live monitor runs for `id`.
+  virtual Status Stop(const std::string& id, bool force) = 0;
+
+  // Sets a finished run's records aside so that job `id` can run again (its container name is
+  // free once the monitor ended) and appends `marker` as a line to the job's log.
+  virtual Status PrepareRetry(const std::string& id, int finished_attempt,
+                              const std::string& marker) = 0;
+
+  // Removes every trace of job `id` on this node (files, a leftover container).
+  // FailedPrecondition while its monitor runs.
+  virtual Status Remove(const std::string& id) = 0;
+
+  // Ids of the jobs that have files on this node.
+  virtual std::vector<std::string> ListLocalJobs() = 0;
 };
 
 }  // namespace berth

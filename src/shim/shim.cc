@@ -38,7 +38,8 @@ class Monitor {
     fprintf(stderr, "berth-monitor %s: %s\n", opts_.id.c_str(), msg.c_str());
   }
   int Fail(const std::string& msg);
-  bool SetUpMounts(std::string& error);
+  bool SetUpNamespace(std::string& error);
+  bool MountRootfs(std::string& error);
   pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd);
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
@@ -69,7 +70,7 @@ int Monitor::Fail(const std::string& msg) {
   return 1;
 }
 
-bool Monitor::SetUpMounts(std::string& error) {
+bool Monitor::SetUpNamespace(std::string& error) {
   if (::unshare(CLONE_NEWNS) != 0) {
     error = std::string("unshare mount namespace: ") + std::strerror(errno);
     return false;
@@ -84,6 +85,10 @@ bool Monitor::SetUpMounts(std::string& error) {
       return false;
     }
   }
+  return true;
+}
+
+bool Monitor::MountRootfs(std::string& error) {
   auto lower = ReadFile(files_.lower());
   if (!lower.ok()) {
     error = lower.status().ToString();
@@ -206,7 +211,12 @@ int Monitor::Run() {
   if (sig_fd < 0) return Fail(std::string("signalfd: ") + std::strerror(errno));
 
   std::string error;
-  if (!SetUpMounts(error)) return Fail(error);
+  if (!SetUpNamespace(error)) return Fail(error);
+  if (opts_.delete_only) {
+    int rc = RunRuntime({"delete", "--force", opts_.id}, -1, 2);
+    return rc == 0 ? 0 : Fail("runtime delete failed: " + RuntimeError());
+  }
+  if (!MountRootfs(error)) return Fail(error);
   log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
   int out[2];

@@ -22,6 +22,7 @@ struct ShimOptions {
   std::filesystem::path runtime_root;     // the runtime's --root state directory
   std::vector<std::string> hide_mounts;   // mounts to detach in the private namespace
   int sync_fd = 3;                        // where the start is reported; closed after
+  bool delete_only = false;  // only `runtime delete --force` a leftover container, then exit
 };
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).

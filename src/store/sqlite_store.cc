@@ -14,7 +14,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -28,8 +28,13 @@ CREATE TABLE jobs(
   started_at INTEGER,
   finished_at INTEGER,
   attempts INTEGER NOT NULL DEFAULT 0,
-  seq INTEGER NOT NULL          -- submission order; ListJobs is newest (highest) first
+  seq INTEGER NOT NULL,         -- submission order; ListJobs is newest (highest) first
+  idempotency_key TEXT,         -- the client's Idempotency-Key, NULL when none
+  history TEXT NOT NULL DEFAULT '[]',  -- AttemptsToJson: finished runs
+  cancel_requested INTEGER NOT NULL DEFAULT 0
 );
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
 CREATE UNIQUE INDEX jobs_seq ON jobs(seq);
 CREATE INDEX jobs_state_seq ON jobs(state, seq);
 CREATE TABLE messages(
@@ -43,11 +48,22 @@ CREATE TABLE messages(
 );
 CREATE INDEX messages_queue_visible ON messages(queue, next_visible, id);
 CREATE INDEX messages_job ON messages(job_id);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
+)sql";
+
+// From schema 1 (no idempotency keys, attempt history or cancel requests) to 2.
+constexpr const char* kMigrateV1 = R"sql(
+ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+ALTER TABLE jobs ADD COLUMN history TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+PRAGMA user_version = 2;
 )sql";
 
 constexpr const char* kJobColumns =
-    "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts";
+    "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
+    "idempotency_key, history, cancel_requested, seq";
 constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 
@@ -256,6 +272,7 @@ Status PrepareWriter(SqliteConnection& conn) {
   return conn.InTransaction("create schema", [&conn]() -> Status {
     ASSIGN_OR_RETURN(int64_t version, QueryInt(conn, "PRAGMA user_version", "read schema version"));
     if (version == kSchemaVersion) return Status::Ok();
+    if (version == 1) return conn.Exec(kMigrateV1, "migrate schema 1 to 2");
     if (version != 0) {
       return Status::FailedPrecondition("sqlite: schema version " + std::to_string(version) +
                                         " is not " + std::to_string(kSchemaVersion) +
@@ -281,6 +298,12 @@ Result<JobRecord> JobFromRow(const Statement& st) {
   job.started_at = OptTime(st.OptInt(6));
   job.finished_at = OptTime(st.OptInt(7));
   job.attempts = static_cast<int>(st.Int(8));
+  job.idempotency_key = st.Text(9);
+  Result<std::vector<AttemptRecord>> history = AttemptsFromJson(st.Text(10));
+  if (!history.ok()) return history.status().WithContext("sqlite: job " + job.id);
+  job.history = std::move(history).value();
+  job.cancel_requested = st.Int(11) != 0;
+  job.seq = st.Int(12);
   return job;
 }
 
@@ -304,7 +327,8 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
         Statement st,
         conn.Prepare("UPDATE jobs SET state=?2, exit_code=COALESCE(?3, exit_code), reason=?4, "
                      "started_at=COALESCE(?5, started_at), "
-                     "finished_at=COALESCE(?6, finished_at), attempts=?7 "
+                     "finished_at=COALESCE(?6, finished_at), attempts=?7, "
+                     "history=COALESCE(?11, history) "
                      "WHERE id=?1 AND state NOT IN (?8, ?9, ?10)",
                      "update job status"));
     std::optional<int64_t> code;
@@ -313,6 +337,11 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     st.Bind(5, OptMillis(u.started_at)).Bind(6, OptMillis(u.finished_at));
     st.Bind(7, int64_t{u.attempts}).Bind(8, ToString(JobState::kSucceeded));
     st.Bind(9, ToString(JobState::kFailed)).Bind(10, ToString(JobState::kCanceled));
+    if (u.history) {
+      st.Bind(11, AttemptsToJson(*u.history));
+    } else {
+      st.BindNull(11);
+    }
     RETURN_IF_ERROR(st.Run());
     if (st.Changes() > 0) return Status::Ok();
   }
@@ -463,8 +492,9 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
     ASSIGN_OR_RETURN(
         Statement ins,
         writer_->Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
-                         "started_at, finished_at, attempts, seq) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
-                         "?7, ?8, ?9, ?10, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs))",
+                         "started_at, finished_at, attempts, idempotency_key, history, seq) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                         "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs))",
                          "submit job: insert job"));
     std::optional<int64_t> code;
     if (job.exit_code) code = *job.exit_code;
@@ -472,6 +502,12 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
     ins.Bind(3, job.spec.image).Bind(4, ToString(job.state)).Bind(5, code).Bind(6, job.reason);
     ins.Bind(7, ToUnixMillis(job.created_at)).Bind(8, OptMillis(job.started_at));
     ins.Bind(9, OptMillis(job.finished_at)).Bind(10, int64_t{job.attempts});
+    if (job.idempotency_key.empty()) {
+      ins.BindNull(11);
+    } else {
+      ins.Bind(11, job.idempotency_key);
+    }
+    ins.Bind(12, AttemptsToJson(job.history));
     RETURN_IF_ERROR(ins.Run());
     ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
                                                      "inserted_at, next_visible) "
@@ -500,20 +536,21 @@ Result<JobRecord> SqliteStore::GetJob(std::string_view id) {
   return JobFromRow(st);
 }
 
-Result<std::vector<JobRecord>> SqliteStore::ListJobs(const std::vector<JobState>& states,
-                                                     int limit) {
+Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobState>& states,
+                                                         int limit, int64_t before_seq) {
   if (limit < 0) return Status::InvalidArgument("list jobs: negative limit");
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs";
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE seq < ?";
   if (!states.empty()) {
-    sql += " WHERE state IN (?";
+    sql += " AND state IN (?";
     for (size_t i = 1; i < states.size(); ++i) sql += ", ?";
     sql += ")";
   }
   sql += " ORDER BY seq DESC LIMIT ?";
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(Statement st, reader->Prepare(sql, "list jobs"));
-  for (size_t i = 0; i < states.size(); ++i) st.Bind(static_cast<int>(i) + 1, ToString(states[i]));
-  st.Bind(static_cast<int>(states.size()) + 1, int64_t{limit});
+  st.Bind(1, before_seq);
+  for (size_t i = 0; i < states.size(); ++i) st.Bind(static_cast<int>(i) + 2, ToString(states[i]));
+  st.Bind(static_cast<int>(states.size()) + 2, int64_t{limit});
   std::vector<JobRecord> jobs;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -633,6 +670,114 @@ Result<std::optional<TimePoint>> SqliteStore::NextVisibleAt(std::string_view que
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row || st.IsNull(0)) return std::optional<TimePoint>();
   return std::optional<TimePoint>(FromUnixMillis(st.Int(0)));
+}
+
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Reads one job through `conn` (inside the caller's transaction).
+Result<JobRecord> ReadJob(SqliteConnection& conn, std::string_view id) {
+  ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1", "read job"));
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+  return JobFromRow(st);
+}
+
+}  // namespace
+
+Result<JobRecord> SqliteStore::FindJobByIdempotencyKey(std::string_view idempotency_key) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kJobColumns +
+                                                     " FROM jobs WHERE idempotency_key=?1",
+                                                 "find job by idempotency key"));
+  st.Bind(1, idempotency_key);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::NotFound("no job has that idempotency key");
+  return JobFromRow(st);
+}
+
+Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
+  std::lock_guard lock(write_mu_);
+  JobRecord after;
+  int64_t now = NowMillis();
+  Status st = writer_->InTransaction("cancel job", [&]() -> Status {
+    ASSIGN_OR_RETURN(JobRecord job, ReadJob(*writer_, id));
+    if (IsTerminal(job.state)) {
+      after = std::move(job);
+      return Status::Ok();
+    }
+    if (job.state == JobState::kQueued) {
+      ASSIGN_OR_RETURN(Statement up,
+                       writer_->Prepare("UPDATE jobs SET state=?2, reason=?3, finished_at=?4 "
+                                        "WHERE id=?1",
+                                        "cancel queued job"));
+      up.Bind(1, id).Bind(2, ToString(JobState::kCanceled));
+      up.Bind(3, std::string_view("Canceled before it started")).Bind(4, now);
+      RETURN_IF_ERROR(up.Run());
+      ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
+                                                       "cancel queued job: delete messages"));
+      del.Bind(1, id);
+      RETURN_IF_ERROR(del.Run());
+    } else {
+      ASSIGN_OR_RETURN(
+          Statement up,
+          writer_->Prepare("UPDATE jobs SET cancel_requested=1 WHERE id=?1", "request cancel"));
+      up.Bind(1, id);
+      RETURN_IF_ERROR(up.Run());
+    }
+    ASSIGN_OR_RETURN(after, ReadJob(*writer_, id));
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return after;
+}
+
+Status SqliteStore::RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
+                               const JobStatusUpdate& update) {
+  std::lock_guard lock(write_mu_);
+  int64_t now = NowMillis();
+  return writer_->InTransaction("requeue job", [&]() -> Status {
+    RETURN_IF_ERROR(ApplyJobStatus(*writer_, id, update));
+    ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
+                                                     "inserted_at, next_visible) "
+                                                     "VALUES(?1, ?2, ?3, ?4)",
+                                                     "requeue job: insert message"));
+    msg.Bind(1, queue).Bind(2, id).Bind(3, now).Bind(4, now + delay.count());
+    return msg.Run();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::ListFinishedBefore(TimePoint cutoff, int limit) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare("SELECT id FROM jobs WHERE finished_at IS NOT "
+                                                 "NULL AND finished_at < ?1 AND state IN (?2, "
+                                                 "?3, ?4) ORDER BY finished_at LIMIT ?5",
+                                                 "list finished jobs"));
+  st.Bind(1, ToUnixMillis(cutoff)).Bind(2, ToString(JobState::kSucceeded));
+  st.Bind(3, ToString(JobState::kFailed)).Bind(4, ToString(JobState::kCanceled));
+  st.Bind(5, int64_t{limit});
+  std::vector<std::string> ids;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return ids;
+    ids.push_back(st.Text(0));
+  }
+}
+
+Status SqliteStore::DeleteJob(std::string_view id) {
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("delete job", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM jobs WHERE id=?1", "delete job"));
+    del.Bind(1, id);
+    RETURN_IF_ERROR(del.Run());
+    if (del.Changes() == 0) return Status::NotFound("job " + std::string(id) + " does not exist");
+    return Status::Ok();
+  });
 }
 
 }  // namespace berth

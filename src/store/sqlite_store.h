@@ -52,7 +52,14 @@ class SqliteStore : public Store {
 
   void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) override;
   Result<JobRecord> GetJob(std::string_view id) override;
-  Result<std::vector<JobRecord>> ListJobs(const std::vector<JobState>& states, int limit) override;
+  Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states, int limit,
+                                              int64_t before_seq) override;
+  Result<JobRecord> FindJobByIdempotencyKey(std::string_view idempotency_key) override;
+  Result<JobRecord> RequestCancel(std::string_view id) override;
+  Status RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
+                    const JobStatusUpdate& update) override;
+  Result<std::vector<std::string>> ListFinishedBefore(TimePoint cutoff, int limit) override;
+  Status DeleteJob(std::string_view id) override;
   Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) override;
   Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
                                                   milliseconds lease) override;

@@ -184,7 +184,7 @@ TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
   EXPECT_EQ(store->PeekMessages("jobs", 100)->size(), 4u);
 }
 
-TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion1) {
+TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion2) {
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->SubmitJobAndWait(NewJob(), "jobs").ok());
@@ -195,17 +195,47 @@ TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion1) {
   EXPECT_EQ(st.st_mode & 0077, 0u) << "the WAL holds secrets too";
   RawDb raw(db_path());
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.QueryText("SELECT json_extract(spec, '$.secureEnvironmentVariables.PASSWORD') "
                           "FROM jobs"),
             "hunter2")
       << "the dispatcher needs the secret values back";
 }
 
+TEST_F(SqliteStoreTest, MigratesASchemaVersion1Database) {
+  {
+    RawDb raw(db_path());
+    raw.Exec(
+        "CREATE TABLE jobs(id TEXT PRIMARY KEY, spec TEXT NOT NULL, image TEXT NOT NULL, "
+        "state TEXT NOT NULL, exit_code INTEGER, reason TEXT NOT NULL DEFAULT '', "
+        "created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, "
+        "attempts INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL);"
+        "CREATE TABLE messages(id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, "
+        "job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, dequeue_count INTEGER NOT "
+        "NULL DEFAULT 0, pop_receipt TEXT, inserted_at INTEGER NOT NULL, next_visible INTEGER "
+        "NOT NULL);"
+        "INSERT INTO jobs VALUES('6d07bd04-5382-4654-a376-c8a8446cdac4', "
+        "'{\"image\":\"busybox\"}', 'busybox', 'Succeeded', 0, '', 1, 1, 2, 1, 1);"
+        "PRAGMA user_version = 1;");
+  }
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  auto old = store->GetJob("6d07bd04-5382-4654-a376-c8a8446cdac4");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->state, JobState::kSucceeded);
+  EXPECT_TRUE(old->history.empty());
+  JobRecord job = NewJob();
+  job.idempotency_key = "k";
+  ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
+  EXPECT_EQ(store->FindJobByIdempotencyKey("k")->id, job.id);
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "2");
+}
+
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   {
     RawDb raw(db_path());
-    raw.Exec("PRAGMA user_version = 2");
+    raw.Exec("PRAGMA user_version = 3");
   }
   Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path(), clock_);
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ struct JobStatusUpdate {
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
   int attempts = 0;
+  std::optional<std::vector<AttemptRecord>> history = std::nullopt;  // replaces it when set
 };
 
 class Store {
@@ -58,9 +60,34 @@ class Store {
   // The job with `id`; NotFound when there is none.
   virtual Result<JobRecord> GetJob(std::string_view id) = 0;
 
-  // Jobs in any of `states` (empty: every state), newest first, at most `limit`.
-  virtual Result<std::vector<JobRecord>> ListJobs(const std::vector<JobState>& states,
-                                                  int limit) = 0;
+  // Jobs in any of `states` (every state when empty), newest first, at most `limit`.
+  Result<std::vector<JobRecord>> ListJobs(const std::vector<JobState>& states, int limit) {
+    return ListJobsPage(states, limit, INT64_MAX);
+  }
+
+  // ListJobs restricted to jobs submitted before the one with sequence number `before_seq`
+  // (JobRecord::seq): the next page after a page whose last job had that seq.
+  virtual Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states,
+                                                      int limit, int64_t before_seq) = 0;
+
+  // The job submitted with `idempotency_key`; NotFound when there is none.
+  virtual Result<JobRecord> FindJobByIdempotencyKey(std::string_view idempotency_key) = 0;
+
+  // Asks to cancel a job, in one transaction: a Queued job becomes Canceled at once (its
+  // messages are deleted); a Pending or Running job gets cancel_requested (the worker running it
+  // stops it); a terminal job is left alone. Returns the job as it is afterwards.
+  virtual Result<JobRecord> RequestCancel(std::string_view id) = 0;
+
+  // In one transaction: sets the job's status and puts a new message for it on `queue`,
+  // visible after `delay` (a retry). FailedPrecondition when the job is terminal.
+  virtual Status RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
+                            const JobStatusUpdate& update) = 0;
+
+  // Ids of terminal jobs that finished before `cutoff`, oldest first, at most `limit`.
+  virtual Result<std::vector<std::string>> ListFinishedBefore(TimePoint cutoff, int limit) = 0;
+
+  // Removes a job and its messages. NotFound when there is no such job.
+  virtual Status DeleteJob(std::string_view id) = 0;
 
   // Sets a job's status. FailedPrecondition when the job is already terminal (a terminal
   // state is never left); NotFound when there is no such job.

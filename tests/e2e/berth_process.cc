@@ -76,7 +76,12 @@ BerthProcess::BerthProcess(const nlohmann::json& values) {
   data_dir_ = mkdtemp(tmpl);
   out_file_ = data_dir_.string() + ".out";
   auto settings = data_dir_.string() + ".settings.json";
-  std::ofstream(settings) << nlohmann::json{{"IsEncrypted", false}, {"Values", values}}.dump();
+  // Tests never reach outside hosts: names without a registry go to a loopback port that
+  // refuses connections, unless the test's own values say otherwise (they win).
+  nlohmann::json merged = {{"DefaultRegistry", "127.0.0.1:9"},
+                           {"InsecureRegistries", "127.0.0.1:9"}};
+  for (const auto& [name, value] : values.items()) merged[name] = value;
+  std::ofstream(settings) << nlohmann::json{{"IsEncrypted", false}, {"Values", merged}}.dump();
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

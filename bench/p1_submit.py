@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""P1 — durable submits: POST /api/jobs with wrk (64 connections) while dispatch is paused,
+against GET /healthz on the same server. Every 202 means the job row and its queue message are
+fsync'd, so the accepted rate is also checked against the rows found in the database.
+
+Targets: >= 20,000 accepted jobs/s, p99 <= 10 ms, and >= 0.3x the healthz rate.
+Env: P1_SECONDS (default 10; 3 with BENCH_QUICK=1), P1_CONNECTIONS (64), P1_THREADS (2).
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as c  # noqa: E402
+
+JOB = {"image": "busybox", "command": ["/bin/true"]}
+
+
+def main():
+    c.set_scenario("P1")
+    c.check_berth()
+    c.require("wrk", "wrk")
+    seconds = c.env_int("P1_SECONDS", 10, 3)
+    conns = c.env_int("P1_CONNECTIONS", 64, 64)
+    threads = c.env_int("P1_THREADS", 2, 2)
+    work = c.make_workdir("p1")
+    # MaxConcurrentJobs=1 bounds the noise should DispatchPaused be ignored by this build.
+    srv = c.Server(work, {"DispatchPaused": "true", "MaxConcurrentJobs": "1"}).start()
+    db = srv.db()
+    body = json.dumps(JOB)
+    headers = {"x-functions-key": srv.key, "Content-Type": "application/json"}
+
+    c.log("warm-up")
+    c.run_wrk(srv.url, "/healthz", 1, conns, threads)
+    c.run_wrk(srv.url, "/api/jobs", 1, conns, threads, "POST", body, headers)
+
+    c.log(f"GET /healthz, {conns} connections, {seconds}s")
+    health = c.run_wrk(srv.url, "/healthz", seconds, conns, threads)
+    before = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    c.log(f"POST /api/jobs, {conns} connections, {seconds}s")
+    post = c.run_wrk(srv.url, "/api/jobs", seconds, conns, threads, "POST", body, headers)
+    after = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    rows_added = after - before
+    accepted_rps = rows_added / post["seconds"]
+    counts = srv.state_counts(db)
+    started = sum(v for k, v in counts.items() if k != "Queued")
+    job_dirs = len(srv.job_ids())
+    paused_ok = started == 0 and job_dirs == 0
+    if not paused_ok:
+        c.log(f"DispatchPaused had no effect: {started} jobs left Queued, {job_dirs} job dirs")
+    daemon_rss = c.rss_kib(srv.pid)
+    db.close()
+    srv.cleanup()
+
+    ratio = accepted_rps / health["ok_rps"]
+    rows = [
+        c.row("P1 accepted jobs/s (POST, 64 conn)", accepted_rps, health["ok_rps"],
+              "≥ 20,000/s and ≥ 0.3× healthz", accepted_rps >= 20000 and ratio >= 0.3,
+              unit="req/s", ratio=ratio, baseline_name="GET /healthz",
+              note="" if paused_ok else "DispatchPaused not effective in this build"),
+        c.row("P1 POST p99 latency", post["p99_ms"], health["p99_ms"], "≤ 10 ms",
+              post["p99_ms"] <= 10, unit="ms", baseline_name="GET /healthz p99"),
+    ]
+    details = {
+        "seconds": seconds, "connections": conns, "wrk_threads": threads,
+        "post": post, "healthz": health,
+        "rows_added": rows_added, "wrk_202s": post["requests"] - post["non2xx"],
+        "dispatch_paused_effective": paused_ok, "jobs_started_anyway": started,
+        "daemon_rss_kib_after": daemon_rss,
+    }
+    c.write_result("P1", rows, details)
+
+
+if __name__ == "__main__":
+    main()

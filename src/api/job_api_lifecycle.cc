@@ -1,0 +1,121 @@
+// JobApi routes beyond submit and status: listing, cancel, and following a log live.
+#include <nlohmann/json.hpp>
+
+#include "api/job_api.h"
+#include "api/job_json.h"
+#include "common/random.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxListLimit = 1000;
+constexpr size_t kFollowChunk = 64 << 10;
+
+HttpResponse Json(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+}  // namespace
+
+struct JobApi::Follow {
+  std::string id;
+  uint64_t offset = 0;
+  bool job_ended = false;  // the job was seen terminal: the next empty read ends the stream
+};
+
+void JobApi::HandleList(const HttpRequest& req, Respond respond) {
+  if (!Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return;
+  }
+  std::optional<JobState> state;
+  if (auto s = req.Query("state"); s && !s->empty()) {
+    state = ParseJobState(*s);
+    if (!state) {
+      respond(JsonError(400,
+                        "state must be one of Queued, Pending, Running, Succeeded, "
+                        "Failed, Canceled"));
+      return;
+    }
+  }
+  int limit = kDefaultListLimit;
+  if (auto l = req.Query("limit")) {
+    if (l->empty() || l->size() > 6 || l->find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(*l) < 1 || std::stoi(*l) > kMaxListLimit) {
+      respond(JsonError(400, "limit must be a whole number from 1 to 1000"));
+      return;
+    }
+    limit = std::stoi(*l);
+  }
+  auto page = jobs_.List(state, limit, req.Query("cursor").value_or(""));
+  if (!page.ok()) {
+    respond(JsonError(HttpCodeFor(page.status()), page.status().message()));
+    return;
+  }
+  json jobs = json::array();
+  for (const auto& job : page->jobs) jobs.push_back(JobToJson(job));
+  json body = {{"jobs", jobs},
+               {"nextCursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}};
+  respond(Json(200, body));
+}
+
+void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond respond) {
+  if (!Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return;
+  }
+  if (!IsCanonicalUuid(id)) {
+    respond(JsonError(400, "malformed job id: expected a UUID"));
+    return;
+  }
+  auto result = jobs_.Cancel(id);
+  if (!result.ok()) {
+    respond(JsonError(HttpCodeFor(result.status()), result.status().message()));
+    return;
+  }
+  json body = JobToJson(result->job);
+  if (result->already_ended) {
+    HttpResponse r = Json(410, body);
+    return respond(std::move(r));
+  }
+  bool canceled = result->job.state == JobState::kCanceled;
+  HttpResponse r = Json(canceled ? 200 : 202, body);
+  if (!canceled) {
+    r.headers.emplace_back("Location", "/api/jobs/" + result->job.id);
+    r.headers.emplace_back("Retry-After", "1");
+  }
+  respond(std::move(r));
+}
+
+ChunkSource JobApi::FollowLog(const std::string& id) {
+  auto follow = std::make_shared<Follow>();
+  follow->id = id;
+  return [this, follow](ChunkSink sink) { Pump(follow, std::move(sink)); };
+}
+
+void JobApi::Pump(std::shared_ptr<Follow> follow, ChunkSink sink) {
+  auto chunk = jobs_.ReadLogFrom(follow->id, follow->offset, kFollowChunk);
+  if (!chunk.ok()) return sink("", true);
+  if (!chunk->text.empty()) {
+    follow->offset = chunk->next_offset;
+    return sink(std::move(chunk->text), false);
+  }
+  if (follow->job_ended) return sink("", true);
+  auto job = jobs_.Get(follow->id);
+  if (!job.ok() || IsTerminal(job->state)) {
+    // The monitor completes the log before the exit is recorded: one more read drains it.
+    follow->job_ended = true;
+    return Pump(follow, std::move(sink));
+  }
+  poller_->After(opts_.follow_poll, [this, follow, sink = std::move(sink)]() mutable {
+    Pump(follow, std::move(sink));
+  });
+}
+
+}  // namespace berth

@@ -1,0 +1,45 @@
+#include "api/job_json.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+json TimeOrNull(const std::optional<TimePoint>& t) {
+  return t ? json(FormatRfc3339(*t)) : json(nullptr);
+}
+
+json CodeOrNull(const std::optional<int>& c) { return c ? json(*c) : json(nullptr); }
+
+}  // namespace
+
+json JobToJson(const JobRecord& job) {
+  json history = json::array();
+  for (const auto& a : job.history) {
+    history.push_back({{"attempt", a.number},
+                       {"exitCode", CodeOrNull(a.exit_code)},
+                       {"reason", a.reason},
+                       {"startedAt", TimeOrNull(a.started_at)},
+                       {"finishedAt", TimeOrNull(a.finished_at)}});
+  }
+  return {
+      {"id", job.id},
+      {"state", ToString(job.state)},
+      {"exitCode", CodeOrNull(job.exit_code)},
+      {"reason", job.reason},
+      {"createdAt", FormatRfc3339(job.created_at)},
+      {"startedAt", TimeOrNull(job.started_at)},
+      {"finishedAt", TimeOrNull(job.finished_at)},
+      {"attempts", job.attempts},
+      {"image", job.spec.image},
+      {"cancelRequested", job.cancel_requested},
+      {"history", history},
+  };
+}
+
+int StatusCodeOf(JobState state) {
+  if (state == JobState::kSucceeded) return 200;
+  return IsTerminal(state) ? 500 : 202;
+}
+
+}  // namespace berth

@@ -1,0 +1,134 @@
+// The supervising half of the Dispatcher: cancel, timeouts, recording exits, and retries.
+#include <algorithm>
+#include <cstdio>
+
+#include "dispatch/dispatcher.h"
+
+namespace berth {
+
+void Dispatcher::Supervise(const JobRecord& job) {
+  if (job.spec.timeout_seconds > 0 && job.started_at) {
+    TimePoint deadline = *job.started_at + std::chrono::seconds(job.spec.timeout_seconds);
+    uint64_t handle = scheduler_.At(deadline, [this, id = job.id] {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        timeout_timers_.erase(id);
+        if (!watching_.count(id)) return;
+        timed_out_.insert(id);
+      }
+      fprintf(stderr, "berth: job %s: timeout, killing it\n", id.c_str());
+      (void)runtime_.Stop(id, /*force=*/true);
+    });
+    std::lock_guard<std::mutex> lock(mu_);
+    timeout_timers_[job.id] = handle;
+  }
+  bool cancel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel = job.cancel_requested || canceling_.count(job.id);
+  }
+  if (cancel) Cancel(job.id);
+}
+
+void Dispatcher::Cancel(const std::string& id) {
+  bool running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    canceling_.insert(id);
+    running = watching_.count(id) > 0;
+  }
+  // A job still starting is stopped by Supervise once its container runs.
+  if (running) StopJob(id);
+}
+
+void Dispatcher::StopJob(const std::string& id) {
+  Status st = runtime_.Stop(id, /*force=*/false);
+  if (!st.ok()) fprintf(stderr, "berth: job %s: stop: %s\n", id.c_str(), st.ToString().c_str());
+  scheduler_.After(opts_.cancel_grace, [this, id] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!watching_.count(id)) return;
+    }
+    fprintf(stderr, "berth: job %s: still running after the grace period, killing it\n",
+            id.c_str());
+    (void)runtime_.Stop(id, /*force=*/true);
+  });
+}
+
+void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
+  auto job = store_.GetJob(id);
+  bool canceled, timed_out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    canceled = canceling_.erase(id) > 0 || (job.ok() && job->cancel_requested);
+    timed_out = timed_out_.erase(id) > 0;
+    if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
+      scheduler_.Cancel(it->second);
+      timeout_timers_.erase(it);
+    }
+  }
+  OutcomeVerdict v = Judge(outcome);
+  if (canceled) {
+    v = {JobState::kCanceled, v.exit_code, "Canceled"};
+  } else if (timed_out) {
+    v = {JobState::kFailed, v.exit_code,
+         "Timeout: ran longer than timeoutSeconds=" +
+             std::to_string(job.ok() ? job->spec.timeout_seconds : 0)};
+  }
+  TimePoint now = clock_.Now();
+  bool retried = false;
+  if (job.ok()) {
+    std::vector<AttemptRecord> history = job->history;
+    history.push_back({job->attempts, v.exit_code, v.reason, job->started_at, now});
+    if (v.state == JobState::kFailed) retried = Retry(*job, history, v);
+    if (!retried) {
+      JobStatusUpdate done{v.state, v.exit_code, v.reason, job->started_at, now, job->attempts};
+      done.history = history;
+      Status st = store_.UpdateJobStatus(id, done);
+      if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
+        fprintf(stderr, "berth: job %s: record exit: %s\n", id.c_str(), st.ToString().c_str());
+      }
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    watching_.erase(id);
+  }
+  ReleaseSlot();
+}
+
+bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& history,
+                       const OutcomeVerdict& verdict) {
+  if (job.spec.restart_policy != RestartPolicy::kOnFailure) return false;
+  int runs = static_cast<int>(history.size());
+  if (runs > opts_.max_retries) return false;
+  int64_t factor = int64_t{1} << std::min(runs - 1, 30);
+  milliseconds delay = std::min(opts_.retry_backoff * factor, opts_.retry_backoff_max);
+  std::string marker = "--- berth: attempt " + std::to_string(runs) + " failed (" + verdict.reason +
+                       "); attempt " + std::to_string(runs + 1) + " of " +
+                       std::to_string(opts_.max_retries + 1) + " in " +
+                       std::to_string(delay.count()) + " ms ---";
+  Status st = runtime_.PrepareRetry(job.id, job.attempts, marker);
+  if (!st.ok()) {
+    fprintf(stderr, "berth: job %s: cannot retry: %s\n", job.id.c_str(), st.ToString().c_str());
+    return false;
+  }
+  JobStatusUpdate queued{JobState::kQueued,
+                         verdict.exit_code,
+                         "Retrying: attempt " + std::to_string(runs) + " failed (" +
+                             verdict.reason + "); next attempt in " +
+                             std::to_string(delay.count()) + " ms",
+                         job.started_at,
+                         std::nullopt,
+                         job.attempts};
+  queued.history = history;
+  st = store_.RequeueJob(job.id, opts_.queue, delay, queued);
+  if (!st.ok()) {
+    fprintf(stderr, "berth: job %s: requeue: %s\n", job.id.c_str(), st.ToString().c_str());
+    return false;
+  }
+  scheduler_.After(delay, [this] { Wake(); });
+  return true;
+}
+
+}  // namespace berth

@@ -1,0 +1,234 @@
+#include "images/image_puller.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "common/files.h"
+#include "images/layer_unpacker.h"
+#include "images/oci_image.h"
+#include "images/registry_client.h"
+
+namespace berth {
+
+namespace {
+
+constexpr int64_t kMaxConfigSize = 16 << 20;
+constexpr int kMaxIndexDepth = 4;
+
+// What a pull resolved a reference to: one image manifest and its config.
+struct ResolvedImage {
+  FetchedManifest manifest;
+  ImageManifest parsed;
+  std::string config;
+};
+
+// Follows indexes down to the image manifest for this host's platform.
+Result<ResolvedImage> ResolveManifest(RegistryClient& client, const ImageReference& ref) {
+  ResolvedImage out;
+  ASSIGN_OR_RETURN(out.manifest, client.GetManifest(ref.digest.empty() ? ref.tag : ref.digest));
+  for (int depth = 0; KindOfMediaType(out.manifest.media_type) == DocumentKind::kIndex; ++depth) {
+    if (depth >= kMaxIndexDepth) return Status::InvalidArgument("indexes nest too deep");
+    ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(out.manifest.body));
+    ASSIGN_OR_RETURN(Descriptor chosen, SelectPlatform(entries));
+    ASSIGN_OR_RETURN(out.manifest, client.GetManifest(chosen.digest));
+  }
+  ASSIGN_OR_RETURN(out.parsed, ParseManifest(out.manifest.body));
+  ASSIGN_OR_RETURN(out.config, client.GetBlob(out.parsed.config, kMaxConfigSize));
+  RETURN_IF_ERROR(CheckImageConfig(out.config, out.parsed));
+  return out;
+}
+
+// Downloads, verifies and unpacks `layers` into the staging dir, several at once.
+Status FetchLayers(RegistryClient& client, PullStaging& staging,
+                   const std::vector<Descriptor>& layers, int parallel,
+                   const std::function<void(PullEvent)>& emit) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first_error;
+  auto work = [&] {
+    while (!failed.load()) {
+      size_t i = next.fetch_add(1);
+      if (i >= layers.size()) return;
+      const Descriptor& layer = layers[i];
+      auto on_bytes = [&](int64_t done) {
+        emit({PullPhase::kDownloading, "", layer.digest, done, layer.size, ""});
+      };
+      auto on_retry = [&](const std::string& why) {
+        emit({PullPhase::kRetrying, "", layer.digest, 0, layer.size, why});
+      };
+      Status st = client.DownloadBlob(layer, staging.BlobPath(layer.digest), on_bytes, on_retry);
+      if (st.ok()) {
+        emit({PullPhase::kUnpacking, "", layer.digest, layer.size, layer.size, ""});
+        std::filesystem::path dir = staging.LayerDir(layer.digest);
+        st = ::mkdir(dir.c_str(), 0755) == 0 ? Status::Ok()
+                                             : ErrnoStatus("mkdir " + dir.string(), errno);
+        if (st.ok()) st = UnpackLayer(staging.BlobPath(layer.digest), dir);
+        if (!st.ok()) st = st.WithContext("layer " + layer.digest);
+      }
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> guard(mu);
+        if (first_error.ok()) first_error = st;
+        failed = true;
+        return;
+      }
+      emit({PullPhase::kLayerDone, "", layer.digest, layer.size, layer.size, ""});
+    }
+  };
+  int threads = std::max(1, std::min<int>(parallel, static_cast<int>(layers.size())));
+  std::vector<std::thread> pool;
+  try {
+    for (int i = 1; i < threads; ++i) pool.emplace_back(work);
+  } catch (const std::system_error& e) {
+    // Fewer threads is fine: this one works too.
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+  return first_error;
+}
+
+}  // namespace
+
+struct ImagePuller::Flight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;                                               // GUARDED_BY(mu)
+  Result<Image> result = Status::Internal("pull did not finish");  // GUARDED_BY(mu)
+  std::vector<PullProgress> watchers;                              // GUARDED_BY(mu)
+};
+
+Status PullFailure(const Status& st, std::string_view reference) {
+  std::string message = "ImagePullFailed: " + std::string(reference) + ": " + st.message();
+  switch (st.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kDeadlineExceeded:
+    case StatusCode::kIoError:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kInternal:
+      return Status::Unavailable(message);
+    default:
+      return Status::FailedPrecondition(message);
+  }
+}
+
+ImagePuller::ImagePuller(ImageStore& store, RegistryOptions opts)
+    : store_(store), opts_(std::move(opts)) {}
+
+Result<Image> ImagePuller::EnsureImage(std::string_view reference, const PullProgress& progress) {
+  Result<ImageReference> ref = ParseImageReference(reference);
+  if (!ref.ok()) return PullFailure(ref.status(), reference);
+  Result<Image> local = store_.Resolve(ref->ToString());
+  if (local.ok()) return local;
+  // NotFound, or damaged (a layer is missing): pull it.
+  return SharedPull(*ref, progress);
+}
+
+Result<Image> ImagePuller::Pull(std::string_view reference, const PullProgress& progress) {
+  Result<ImageReference> ref = ParseImageReference(reference);
+  if (!ref.ok()) return PullFailure(ref.status(), reference);
+  return SharedPull(*ref, progress);
+}
+
+Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgress& progress) {
+  const std::string key = ref.ToString();
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    std::shared_ptr<Flight>& slot = flights_[key];
+    if (!slot) {
+      slot = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = slot;
+  }
+  {
+    std::lock_guard<std::mutex> guard(flight->mu);
+    if (progress) flight->watchers.push_back(progress);
+  }
+  if (!leader) {
+    std::unique_lock<std::mutex> lock(flight->mu);
+    flight->cv.wait(lock, [&] { return flight->done; });
+    return flight->result;
+  }
+  PullProgress fan_out = [flight](const PullEvent& e) {
+    std::vector<PullProgress> watchers;
+    {
+      std::lock_guard<std::mutex> guard(flight->mu);
+      watchers = flight->watchers;
+    }
+    for (const PullProgress& w : watchers) w(e);
+  };
+  Result<Image> result = Fetch(ref, fan_out);
+  if (!result.ok()) result = PullFailure(result.status(), key);
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    flights_.erase(key);
+  }
+  {
+    std::lock_guard<std::mutex> guard(flight->mu);
+    flight->result = result;
+    flight->done = true;
+  }
+  flight->cv.notify_all();
+  return result;
+}
+
+Result<Image> ImagePuller::Fetch(const ImageReference& ref, const PullProgress& progress) {
+  std::vector<std::string> registries = {ref.registry};
+  if (ref.registry == kDefaultRegistry) {
+    registries = opts_.mirrors;
+    registries.push_back(opts_.default_registry.empty() ? std::string(kDefaultRegistry)
+                                                        : opts_.default_registry);
+  }
+  Status last;
+  for (const std::string& registry : registries) {
+    Result<Image> image = FetchFrom(registry, ref, progress);
+    if (image.ok()) return image;
+    last = image.status();
+  }
+  return last;
+}
+
+Result<Image> ImagePuller::FetchFrom(const std::string& registry, const ImageReference& ref,
+                                     const PullProgress& progress) {
+  const std::string key = ref.ToString();
+  auto emit = [&](PullEvent e) {
+    e.reference = key;
+    if (progress) progress(e);
+  };
+  ASSIGN_OR_RETURN(Credentials credentials, LookupCredentials(opts_.auth_file, registry));
+  RegistryClient client(EndpointFor(registry, opts_), ref.repository, credentials, opts_);
+  emit({PullPhase::kResolving, "", "", 0, 0, ""});
+  ASSIGN_OR_RETURN(ResolvedImage resolved, ResolveManifest(client, ref));
+  ASSIGN_OR_RETURN(std::unique_ptr<PullStaging> staging, store_.BeginPull());
+  std::vector<Descriptor> missing;
+  std::set<std::string> seen;
+  for (const Descriptor& layer : resolved.parsed.layers) {
+    if (!seen.insert(layer.digest).second) continue;
+    if (store_.HasLayer(layer.digest)) {
+      emit({PullPhase::kCached, "", layer.digest, layer.size, layer.size, ""});
+    } else {
+      missing.push_back(layer);
+    }
+  }
+  RETURN_IF_ERROR(FetchLayers(client, *staging, missing, opts_.max_concurrent_downloads, emit));
+  PulledImage pulled;
+  pulled.reference = key;
+  pulled.manifest_digest = resolved.manifest.digest;
+  pulled.documents = {{resolved.manifest.digest, resolved.manifest.body},
+                      {resolved.parsed.config.digest, resolved.config}};
+  for (const Descriptor& layer : missing) pulled.staged_layers.push_back(layer.digest);
+  ASSIGN_OR_RETURN(Image image, store_.CommitPull(*staging, pulled));
+  emit({PullPhase::kDone, "", image.manifest_digest, 0, 0, ""});
+  return image;
+}
+
+}  // namespace berth
