@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   crun runc busybox-static
   curl ca-certificates procps util-linux iproute2
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -14,7 +14,7 @@ namespace berth {
 
 struct HttpRequest {
   std::string method;                          // "GET", "POST", ...
-  std::string path;                            // percent-decoded path, no query
+  std::string path;                            // the path as sent (still percent-encoded), no query
   std::map<std::string, std::string> query;    // decoded; the first of repeated names wins
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;

@@ -152,7 +152,8 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
   if (auto tail = req.Query("tail")) {
     char* end = nullptr;
     unsigned long long n = std::strtoull(tail->c_str(), &end, 10);
-    if (tail->empty() || *end != '\0' || (*tail)[0] == '-') {
+    if (tail->empty() || tail->size() > 9 ||
+        tail->find_first_not_of("0123456789") != std::string::npos || *end != '\0') {
       respond(JsonError(400, "tail must be a non-negative whole number"));
       return;
     }

@@ -127,16 +127,17 @@ Result<Image> ImagePuller::EnsureImage(std::string_view reference, const PullPro
   Result<Image> local = store_.Resolve(ref->ToString());
   if (local.ok()) return local;
   // NotFound, or damaged (a layer is missing): pull it.
-  return SharedPull(*ref, progress);
+  return SharedPull(*ref, progress, /*reuse_local=*/true);
 }
 
 Result<Image> ImagePuller::Pull(std::string_view reference, const PullProgress& progress) {
   Result<ImageReference> ref = ParseImageReference(reference);
   if (!ref.ok()) return PullFailure(ref.status(), reference);
-  return SharedPull(*ref, progress);
+  return SharedPull(*ref, progress, /*reuse_local=*/false);
 }
 
-Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgress& progress) {
+Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgress& progress,
+                                      bool reuse_local) {
   const std::string key = ref.ToString();
   std::shared_ptr<Flight> flight;
   bool leader = false;
@@ -158,6 +159,8 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
     flight->cv.wait(lock, [&] { return flight->done; });
     return flight->result;
   }
+  // A pull that finished between our look-up and now has published the image already.
+  Result<Image> result = reuse_local ? store_.Resolve(key) : Status::NotFound("");
   PullProgress fan_out = [flight](const PullEvent& e) {
     std::vector<PullProgress> watchers;
     {
@@ -166,8 +169,10 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
     }
     for (const PullProgress& w : watchers) w(e);
   };
-  Result<Image> result = Fetch(ref, fan_out);
-  if (!result.ok()) result = PullFailure(result.status(), key);
+  if (!result.ok()) {
+    result = Fetch(ref, fan_out);
+    if (!result.ok()) result = PullFailure(result.status(), key);
+  }
   {
     std::lock_guard<std::mutex> guard(mu_);
     flights_.erase(key);

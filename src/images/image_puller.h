@@ -38,7 +38,10 @@ class ImagePuller {
  private:
   struct Flight;
 
-  Result<Image> SharedPull(const ImageReference& ref, const PullProgress& progress);
+  // Runs one pull per reference at a time; later callers wait for it and share its result.
+  // With `reuse_local`, the leader first checks the store again.
+  Result<Image> SharedPull(const ImageReference& ref, const PullProgress& progress,
+                           bool reuse_local);
   Result<Image> Fetch(const ImageReference& ref, const PullProgress& progress);
   Result<Image> FetchFrom(const std::string& registry, const ImageReference& ref,
                           const PullProgress& progress);

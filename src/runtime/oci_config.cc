@@ -1,5 +1,6 @@
 #include "runtime/oci_config.h"
 
+#include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -68,19 +69,30 @@ json Environment(const std::string& id, const JobSpec& spec, const ImageConfig& 
   return env;
 }
 
-json User(const ImageConfig& image) {
+// A uid or gid: digits that fit in 32 bits. nullopt when `s` is not a number (a name).
+Result<std::optional<uint32_t>> ParseId(const std::string& s, const std::string& user) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) {
+    return std::optional<uint32_t>();
+  }
+  uint32_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    return Status::InvalidArgument("image user '" + user + "': id out of range");
+  }
+  return std::optional<uint32_t>(v);
+}
+
+Result<json> User(const ImageConfig& image) {
   // Numeric "uid[:gid]" only; names need the image's /etc/passwd (not resolved yet).
   json user = {{"uid", 0}, {"gid", 0}};
   const std::string& u = image.user;
   if (u.empty()) return user;
   size_t colon = u.find(':');
-  std::string uid = u.substr(0, colon);
-  std::string gid = colon == std::string::npos ? "" : u.substr(colon + 1);
-  auto numeric = [](const std::string& s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (numeric(uid)) user["uid"] = std::stoul(uid);
-  if (numeric(gid)) user["gid"] = std::stoul(gid);
+  ASSIGN_OR_RETURN(std::optional<uint32_t> uid, ParseId(u.substr(0, colon), u));
+  ASSIGN_OR_RETURN(std::optional<uint32_t> gid,
+                   ParseId(colon == std::string::npos ? "" : u.substr(colon + 1), u));
+  if (uid) user["uid"] = *uid;
+  if (gid) user["gid"] = *gid;
   return user;
 }
 
@@ -116,10 +128,11 @@ Result<std::vector<std::string>> ResolveCommand(const JobSpec& spec, const Image
 Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
                                    const ImageConfig& image, const OciConfigOptions& opts) {
   ASSIGN_OR_RETURN(std::vector<std::string> args, ResolveCommand(spec, image));
+  ASSIGN_OR_RETURN(json user, User(image));
   std::vector<std::string> caps(std::begin(kDefaultCaps), std::end(kDefaultCaps));
   json process = {
       {"terminal", false},
-      {"user", User(image)},
+      {"user", user},
       {"args", args},
       {"env", Environment(id, spec, image)},
       {"cwd", image.working_dir.empty() ? "/" : image.working_dir},

@@ -1,0 +1,378 @@
+// End-to-end: a battery of hostile requests against the real daemon, each with the answer it
+// must get (malformed and deeply nested JSON, huge numbers, oversize bodies and headers, bad ids,
+// path traversal, bad keys, smuggling-shaped headers, non-UTF-8, NUL bytes), then hostile
+// connections (slowloris, half-closed, a thousand idle ones, more than the cap) - and after all
+// of it the server still runs a normal job to Succeeded. Needs root (real containers).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <thread>
+
+#include "tests/e2e/berth_process.h"
+
+namespace berth::e2e {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+// A raw TCP client: every byte on the wire is the test's.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const { return connected_; }
+
+  bool Send(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+  // Reads for up to `wait`; false once the server has closed (or reset) the connection.
+  bool Poll(milliseconds wait) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return true;
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed_ = true;
+      return false;
+    }
+    in_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  // Reads one whole response (by Content-Length) or until the server closes; "" on timeout.
+  std::string Response(seconds timeout = seconds(20)) {
+    auto deadline = steady_clock::now() + timeout;
+    while (steady_clock::now() < deadline) {
+      size_t end = in_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        size_t cl = in_.find("Content-Length: ");
+        size_t len = cl != std::string::npos && cl < end ? std::stoul(in_.substr(cl + 16)) : 0;
+        if (in_.size() >= end + 4 + len) {
+          std::string r = in_.substr(0, end + 4 + len);
+          in_.erase(0, end + 4 + len);
+          return r;
+        }
+      }
+      if (closed_) return std::exchange(in_, "");
+      Poll(milliseconds(20));
+    }
+    return "";
+  }
+
+  // Waits until the server closes the connection; false after `timeout`.
+  bool WaitClosed(seconds timeout) {
+    auto deadline = steady_clock::now() + timeout;
+    while (!closed_ && steady_clock::now() < deadline) Poll(milliseconds(50));
+    return closed_;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string in_;
+};
+
+int StatusOf(const std::string& response) {
+  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
+  return std::atoi(response.c_str() + 9);
+}
+
+uint16_t PortOf(const std::string& url) {
+  return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+}
+
+std::string Post(const std::string& target, const std::string& body,
+                 const std::string& extra_headers = "") {
+  return "POST " + target + " HTTP/1.1\r\nHost: t\r\n" + extra_headers +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+std::string Get(const std::string& target, const std::string& extra_headers = "") {
+  return "GET " + target + " HTTP/1.1\r\nHost: t\r\n" + extra_headers + "\r\n";
+}
+
+struct Case {
+  std::string name;
+  std::string request;  // raw bytes
+  int want;             // the answer's status
+};
+
+// The request battery. `key` is a function key; `master` the master key.
+std::vector<Case> Battery(const std::string& key, const std::string& master) {
+  const std::string submit = "/api/jobs?code=" + key;
+  const std::string keyed = "x-functions-key: " + key + "\r\n";
+  const std::string id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  const std::string deep(100000, '[');
+  const std::string big_number = "1180591620717411303424";  // 2^70
+  auto spec_with = [](const std::string& field, const std::string& value) {
+    return R"({"image":"busybox","command":"true",")" + field + "\":" + value + "}";
+  };
+  std::vector<Case> c = {
+      // Malformed JSON.
+      {"truncated object", Post(submit, "{"), 400},
+      {"missing value", Post(submit, R"({"image":})"), 400},
+      {"array, not object", Post(submit, "[]"), 400},
+      {"string, not object", Post(submit, R"("busybox")"), 400},
+      {"null", Post(submit, "null"), 400},
+      {"trailing comma", Post(submit, R"({"image":"busybox",})"), 400},
+      {"single quotes", Post(submit, "{'image':'busybox'}"), 400},
+      {"trailing garbage", Post(submit, R"({"image":"busybox"} {"x":1})"), 400},
+      {"unknown field", Post(submit, R"({"image":"busybox","privileged":true})"), 400},
+      {"empty image", Post(submit, R"({"image":""})"), 400},
+      {"image not a string", Post(submit, R"({"image":5})"), 400},
+      {"command of numbers", Post(submit, R"({"image":"busybox","command":[1,2]})"), 400},
+      {"bad env name", Post(submit, spec_with("environmentVariables", R"({"A=B":"x"})")), 400},
+      {"env value not a string", Post(submit, spec_with("environmentVariables", R"({"A":5})")),
+       400},
+      // Deep nesting.
+      {"100000 unclosed [", Post(submit, deep), 400},
+      {"100000 closed [ ]", Post(submit, deep + std::string(100000, ']')), 400},
+      {"deep command", Post(submit, spec_with("command", deep + std::string(100000, ']'))), 400},
+      // Numbers out of range.
+      {"cpu 1e999", Post(submit, spec_with("cpu", "1e999")), 400},
+      {"cpu -1", Post(submit, spec_with("cpu", "-1")), 400},
+      {"cpu 2^70", Post(submit, spec_with("cpu", big_number)), 400},
+      {"memoryInGB 1e999", Post(submit, spec_with("memoryInGB", "1e999")), 400},
+      {"memoryInGB -1", Post(submit, spec_with("memoryInGB", "-1")), 400},
+      {"memoryInGB 2^70", Post(submit, spec_with("memoryInGB", big_number)), 400},
+      {"timeoutSeconds 1e999", Post(submit, spec_with("timeoutSeconds", "1e999")), 400},
+      {"timeoutSeconds -1", Post(submit, spec_with("timeoutSeconds", "-1")), 400},
+      {"timeoutSeconds 2^70", Post(submit, spec_with("timeoutSeconds", big_number)), 400},
+      {"timeoutSeconds 1.5", Post(submit, spec_with("timeoutSeconds", "1.5")), 400},
+      // Image references that climb out.
+      {"image ../../etc", Post(submit, R"({"image":"../../etc"})"), 400},
+      {"image busybox/../../x", Post(submit, R"({"image":"busybox/../../../etc/passwd"})"), 400},
+      {"image /etc/passwd", Post(submit, R"({"image":"/etc/passwd"})"), 400},
+      {"image with NUL escape", Post(submit, R"({"image":"busybox\u0000x"})"), 400},
+      // Bytes that are not text.
+      {"non-UTF-8 string", Post(submit, "{\"image\":\"\xff\xfe\"}"), 400},
+      {"raw NUL in JSON", Post(submit, std::string("{\"image\":\"busy\0box\"}", 20)), 400},
+      {"non-UTF-8 path", Get("/api/jobs/\xff\xfe"), 400},
+      // Bodies.
+      {"2 MiB body", Post(submit, std::string(2 << 20, ' ')), 413},
+      {"absurd Content-Length",
+       "POST " + submit + " HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
+      {"10 GB Content-Length",
+       "POST " + submit + " HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n", 413},
+      {"negative Content-Length", "POST " + submit + " HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+       400},
+      {"two Content-Lengths",
+       "POST " + submit + " HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
+      {"chunked body over the limit",
+       "POST " + submit + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n" +
+           std::string(0x200000, ' ') + "\r\n0\r\n\r\n",
+       413},
+      {"bad chunk size",
+       "POST " + submit + " HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+       400},
+      // Headers.
+      {"20 KiB header", Get("/healthz", "X-Big: " + std::string(20 << 10, 'a') + "\r\n"), 431},
+      {"200 headers",
+       Get("/healthz",
+           [] {
+             std::string h;
+             for (int i = 0; i < 200; ++i) h += "X-H" + std::to_string(i) + ": v\r\n";
+             return h;
+           }()),
+       431},
+      {"CR injection in a header", Get("/healthz", "X-A: a\rSet-Cookie: b\r\n"), 400},
+      {"LF-only injection", Get("/healthz", "X-A: a\nX-B: b\r\n"), 200},
+      {"NUL in a header", Get("/healthz", std::string("X-A: a\0b\r\n", 10)), 400},
+      {"space before colon", Get("/healthz", "X-A : v\r\n"), 400},
+      {"20000-char URL", Get("/api/jobs/" + std::string(20000, 'a')), 431},
+      // Ids.
+      {"malformed id", Get("/api/jobs/not-a-uuid"), 400},
+      {"unknown id", Get("/api/jobs/" + id), 404},
+      {"escaped traversal id", Get("/api/jobs/..%2F..%2Fetc%2Fpasswd"), 400},
+      {"traversal path", Get("/api/jobs/../../etc/passwd"), 404},
+      {"NUL id", Get("/api/jobs/%00"), 400},
+      {"id with NUL suffix", Get("/api/jobs/" + id + "%00"), 400},
+      {"malformed id logs", Get("/api/jobs/..%2F..%2Fetc/logs"), 400},
+      {"bad escape", Get("/api/jobs/%zz"), 400},
+      // Keys.
+      {"no key", Post("/api/jobs", R"({"image":"busybox"})"), 401},
+      {"wrong key", Post("/api/jobs?code=wrong", R"({"image":"busybox"})"), 401},
+      {"prefix of the key", Post("/api/jobs?code=" + key.substr(0, key.size() - 1), "{}"), 401},
+      {"empty code", Post("/api/jobs?code=", R"({"image":"busybox"})"), 401},
+      {"key with CR", Post("/api/jobs", "{}", "x-functions-key: " + key + "\rX: y\r\n"), 400},
+      {"function key on /admin", Get("/admin/host/keys", keyed), 403},
+      {"no key on /admin", Get("/admin/functions/jobs/keys"), 401},
+      {"wrong key on /admin", Get("/admin/host/keys?code=" + key + "x"), 401},
+      {"master key on /admin", Get("/admin/host/keys?code=" + master), 200},
+      // Methods and protocol.
+      {"PATCH", "PATCH /api/jobs HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405},
+      {"unknown method", "BREW /api/jobs HTTP/1.1\r\n\r\n", 405},
+      {"TLS ClientHello",
+       std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n", 400},
+      {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400},
+      {"HTTP/9.9", "GET /healthz HTTP/9.9\r\n\r\n", 400},
+      {"absolute-form target", "GET http://evil/healthz HTTP/1.1\r\n\r\n", 400},
+      {"HTTP/1.0", "GET /healthz HTTP/1.0\r\n\r\n", 200},
+      {"chunked spec",
+       "POST /api/jobs HTTP/1.1\r\n" + keyed +
+           "Transfer-Encoding: chunked\r\n\r\n9\r\n{\"image\":\r\nb\r\n\"busybox\"}\r\n0\r\n\r\n",
+       202},
+  };
+  return c;
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+    // Room for a thousand idle connections (the daemon raises its own limit).
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 8192);
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  // The server is still up and answers a plain request.
+  void ExpectAlive(BerthProcess& berth) {
+    ASSERT_EQ(kill(berth.pid(), 0), 0) << "the daemon died:\n" << berth.ServerOutput();
+    EXPECT_EQ(Http("GET", berth.url() + "/healthz").status, 200);
+  }
+};
+
+std::string ReadKey(const std::filesystem::path& p) {
+  FILE* f = fopen(p.c_str(), "r");
+  if (f == nullptr) return "";
+  char buf[256] = {};
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  std::string s(buf, n);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  uint16_t port = PortOf(berth.url());
+  std::string master = ReadKey(berth.data_dir() / "master-key");
+  ASSERT_FALSE(master.empty());
+
+  // 1. Each hostile request on its own connection gets its intended answer.
+  auto battery = Battery(berth.key(), master);
+  EXPECT_GE(battery.size(), 40u);
+  for (const Case& c : battery) {
+    SCOPED_TRACE(c.name);
+    RawClient client(port);
+    ASSERT_TRUE(client.connected());
+    client.Send(c.request);
+    std::string r = client.Response();
+    EXPECT_EQ(StatusOf(r), c.want) << c.name << " answered:\n" << r.substr(0, 300);
+    if (c.want >= 400 && StatusOf(r) == c.want && c.want != 405) {
+      EXPECT_NE(r.find("{\"error\":{\"code\":" + std::to_string(c.want)), std::string::npos)
+          << c.name << ": the error is JSON\n"
+          << r.substr(0, 300);
+    }
+  }
+  ExpectAlive(berth);
+
+  // 2. Pipelined requests are answered in order on one connection.
+  {
+    RawClient client(port);
+    client.Send(Get("/healthz") + Get("/api/jobs/nope") + Get("/nowhere"));
+    EXPECT_EQ(StatusOf(client.Response()), 200);
+    EXPECT_EQ(StatusOf(client.Response()), 400);
+    EXPECT_EQ(StatusOf(client.Response()), 404);
+  }
+
+  // 3. Half-closed: the request is answered after the client shut its sending side.
+  {
+    RawClient client(port);
+    client.Send(Post("/api/jobs?code=" + berth.key(), R"({"image":"busybox","command":"true"})"));
+    client.ShutdownWrite();
+    EXPECT_EQ(StatusOf(client.Response()), 202);
+    EXPECT_TRUE(client.WaitClosed(seconds(5)));
+  }
+  {
+    RawClient client(port);  // half-closed in the middle of its headers
+    client.Send("POST /api/jobs HTTP/1.1\r\nContent-Le");
+    client.ShutdownWrite();
+    EXPECT_TRUE(client.WaitClosed(seconds(5)));
+  }
+
+  // 4. Slowloris: headers trickled a byte at a time are cut off at the header timeout (10 s).
+  {
+    RawClient client(port);
+    std::string req = "POST /api/jobs HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+    auto start = steady_clock::now();
+    bool cut = false;
+    for (size_t i = 0; !cut && steady_clock::now() - start < seconds(20); ++i) {
+      client.Send(i < req.size() ? req.substr(i, 1) : "a");
+      cut = !client.Poll(milliseconds(250));
+    }
+    EXPECT_TRUE(cut) << "a slowloris client was not cut off";
+    EXPECT_LT(steady_clock::now() - start, seconds(15));
+  }
+  ExpectAlive(berth);
+
+  // 5. A thousand idle connections: the server still answers; connections past the cap (1024)
+  // are turned away with 503 at once.
+  {
+    std::vector<std::unique_ptr<RawClient>> idle;
+    for (int i = 0; i < 1000; ++i) {
+      idle.push_back(std::make_unique<RawClient>(port));
+      ASSERT_TRUE(idle.back()->connected()) << "connection " << i;
+    }
+    std::this_thread::sleep_for(milliseconds(500));  // let the server accept them all
+    RawClient probe(port);
+    probe.Send(Get("/healthz"));
+    EXPECT_EQ(StatusOf(probe.Response()), 200);
+    int turned_away = 0;
+    for (int i = 0; i < 60; ++i) {
+      idle.push_back(std::make_unique<RawClient>(port));
+      idle.back()->Send(Get("/healthz"));
+    }
+    for (size_t i = 1000; i < idle.size(); ++i) {
+      std::string r = idle[i]->Response(seconds(5));
+      if (StatusOf(r) == 503) ++turned_away;
+    }
+    EXPECT_GE(turned_away, 20) << "connections beyond the cap should get 503";
+  }
+  std::this_thread::sleep_for(milliseconds(500));  // the server sees them close
+  ExpectAlive(berth);
+
+  // 6. After all of it, a normal job runs to Succeeded.
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"echo survived"})");
+  Reply done = berth.WaitTerminal(id, seconds(60));
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(done.Json().value("state", ""), "Succeeded");
+  EXPECT_EQ(done.Json().value("logs", ""), "survived\n");
+}
+
+}  // namespace
+}  // namespace berth::e2e
