@@ -22,7 +22,29 @@ def met(m):
     return "—" if m is None else ("yes" if m else "**no**")
 
 
+def from_pull_line(path):
+    """Turns bench/pull.sh's JSON line into results/PULL.json (the scenarios' schema)."""
+    line = None
+    with open(path) as f:
+        for text in f:
+            text = text.strip()
+            if text.startswith("{") and '"berth_s"' in text:
+                line = text
+    if line is None:
+        raise SystemExit(f"{path}: no JSON line from bench/pull.sh")
+    d = json.loads(line)
+    berth, podman = d.get("berth_s"), d.get("podman_s")
+    rc = os.environ.get("PULL_EXIT", "0")
+    rows = [c.row("PULL image pull from a loopback registry (fresh storage)", berth, podman,
+                  "(info)", None, unit="s", baseline_name="podman pull",
+                  note="" if rc == "0" else f"pull.sh exited {rc} after printing its result")]
+    c.write_result("PULL", rows, d)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--from-pull-line":
+        c.set_scenario("PULL")
+        return from_pull_line(sys.argv[2])
     wanted, failed = [], {}
     for a in sys.argv[1:]:
         if "=FAILED" in a:

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   crun runc busybox-static
   curl ca-certificates procps util-linux iproute2
+  docker-registry apache2-utils openssl zstd
   clang-14 libclang-rt-14-dev
 )
 

@@ -148,7 +148,9 @@ void Dispatcher::Launch(const QueueMessage& msg) {
 void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
   JobRecord running = job;
   running.state = JobState::kRunning;
-  running.started_at = job.started_at.value_or(clock_.Now());
+  // Adopting a container that was already running keeps its start; a new run starts now.
+  running.started_at =
+      job.state == JobState::kRunning && job.started_at ? *job.started_at : clock_.Now();
   JobStatusUpdate update{JobState::kRunning, std::nullopt, "",
                          running.started_at, std::nullopt, job.attempts};
   (void)store_.UpdateJobStatus(job.id, update);

@@ -560,5 +560,64 @@ TEST_F(ImageStoreTest, LayersStackAsOverlayLowerDirs) {
   ::umount2(merged.c_str(), MNT_DETACH);
 }
 
+// A `docker save` tarball: manifest.json, the config, one uncompressed tar per layer.
+TEST_F(ImageStoreTest, ImportsDockerSaveTarballUnderItsRepoTag) {
+  std::string layer = MakeTar({File("from-docker", "saved")}, Compression::kNone);
+  std::string config = Json{{"architecture", HostArchitecture()},
+                            {"os", "linux"},
+                            {"config", {{"Cmd", {"cat", "/from-docker"}}}},
+                            {"rootfs", {{"type", "layers"}, {"diff_ids", {DigestOf(layer)}}}}}
+                           .dump();
+  Json manifest = Json::array(
+      {{{"Config", "cfg.json"}, {"RepoTags", {"saved/app:v3"}}, {"Layers", {"abc/layer.tar"}}}});
+  std::string tarball = MakeTar({File("manifest.json", manifest.dump()), File("cfg.json", config),
+                                 Dir("abc"), File("abc/layer.tar", layer)},
+                                Compression::kNone);
+  WriteOrDie(tmp_ / "saved.tar", tarball);
+  Result<Image> image = store_->Import(tmp_ / "saved.tar", "");
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->reference, "docker.io/saved/app:v3");
+  EXPECT_EQ(image->config.cmd, (std::vector<std::string>{"cat", "/from-docker"}));
+  EXPECT_EQ(ReadFile(image->layer_dirs.back() / "from-docker").value(), "saved");
+  EXPECT_EQ(CountEntries(root_ / "tmp"), 0u);
+  Result<Image> named = store_->Import(tmp_ / "saved.tar", "other:1");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->layer_dirs, image->layer_dirs);
+}
+
+TEST_F(ImageStoreTest, DockerArchivePathsMayNotLeaveTheArchive) {
+  Json manifest = Json::array({{{"Config", "../../etc/passwd"}, {"Layers", Json::array()}}});
+  WriteOrDie(tmp_ / "bad.tar",
+             MakeTar({File("manifest.json", manifest.dump())}, Compression::kNone));
+  Result<Image> image = store_->Import(tmp_ / "bad.tar", "x");
+  ASSERT_FALSE(image.ok());
+  EXPECT_NE(image.status().message().find("inside the archive"), std::string::npos)
+      << image.status().message();
+  ExpectNothingImported();
+}
+
+TEST_F(ImageStoreTest, RemoveAndPruneKeepLayersInUse) {
+  ASSERT_TRUE(ImportLayers({{File("one")}}).ok());
+  Result<Image> other = store_->ImportLayout(kBusyboxLayout, "busybox");
+  ASSERT_TRUE(other.ok());
+  Result<Image> test = store_->Resolve("test");
+  ASSERT_TRUE(test.ok());
+  EXPECT_TRUE(store_->Remove("nope").IsNotFound());
+  ASSERT_TRUE(store_->Remove("test").ok());
+  EXPECT_TRUE(store_->Resolve("test").status().IsNotFound());
+  // In use by a job: kept.
+  Result<PruneReport> kept = store_->Prune(test->layer_dirs);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->layers_removed, 0);
+  EXPECT_EQ(CountEntries(root_ / "layers"), 2u);
+  Result<PruneReport> freed = store_->Prune({});
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(freed->layers_removed, 1);
+  EXPECT_GT(freed->bytes_freed, 0u);
+  EXPECT_EQ(CountEntries(root_ / "layers"), 1u);
+  EXPECT_EQ(CountEntries(root_ / "blobs" / "sha256"), 3u);  // busybox: layer, config, manifest
+  EXPECT_TRUE(store_->Resolve("busybox").ok());
+}
+
 }  // namespace
 }  // namespace berth

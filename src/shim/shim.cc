@@ -46,6 +46,8 @@ class Monitor {
   std::string RuntimeError() const;
   void Supervise(int out_read, int sig_fd);
   void Report(const std::string& line);
+  // Publishes monitor.json: our pid and start time, and the container's pid once known.
+  Status WriteMonitorRecord();
 
   ShimOptions opts_;
   JobFiles files_;
@@ -54,6 +56,13 @@ class Monitor {
   bool exited_ = false;
   Outcome outcome_ = Exited{0};
 };
+
+Status Monitor::WriteMonitorRecord() {
+  nlohmann::json mon = {{"pid", ::getpid()},
+                        {"startTime", ProcessStartTime(::getpid()).value_or(0)},
+                        {"containerPid", container_pid_ > 0 ? container_pid_ : 0}};
+  return WriteFileAtomic(files_.monitor(), mon.dump());
+}
 
 void Monitor::Report(const std::string& line) {
   if (opts_.sync_fd < 0) return;
@@ -66,6 +75,8 @@ void Monitor::Report(const std::string& line) {
 
 int Monitor::Fail(const std::string& msg) {
   Log(msg);
+  // Nothing runs: a restarted daemon must not adopt this attempt.
+  if (!opts_.delete_only) ::unlink(files_.monitor().c_str());
   Report("ERR " + msg);
   return 1;
 }
@@ -184,7 +195,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
       if (si.ssi_signo != SIGCHLD) {
         // Forward stop requests to the job (SIGUSR1 means SIGKILL); its exit ends the monitor.
         int sig = si.ssi_signo == SIGUSR1 ? SIGKILL : static_cast<int>(si.ssi_signo);
-        if (!exited_) ::kill(container_pid_, sig);
+        if (!exited_ && container_pid_ > 0) ::kill(container_pid_, sig);
         continue;
       }
       int status = 0;
@@ -203,6 +214,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
 
 int Monitor::Run() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);  // the daemon may die before reading our report
   sigset_t mask;
   sigemptyset(&mask);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&mask, s);
@@ -216,6 +228,10 @@ int Monitor::Run() {
     int rc = RunRuntime({"delete", "--force", opts_.id}, -1, 2);
     return rc == 0 ? 0 : Fail("runtime delete failed: " + RuntimeError());
   }
+  // Claim the job before anything else: from here a restarted daemon adopts this monitor
+  // instead of starting a second one.
+  if (Status st = WriteMonitorRecord(); !st.ok())
+    return Fail("write monitor record: " + st.ToString());
   if (!MountRootfs(error)) return Fail(error);
   log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
@@ -234,10 +250,7 @@ int Monitor::Run() {
   container_pid_ = pid_text.ok() ? std::atoi(pid_text->c_str()) : -1;
   if (container_pid_ <= 0) return Fail("runtime create left no pid file");
 
-  nlohmann::json mon = {{"pid", ::getpid()},
-                        {"startTime", ProcessStartTime(::getpid()).value_or(0)},
-                        {"containerPid", container_pid_}};
-  if (Status st = WriteFileAtomic(files_.monitor(), mon.dump()); !st.ok()) {
+  if (Status st = WriteMonitorRecord(); !st.ok()) {
     ::kill(container_pid_, SIGKILL);
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
     return Fail("write monitor record: " + st.ToString());

@@ -75,6 +75,16 @@ BerthProcess::BerthProcess(const nlohmann::json& values) {
   char tmpl[] = "/tmp/berth-e2e-XXXXXX";
   data_dir_ = mkdtemp(tmpl);
   out_file_ = data_dir_.string() + ".out";
+  Launch(values);
+}
+
+bool BerthProcess::Restart(const nlohmann::json& values) {
+  Stop(/*hard=*/true);
+  url_.clear();
+  return Launch(values);
+}
+
+bool BerthProcess::Launch(const nlohmann::json& values) {
   auto settings = data_dir_.string() + ".settings.json";
   // Tests never reach outside hosts: names without a registry go to a loopback port that
   // refuses connections, unless the test's own values say otherwise (they win).
@@ -82,9 +92,10 @@ BerthProcess::BerthProcess(const nlohmann::json& values) {
                            {"InsecureRegistries", "127.0.0.1:9"}};
   for (const auto& [name, value] : values.items()) merged[name] = value;
   std::ofstream(settings) << nlohmann::json{{"IsEncrypted", false}, {"Values", merged}}.dump();
+  size_t seen = ReadAll(out_file_).size();  // a restart appends: look past the old output
   pid_ = fork();
   if (pid_ == 0) {
-    int fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
     execl(BERTH_BINARY, BERTH_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir",
@@ -93,14 +104,14 @@ BerthProcess::BerthProcess(const nlohmann::json& values) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string out = ReadAll(out_file_);
+    std::string out = ReadAll(out_file_).substr(seen);
     size_t u = out.find("serving on ");
     size_t k = out.find("function key: ");
     if (u != std::string::npos && k != std::string::npos &&
         out.find('\n', k) != std::string::npos) {
       url_ = out.substr(u + 11, out.find(' ', u + 11) - (u + 11));
       key_ = out.substr(k + 14, out.find('\n', k) - (k + 14));
-      return;
+      return true;
     }
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
@@ -109,6 +120,14 @@ BerthProcess::BerthProcess(const nlohmann::json& values) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ADD_FAILURE() << "berth serve did not come up:\n" << ReadAll(out_file_);
+  return false;
+}
+
+bool BerthProcess::Exited(int* status) {
+  if (pid_ <= 0) return true;
+  if (waitpid(pid_, status, WNOHANG) != pid_) return false;
+  pid_ = -1;
+  return true;
 }
 
 BerthProcess::~BerthProcess() {
@@ -131,7 +150,8 @@ void BerthProcess::Cleanup() {
   for (auto& entry : std::filesystem::directory_iterator(data_dir_ / "jobs", ec)) {
     auto mon = nlohmann::json::parse(ReadAll(entry.path() / "monitor.json"), nullptr, false);
     if (mon.is_discarded() || std::filesystem::exists(entry.path() / "exit.json")) continue;
-    kill(mon.value("containerPid", 0), SIGKILL);
+    pid_t container = mon.value("containerPid", 0);
+    if (container > 0) kill(container, SIGKILL);  // never 0 or -1: that would hit us
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!ProcessesMentioning(data_dir_.string()).empty() &&

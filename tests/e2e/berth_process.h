@@ -52,11 +52,19 @@ class BerthProcess {
   // SIGTERM and wait (or SIGKILL when `hard`).
   void Stop(bool hard = false);
 
+  // Kills the server (SIGKILL) if it runs and starts it again on the same data dir with
+  // `values` as its settings. False (and a test failure) when it does not come up.
+  bool Restart(const nlohmann::json& values = nlohmann::json::object());
+
+  // True once the server process has exited (reaping it); `status` gets its wait status.
+  bool Exited(int* status = nullptr);
+
   // Combined stdout/stderr of the server so far.
   std::string ServerOutput() const;
 
  private:
   void Cleanup();
+  bool Launch(const nlohmann::json& values);
 
   std::filesystem::path data_dir_;
   std::filesystem::path out_file_;
