@@ -112,6 +112,10 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
     }
     spec = std::move(parsed).value();
   }
+  if (spec.network == NetworkMode::kHost && !opts_.allow_host_network) {
+    respond(JsonError(400, "field 'network': \"host\" is not allowed (AllowHostNetwork is off)"));
+    return;
+  }
   std::string host = req.Header("host");
   SubmitOptions submit;
   submit.idempotency_key = req.Header("idempotency-key");

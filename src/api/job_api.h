@@ -26,6 +26,7 @@ struct JobApiOptions {
   std::shared_ptr<const KeyStore> keys;   // who may call function "jobs"; null: nobody
   bool status_requires_key = false;       // GET routes need a key too
   JobSpec default_job;                    // what an empty POST runs
+  bool allow_host_network = false;        // AllowHostNetwork: a spec may ask for "host"
   size_t max_status_log_bytes = 4 << 20;  // `logs` in the status body: at most its last 4 MiB
   milliseconds follow_poll{25};           // how often a followed log is checked for growth
 };

@@ -98,6 +98,9 @@ int RunCli(int argc, char** argv) {
   shim_cmd->add_option("--hide-mount", shim.hide_mounts);
   shim_cmd->add_option("--sync-fd", shim.sync_fd);
   shim_cmd->add_flag("--delete-only", shim.delete_only);
+  shim_cmd->add_option("--userns", shim.user_namespace);
+  shim_cmd->add_option("--oom-events-file", shim.oom_events_file);
+  shim_cmd->add_option("--log-max-bytes", shim.log_max_bytes);
 
   std::function<int()> image_command;
   AddImageCommands(app, image_command);

@@ -22,6 +22,7 @@
 #include "dispatch/retention.h"
 #include "images/image_store.h"
 #include "runtime/oci_runtime.h"
+#include "runtime/seccomp.h"
 #include "store/sqlite_store.h"
 
 #ifndef BERTH_DEFAULT_BUNDLED_IMAGES
@@ -177,6 +178,18 @@ int Serve(const ServeOptions& opts) {
   ropts.state_root = data / "runtime" / settings->runtime;
   ropts.runtime_binary = runtime_binary;
   ropts.config.pids_limit = settings->job_pids_limit;
+  ropts.config.default_cpu = settings->default_job_cpu;
+  ropts.config.default_memory_gb = settings->default_job_memory_gb;
+  auto userns = ParseIdRange(settings->user_namespace_range);
+  if (!userns.ok()) return Die("UserNamespaceRange: " + userns.status().message());
+  ropts.config.user_namespace = *userns;
+  if (auto profile = ReadFile(kDefaultSeccompProfilePath); profile.ok()) {
+    ropts.config.seccomp_profile = std::move(*profile);
+  } else {
+    fprintf(stderr, "berth: warning: no seccomp profile at %s (install golang-github-containers-"
+            "common); jobs run without a seccomp filter\n", kDefaultSeccompProfilePath);
+  }
+  ropts.log_max_bytes = settings->job_log_max_bytes;
   OciRuntime runtime(ropts, images);
 
   DispatcherOptions dopts;
@@ -203,6 +216,7 @@ int Serve(const ServeOptions& opts) {
   aopts.keys = keys;
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
+  aopts.allow_host_network = settings->allow_host_network;
   JobApi api(service, aopts);
   Router router;
   api.Register(router);

@@ -131,12 +131,16 @@ void Dispatcher::Launch(const QueueMessage& msg) {
     return;
   }
   job->attempts = static_cast<int>(job->history.size()) + msg.dequeue_count;
-  JobStatusUpdate pending{JobState::kPending, std::nullopt, "starting container",
-                          std::nullopt,       std::nullopt, job->attempts};
-  (void)store_.UpdateJobStatus(job->id, pending);
+  int attempts = job->attempts;
+  auto set_detail = [this, id = job->id, attempts](const std::string& detail) {
+    JobStatusUpdate pending{JobState::kPending, std::nullopt, detail,
+                            std::nullopt,       std::nullopt, attempts};
+    (void)store_.UpdateJobStatus(id, pending);
+  };
+  set_detail("claimed; preparing its container");
   auto starting = std::make_shared<std::atomic<bool>>(true);
   RenewWhileStarting(msg, starting);
-  auto started = runtime_.Start(job->id, job->spec);
+  auto started = runtime_.Start(job->id, job->spec, set_detail);
   starting->store(false);
   if (started.ok() || started.status().code() == StatusCode::kAlreadyExists) {
     Adopt(msg, *job);

@@ -170,7 +170,7 @@ TEST_F(DispatcherTest, NeverRunsMoreThanMaxConcurrentJobs) {
 TEST_F(DispatcherTest, ARedeliveredMessageAdoptsTheExistingContainerInsteadOfStartingAnother) {
   // A daemon started the container, then died before deleting the message.
   std::string id = Submit();
-  ASSERT_TRUE(runtime_.Start(id, store_->GetJob(id)->spec).ok());
+  ASSERT_TRUE(runtime_.Start(id, store_->GetJob(id)->spec, nullptr).ok());
   StartDispatcher();
   ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kRunning; }));
   EXPECT_EQ(runtime_.containers(id), 1);
@@ -191,7 +191,7 @@ TEST_F(DispatcherTest, StartAdoptsRunningJobsAndFailsRunningJobsWithoutAMonitor)
     JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
     ASSERT_TRUE(store_->UpdateJobStatus(id, running).ok());
   }
-  ASSERT_TRUE(runtime_.Start(alive, store_->GetJob(alive)->spec).ok());
+  ASSERT_TRUE(runtime_.Start(alive, store_->GetJob(alive)->spec, nullptr).ok());
   StartDispatcher();
   EXPECT_EQ(StateOf(lost), JobState::kFailed);
   EXPECT_NE(store_->GetJob(lost)->reason.find("MonitorLost"), std::string::npos);

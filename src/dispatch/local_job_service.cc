@@ -115,7 +115,9 @@ Result<JobLog> LocalJobService::ReadLog(std::string_view id, size_t max_bytes) {
     if (tail.status().IsNotFound()) return JobLog{};
     return tail.status();
   }
-  return JobLog{std::move(tail->data), tail->truncated};
+  // The monitor dropped older output past JobLogMaxBytes (the log's first line says how much).
+  bool dropped = std::filesystem::exists(files.dir() / "log.dropped");
+  return JobLog{std::move(tail->data), tail->truncated || dropped};
 }
 
 }  // namespace berth

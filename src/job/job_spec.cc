@@ -49,10 +49,84 @@ Result<double> ParseNonNegative(const json& v, std::string_view field, double ma
   return d;
 }
 
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+// path-component: [a-z0-9]+ ((\.|_|__|-+)[a-z0-9]+)*
+bool IsPathComponent(std::string_view c) {
+  if (c.empty() || !IsLowerAlnum(c.front()) || !IsLowerAlnum(c.back())) return false;
+  for (size_t i = 0; i < c.size();) {
+    if (IsLowerAlnum(c[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < c.size() && !IsLowerAlnum(c[j])) ++j;
+    std::string_view sep = c.substr(i, j - i);
+    bool dashes = sep.find_first_not_of('-') == std::string_view::npos;
+    if (sep != "." && sep != "_" && sep != "__" && !dashes) return false;
+    i = j;
+  }
+  return true;
+}
+
+// domain: label(.label)*[:port], labels [A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?
+bool IsDomain(std::string_view d) {
+  size_t colon = d.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view port = d.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos) {
+      return false;
+    }
+    d = d.substr(0, colon);
+  }
+  if (d.empty()) return false;
+  size_t start = 0;
+  while (start <= d.size()) {
+    size_t dot = d.find('.', start);
+    std::string_view label = d.substr(start, dot == d.npos ? d.npos : dot - start);
+    if (label.empty() || !IsAlnum(label.front()) || !IsAlnum(label.back())) return false;
+    for (char c : label) {
+      if (!IsAlnum(c) && c != '-') return false;
+    }
+    if (dot == d.npos) break;
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool IsTag(std::string_view t) {
+  if (t.empty() || t.size() > 128 || t[0] == '.' || t[0] == '-') return false;
+  for (char c : t) {
+    if (!IsAlnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsDigest(std::string_view d) {
+  size_t colon = d.find(':');
+  if (colon == d.npos || colon == 0) return false;
+  std::string_view algo = d.substr(0, colon), hex = d.substr(colon + 1);
+  if (!IsLowerAlnum(algo.front()) || !IsLowerAlnum(algo.back())) return false;
+  for (char c : algo) {
+    if (!IsLowerAlnum(c) && c != '+' && c != '.' && c != '_' && c != '-') return false;
+  }
+  if (hex.size() < 32 || hex.size() > 128) return false;
+  if (algo == "sha256" && hex.size() != 64) return false;
+  for (char c : hex) {
+    if (!IsHex(c)) return false;
+  }
+  return true;
+}
+
 Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
   if (key == "image") {
     if (!v.is_string() || v.get<std::string>().empty()) {
       return FieldError(key, "must be a non-empty string");
+    }
+    if (Status st = ValidateImageReference(v.get_ref<const std::string&>()); !st.ok()) {
+      return FieldError(key, st.message());
     }
     spec.image = v.get<std::string>();
   } else if (key == "command") {
@@ -92,6 +166,17 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
       return FieldError(key, "must be between 0 and 31536000");
     }
     spec.timeout_seconds = v.get<int64_t>();
+  } else if (key == "readOnlyRootFilesystem") {
+    if (!v.is_boolean()) return FieldError(key, "must be true or false");
+    spec.read_only_root_filesystem = v.get<bool>();
+  } else if (key == "network") {
+    if (v == "none") {
+      spec.network = NetworkMode::kNone;
+    } else if (v == "host") {
+      spec.network = NetworkMode::kHost;
+    } else {
+      return FieldError(key, "must be \"none\" or \"host\"");
+    }
   } else {
     return FieldError(key, "unknown field");
   }
@@ -102,6 +187,59 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
 
 std::string_view ToString(RestartPolicy p) {
   return p == RestartPolicy::kOnFailure ? "OnFailure" : "Never";
+}
+
+std::string_view ToString(NetworkMode m) { return m == NetworkMode::kHost ? "host" : "none"; }
+
+Status ValidateImageReference(std::string_view ref) {
+  constexpr size_t kMaxReference = 512;
+  constexpr size_t kMaxName = 255;
+  auto bad = [](std::string_view what) { return Status::InvalidArgument(std::string(what)); };
+  if (ref.empty()) return bad("is empty");
+  if (ref.size() > kMaxReference) return bad("is longer than 512 characters");
+  for (unsigned char c : ref) {
+    if (c <= 0x20 || c >= 0x7f) return bad("contains whitespace, control or non-ASCII characters");
+  }
+  std::string_view name = ref;
+  size_t at = name.find('@');
+  if (at != name.npos) {
+    if (!IsDigest(name.substr(at + 1))) return bad("has a malformed digest (want algo:hex)");
+    name = name.substr(0, at);
+  }
+  size_t last_slash = name.rfind('/');
+  size_t colon = name.find(':', last_slash == name.npos ? 0 : last_slash + 1);
+  if (colon != name.npos) {
+    if (!IsTag(name.substr(colon + 1))) {
+      return bad("has a malformed tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})");
+    }
+    name = name.substr(0, colon);
+  }
+  if (name.empty()) return bad("has no repository name");
+  if (name.size() > kMaxName) return bad("has a repository name longer than 255 characters");
+  size_t first_slash = name.find('/');
+  if (first_slash != name.npos) {
+    std::string_view first = name.substr(0, first_slash);
+    bool is_domain = first.find_first_of(".:") != first.npos || first == "localhost" ||
+                     first.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != first.npos;
+    if (is_domain) {
+      if (!IsDomain(first)) return bad("has a malformed registry host");
+      name = name.substr(first_slash + 1);
+    }
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t slash = name.find('/', start);
+    std::string_view comp = name.substr(start, slash == name.npos ? name.npos : slash - start);
+    if (comp.empty()) return bad("has an empty path component");
+    if (comp == ".." || comp == ".") return bad("has a '.' or '..' path component");
+    if (!IsPathComponent(comp)) {
+      return bad("has a path component '" + std::string(comp) +
+                 "' that is not lower-case letters and digits with single separators");
+    }
+    if (slash == name.npos) break;
+    start = slash + 1;
+  }
+  return Status::Ok();
 }
 
 Result<JobSpec> ParseJobSpec(std::string_view text) {
@@ -131,6 +269,8 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   if (spec.memory_gb > 0) j["memoryInGB"] = spec.memory_gb;
   j["restartPolicy"] = ToString(spec.restart_policy);
   if (spec.timeout_seconds > 0) j["timeoutSeconds"] = spec.timeout_seconds;
+  if (spec.read_only_root_filesystem) j["readOnlyRootFilesystem"] = true;
+  if (spec.network != NetworkMode::kNone) j["network"] = ToString(spec.network);
   return j.dump();
 }
 

@@ -13,8 +13,12 @@
 namespace berth {
 
 enum class RestartPolicy { kNever, kOnFailure };
+// kNone: a network namespace of its own with only loopback. kHost: the host's network (only
+// when the operator allows it; the API checks).
+enum class NetworkMode { kNone, kHost };
 
 std::string_view ToString(RestartPolicy p);
+std::string_view ToString(NetworkMode m);
 
 struct JobSpec {
   std::string image;                              // image reference, e.g. "busybox" (required)
@@ -25,7 +29,15 @@ struct JobSpec {
   double memory_gb = 0;                           // memoryInGB; 0 = no limit
   RestartPolicy restart_policy = RestartPolicy::kNever;
   int64_t timeout_seconds = 0;  // 0 = none
+  bool read_only_root_filesystem = false;  // readOnlyRootFilesystem: / is mounted read-only
+  NetworkMode network = NetworkMode::kNone;  // network: "none" (default) or "host"
 };
+
+// Checks an image reference against the distribution grammar
+// ([registry[:port]/]path[:tag][@algo:hex]): lower-case path components, no empty or ".."
+// components, no whitespace or control characters, at most 255 characters in the name, a tag of
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, a digest of algo:hex. InvalidArgument says what is wrong.
+Status ValidateImageReference(std::string_view ref);
 
 // Parses a job spec from the API's JSON object. An unknown field, a wrong type or a value out of
 // range is InvalidArgument with a message that names the field. A string `command` becomes

@@ -282,3 +282,60 @@ TEST(JobSpecToJsonTest, WithoutSecretsOmitsSecureVariables) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(ParseJobSpecTest, IsolationFieldsDefaultAndParse) {
+  Result<JobSpec> plain = ParseJobSpec(R"({"image": "busybox"})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->read_only_root_filesystem);
+  EXPECT_EQ(plain->network, NetworkMode::kNone);
+  Result<JobSpec> spec =
+      ParseJobSpec(R"({"image": "busybox", "readOnlyRootFilesystem": true, "network": "host"})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_TRUE(spec->read_only_root_filesystem);
+  EXPECT_EQ(spec->network, NetworkMode::kHost);
+  Result<JobSpec> again = ParseJobSpec(JobSpecToJson(*spec, false));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->read_only_root_filesystem);
+  EXPECT_EQ(again->network, NetworkMode::kHost);
+}
+
+TEST(ParseJobSpecTest, IsolationFieldsRejectBadValues) {
+  ExpectRejected(R"({"image": "busybox", "readOnlyRootFilesystem": "yes"})",
+                 "readOnlyRootFilesystem");
+  ExpectRejected(R"({"image": "busybox", "readOnlyRootFilesystem": 1})", "readOnlyRootFilesystem");
+  ExpectRejected(R"({"image": "busybox", "network": "bridge"})", "network");
+  ExpectRejected(R"({"image": "busybox", "network": true})", "network");
+}
+
+TEST(ValidateImageReferenceTest, AcceptsTheGrammar) {
+  for (const char* ok :
+       {"busybox", "busybox:latest", "library/busybox:1.36", "docker.io/library/busybox",
+        "ghcr.io/org/app:1.2", "localhost/app", "localhost:5000/a/b-c__d.e:v1_2.3-rc",
+        "127.0.0.1:5000/x", "Registry.Example.com/app", "a/b/c/d:tag",
+        "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "busybox:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}) {
+    EXPECT_TRUE(ValidateImageReference(ok).ok()) << ok;
+  }
+}
+
+TEST(ValidateImageReferenceTest, RejectsHostileReferences) {
+  std::string long_name(256, 'a');
+  for (std::string bad :
+       {std::string("../etc/passwd"), std::string("a/../b"), std::string("a//b"),
+        std::string("/busybox"), std::string("busybox/"), std::string("BusyBox"),
+        std::string("org/App"), std::string("busy box"), std::string("busybox\n"),
+        std::string("busy\tbox"), std::string("busybox:"), std::string("busybox:-x"),
+        std::string("busybox:a/b"), std::string("busybox@sha256:abc"), std::string("busybox@"),
+        std::string("busybox@sha256:" + std::string(64, 'G')), std::string(":tag"),
+        std::string("a..b"), std::string("a-"), std::string("_a"), std::string("x:" + long_name),
+        long_name, std::string("host:99999999/app"), std::string("b\xc3\xa9")}) {
+    EXPECT_FALSE(ValidateImageReference(bad).ok()) << bad;
+    ExpectRejected(nlohmann::json{{"image", bad}}.dump(), "image");
+  }
+}
+
+}  // namespace
+}  // namespace berth

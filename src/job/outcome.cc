@@ -17,6 +17,9 @@ OutcomeVerdict Judge(const Outcome& outcome) {
     std::string sig = name ? std::string("SIG") + name : std::to_string(s->signal);
     return {JobState::kFailed, 128 + s->signal, "Signaled: killed by " + sig};
   }
+  if (const auto* o = std::get_if<OomKilled>(&outcome)) {
+    return {JobState::kFailed, o->code, "OOMKilled"};
+  }
   const auto& lost = std::get<MonitorLost>(outcome);
   return {JobState::kFailed, std::nullopt, "MonitorLost: " + lost.detail};
 }
@@ -26,6 +29,14 @@ std::string ExitRecordToJson(const Outcome& outcome, int64_t finished_at_ms) {
   if (const auto* e = std::get_if<Exited>(&outcome)) j["exitCode"] = e->code;
   if (const auto* s = std::get_if<Signaled>(&outcome)) j["signal"] = s->signal;
   if (const auto* m = std::get_if<MonitorLost>(&outcome)) j["lost"] = m->detail;
+  if (const auto* o = std::get_if<OomKilled>(&outcome)) {
+    if (o->code > 128) {
+      j["signal"] = o->code - 128;
+    } else {
+      j["exitCode"] = o->code;
+    }
+    j["oomKilled"] = true;
+  }
   j["finishedAtMs"] = finished_at_ms;
   return j.dump();
 }
@@ -43,6 +54,12 @@ Result<ExitRecord> ParseExitRecord(std::string_view text) {
       rec.outcome = MonitorLost{j["lost"].get<std::string>()};
     } else {
       return Status::InvalidArgument("exit record has no exitCode, signal or lost");
+    }
+    if (j.value("oomKilled", false)) {
+      if (const auto* e = std::get_if<Exited>(&rec.outcome)) rec.outcome = OomKilled{e->code};
+      if (const auto* s = std::get_if<Signaled>(&rec.outcome)) {
+        rec.outcome = OomKilled{128 + s->signal};
+      }
     }
     return rec;
   } catch (const nlohmann::json::exception& e) {

@@ -87,3 +87,31 @@ TEST(ExitRecordTest, MalformedInputIsAnError) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(JudgeTest, OomKilledFailsWithReasonOOMKilled) {
+  OutcomeVerdict v = Judge(OomKilled{137});
+  EXPECT_EQ(v.state, JobState::kFailed);
+  EXPECT_EQ(v.exit_code, 137);
+  EXPECT_EQ(v.reason, "OOMKilled");
+}
+
+TEST(ExitRecordTest, OomKilledRoundTripsBySignalAndByExitCode) {
+  for (int code : {137, 1}) {
+    std::string text = ExitRecordToJson(OomKilled{code}, 42);
+    EXPECT_NE(text.find("\"oomKilled\":true"), std::string::npos) << text;
+    Result<ExitRecord> rec = ParseExitRecord(text);
+    ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+    ASSERT_TRUE(std::holds_alternative<OomKilled>(rec->outcome)) << text;
+    EXPECT_EQ(std::get<OomKilled>(rec->outcome).code, code);
+    EXPECT_EQ(rec->finished_at_ms, 42);
+  }
+  Result<ExitRecord> plain = ParseExitRecord(R"({"signal":9,"oomKilled":false})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(std::holds_alternative<Signaled>(plain->outcome));
+}
+
+}  // namespace
+}  // namespace berth

@@ -51,4 +51,22 @@ std::string_view ToString(CgroupMode mode) {
   return "none";
 }
 
+std::string OomEventsFile(const CgroupLayout& layout, std::string_view cgroup_path) {
+  std::string path(cgroup_path);
+  if (!path.starts_with('/')) path.insert(0, "/");
+  for (const auto& m : layout.v1_mounts) {
+    // v1 controllers are mounted at .../memory or a co-mounted .../cpu,memory.
+    std::string base = m.substr(m.rfind('/') + 1);
+    std::istringstream names(base);
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      if (name == "memory") return m + path + "/memory.oom_control";
+    }
+  }
+  if (layout.mode == CgroupMode::kV2 && !layout.v2_mounts.empty()) {
+    return layout.v2_mounts.front() + path + "/memory.events";
+  }
+  return "";
+}
+
 }  // namespace berth

@@ -5,6 +5,7 @@
 // mounts in its private mount namespace so the runtime sees a plain v1 host.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,5 +27,10 @@ CgroupLayout ParseCgroupLayout(std::string_view mountinfo);
 CgroupLayout DetectCgroupLayout();
 
 std::string_view ToString(CgroupMode mode);
+
+// The file that counts OOM kills in the cgroup at `cgroup_path` (e.g. "/berth-<id>"): the
+// memory controller's memory.oom_control on v1 and hybrid hosts, memory.events on v2. Empty
+// when the host has no memory controller. The monitor reads it (see shim/shim.h).
+std::string OomEventsFile(const CgroupLayout& layout, std::string_view cgroup_path);
 
 }  // namespace berth

@@ -95,3 +95,28 @@ TEST(CgroupModeTest, ToString) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(OomEventsFileTest, V1MemoryControllerV2EventsNoneWithoutMemory) {
+  CgroupLayout v1;
+  v1.mode = CgroupMode::kHybrid;
+  v1.v1_mounts = {"/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory"};
+  v1.v2_mounts = {"/sys/fs/cgroup/unified"};
+  EXPECT_EQ(OomEventsFile(v1, "/berth-x"), "/sys/fs/cgroup/memory/berth-x/memory.oom_control");
+  v1.v1_mounts = {"/c/cpu,memory"};
+  EXPECT_EQ(OomEventsFile(v1, "berth-x"), "/c/cpu,memory/berth-x/memory.oom_control");
+  CgroupLayout v2;
+  v2.mode = CgroupMode::kV2;
+  v2.v2_mounts = {"/sys/fs/cgroup"};
+  EXPECT_EQ(OomEventsFile(v2, "/berth-x"), "/sys/fs/cgroup/berth-x/memory.events");
+  CgroupLayout hybrid_without_memory;
+  hybrid_without_memory.mode = CgroupMode::kHybrid;
+  hybrid_without_memory.v1_mounts = {"/sys/fs/cgroup/pids"};
+  hybrid_without_memory.v2_mounts = {"/sys/fs/cgroup/unified"};
+  EXPECT_EQ(OomEventsFile(hybrid_without_memory, "/b"), "");
+}
+
+}  // namespace
+}  // namespace berth

@@ -2,7 +2,9 @@
 
 namespace berth {
 
-Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec& spec) {
+Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec& spec,
+                                            const StartProgress& progress) {
+  if (progress) progress("starting container");
   std::lock_guard<std::mutex> lock(mu_);
   ++start_calls_[id];
   if (failing_images_.count(spec.image)) {

@@ -15,7 +15,8 @@ namespace berth {
 
 class FakeRuntime : public Runtime {
  public:
-  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
+  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
+                                 const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
   Status Stop(const std::string& id, bool force) override;
   Status PrepareRetry(const std::string& id, int finished_attempt,

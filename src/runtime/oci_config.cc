@@ -1,8 +1,11 @@
 #include "runtime/oci_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+
+#include "runtime/seccomp.h"
 
 namespace berth {
 namespace {
@@ -31,8 +34,8 @@ json Mount(const char* dest, const char* type, const char* source, std::vector<s
   return {{"destination", dest}, {"type", type}, {"source", source}, {"options", opts}};
 }
 
-json Mounts() {
-  return json::array({
+json Mounts(bool host_network) {
+  json mounts = json::array({
       Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
       Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
       Mount("/dev/pts", "devpts", "devpts",
@@ -42,6 +45,11 @@ json Mounts() {
       Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
       Mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}),
   });
+  if (host_network) {
+    // sysfs cannot be mounted from a user namespace that does not own the network namespace.
+    mounts[5] = Mount("/sys", "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"});
+  }
+  return mounts;
 }
 
 // Environment: the image's, then the spec's, then the secure variables; later names win.
@@ -98,20 +106,53 @@ Result<json> User(const ImageConfig& image) {
 
 json Resources(const JobSpec& spec, const OciConfigOptions& opts) {
   json r = json::object();
-  if (spec.cpu > 0) {
+  double cpu = spec.cpu > 0 ? spec.cpu : opts.default_cpu;
+  double memory_gb = spec.memory_gb > 0 ? spec.memory_gb : opts.default_memory_gb;
+  if (cpu > 0) {
     constexpr int64_t kPeriod = 100000;
+    constexpr int64_t kMinQuota = 1000;  // the kernel's floor is 1 ms
     r["cpu"] = {{"period", kPeriod},
-                {"quota", static_cast<int64_t>(std::llround(spec.cpu * kPeriod))}};
+                {"quota", std::max(kMinQuota, static_cast<int64_t>(std::llround(cpu * kPeriod)))}};
   }
-  if (spec.memory_gb > 0) {
-    auto bytes = static_cast<int64_t>(spec.memory_gb * 1024 * 1024 * 1024);
+  if (memory_gb > 0) {
+    // Limit and memory+swap are equal: no swap.
+    auto bytes = static_cast<int64_t>(memory_gb * 1024 * 1024 * 1024);
     r["memory"] = {{"limit", bytes}, {"swap", bytes}};
   }
   if (opts.pids_limit > 0) r["pids"] = {{"limit", opts.pids_limit}};
   return r;
 }
 
+json Namespaces(const JobSpec& spec, const OciConfigOptions& opts) {
+  json ns = json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}},
+                         {{"type", "uts"}}});
+  if (spec.network == NetworkMode::kNone) ns.push_back({{"type", "network"}});
+  if (opts.user_namespace.count > 0) ns.push_back({{"type", "user"}});
+  return ns;
+}
+
 }  // namespace
+
+Result<IdRange> ParseIdRange(std::string_view text) {
+  if (text.empty()) return IdRange{};
+  size_t colon = text.find(':');
+  auto bad = [&text] {
+    return Status::InvalidArgument("user namespace range '" + std::string(text) +
+                                   "': want START:COUNT with START > 0");
+  };
+  if (colon == std::string_view::npos) return bad();
+  IdRange r;
+  std::string_view a = text.substr(0, colon), b = text.substr(colon + 1);
+  auto [ea, eca] = std::from_chars(a.data(), a.data() + a.size(), r.start);
+  auto [eb, ecb] = std::from_chars(b.data(), b.data() + b.size(), r.count);
+  if (a.empty() || b.empty() || eca != std::errc() || ecb != std::errc() ||
+      ea != a.data() + a.size() || eb != b.data() + b.size()) {
+    return bad();
+  }
+  if (r.count == 0 && r.start == 0) return IdRange{};
+  if (r.start == 0 || r.count == 0 || uint64_t{r.start} + r.count > uint64_t{1} << 32) return bad();
+  return r;
+}
 
 Result<std::vector<std::string>> ResolveCommand(const JobSpec& spec, const ImageConfig& image) {
   std::vector<std::string> args = spec.command;
@@ -141,23 +182,29 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
       {"noNewPrivileges", true},
   };
   json linux_section = {
-      {"namespaces", json::array({{{"type", "pid"}},
-                                  {{"type", "mount"}},
-                                  {{"type", "ipc"}},
-                                  {{"type", "uts"}},
-                                  {{"type", "network"}}})},
+      {"namespaces", Namespaces(spec, opts)},
       {"cgroupsPath", "/berth-" + id},
       {"resources", Resources(spec, opts)},
       {"maskedPaths", std::vector<std::string>(std::begin(kMaskedPaths), std::end(kMaskedPaths))},
       {"readonlyPaths",
        std::vector<std::string>(std::begin(kReadonlyPaths), std::end(kReadonlyPaths))},
   };
+  if (const IdRange& r = opts.user_namespace; r.count > 0) {
+    json map = json::array({{{"containerID", 0}, {"hostID", r.start}, {"size", r.count}}});
+    linux_section["uidMappings"] = map;
+    linux_section["gidMappings"] = map;
+  }
+  if (!opts.seccomp_profile.empty()) {
+    ASSIGN_OR_RETURN(std::string seccomp,
+                     TranslateSeccompProfile(opts.seccomp_profile, SeccompTarget{.caps = caps}));
+    linux_section["seccomp"] = json::parse(seccomp);
+  }
   json config = {
       {"ociVersion", "1.0.2"},
       {"process", process},
-      {"root", {{"path", "rootfs"}, {"readonly", false}}},
+      {"root", {{"path", "rootfs"}, {"readonly", spec.read_only_root_filesystem}}},
       {"hostname", id},
-      {"mounts", Mounts()},
+      {"mounts", Mounts(spec.network == NetworkMode::kHost)},
       {"linux", linux_section},
   };
   return config.dump(2);

@@ -2,7 +2,9 @@
 // and the process (command, env, cwd) from the job spec over the image's config.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "images/image_store.h"
@@ -10,8 +12,24 @@
 
 namespace berth {
 
+// A user namespace mapping: container ids 0..count-1 are host ids start..start+count-1.
+struct IdRange {
+  uint32_t start = 0;
+  uint32_t count = 0;  // 0 = no user namespace
+};
+
+// Parses "start:count" (UserNamespaceRange). "" or "0:0" = no user namespace. The range must not
+// include host id 0 and must fit in 32 bits.
+Result<IdRange> ParseIdRange(std::string_view text);
+
 struct OciConfigOptions {
-  int64_t pids_limit = 1024;  // per-job pids cgroup limit; 0 = none
+  int64_t pids_limit = 1024;     // per-job pids cgroup limit; 0 = none
+  double default_cpu = 0;        // cores for jobs that give none; 0 = no limit
+  double default_memory_gb = 0;  // memory for jobs that give none; 0 = no limit
+  IdRange user_namespace;        // container root maps here; count 0 = no user namespace
+  // The seccomp profile (containers/common JSON, e.g. the text of /usr/share/containers/
+  // seccomp.json); empty = no seccomp filter.
+  std::string seccomp_profile;
 };
 
 // The argv the job runs: the spec's command when given (it replaces Entrypoint and Cmd, as in

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -242,6 +243,149 @@ TEST(BuildOciConfigTest, OutOfRangeImageUserIsAnError) {
       ASSERT_TRUE(text.has_value());
       EXPECT_FALSE(text->ok()) << "accepted User " << user << ": " << **text;
     }
+  }
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+json BuildWith(const JobSpec& spec, const OciConfigOptions& opts) {
+  Result<std::string> text = BuildOciConfig("id", spec, ImageConfig{}, opts);
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  return text.ok() ? json::parse(*text) : json::object();
+}
+
+JobSpec Busybox() {
+  JobSpec spec;
+  spec.image = "busybox";
+  spec.command = {"/bin/true"};
+  return spec;
+}
+
+TEST(IsolationConfigTest, DefaultLimitsApplyOnlyWhenTheSpecGivesNone) {
+  OciConfigOptions opts;
+  opts.default_cpu = 0.25;
+  opts.default_memory_gb = 0.5;
+  json r = BuildWith(Busybox(), opts)["linux"]["resources"];
+  EXPECT_EQ(r["cpu"].value("quota", 0), 25000);
+  EXPECT_EQ(r["memory"].value("limit", int64_t{0}), 536870912);
+  EXPECT_EQ(r["memory"].value("swap", int64_t{0}), 536870912) << "no swap beyond the limit";
+  JobSpec spec = Busybox();
+  spec.cpu = 2;
+  spec.memory_gb = 1;
+  r = BuildWith(spec, opts)["linux"]["resources"];
+  EXPECT_EQ(r["cpu"].value("quota", 0), 200000);
+  EXPECT_EQ(r["memory"].value("limit", int64_t{0}), 1073741824);
+}
+
+TEST(IsolationConfigTest, UserNamespaceMapsRootToTheRange) {
+  OciConfigOptions opts;
+  opts.user_namespace = {100000, 65536};
+  json linux_section = BuildWith(Busybox(), opts)["linux"];
+  std::vector<std::string> types;
+  for (const auto& ns : linux_section["namespaces"]) types.push_back(ns.value("type", ""));
+  EXPECT_THAT(types, ::testing::Contains("user"));
+  for (const char* key : {"uidMappings", "gidMappings"}) {
+    ASSERT_EQ(linux_section[key].size(), 1u) << key;
+    EXPECT_EQ(linux_section[key][0].value("containerID", -1), 0);
+    EXPECT_EQ(linux_section[key][0].value("hostID", 0), 100000);
+    EXPECT_EQ(linux_section[key][0].value("size", 0), 65536);
+  }
+  json plain = BuildWith(Busybox(), OciConfigOptions{})["linux"];
+  EXPECT_FALSE(plain.contains("uidMappings"));
+}
+
+TEST(IsolationConfigTest, NetworkNoneHasItsOwnNamespaceHostHasNone) {
+  JobSpec spec = Busybox();
+  auto types = [](const json& config) {
+    std::vector<std::string> out;
+    for (const auto& ns : config["linux"]["namespaces"]) out.push_back(ns.value("type", ""));
+    return out;
+  };
+  EXPECT_THAT(types(BuildWith(spec, {})), ::testing::Contains("network"));
+  spec.network = NetworkMode::kHost;
+  json host = BuildWith(spec, {});
+  EXPECT_THAT(types(host), ::testing::Not(::testing::Contains("network")));
+  bool sys_bound = false;
+  for (const auto& m : host["mounts"]) {
+    if (m["destination"] == "/sys") sys_bound = m["type"] == "bind";
+  }
+  EXPECT_TRUE(sys_bound);
+}
+
+TEST(IsolationConfigTest, ReadOnlyRootFilesystem) {
+  JobSpec spec = Busybox();
+  EXPECT_FALSE(BuildWith(spec, {})["root"]["readonly"].get<bool>());
+  spec.read_only_root_filesystem = true;
+  EXPECT_TRUE(BuildWith(spec, {})["root"]["readonly"].get<bool>());
+}
+
+TEST(IsolationConfigTest, SeccompFromTheProfileWithTheJobsCaps) {
+  OciConfigOptions opts;
+  opts.seccomp_profile = R"({
+    "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+    "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                 "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+    "syscalls": [
+      {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+      {"names": ["chroot"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_CHROOT"]}},
+      {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+      {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+       "excludes": {"caps": ["CAP_SYS_BOOT"]}},
+      {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["amd64"]}},
+      {"names": ["breakpoint"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["arm"]}},
+      {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+       "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}
+    ]})";
+  json seccomp = BuildWith(Busybox(), opts)["linux"]["seccomp"];
+  EXPECT_EQ(seccomp["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(seccomp["defaultErrnoRet"], 38);
+  EXPECT_THAT(Strings(seccomp["architectures"]),
+              ElementsAre("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"));
+  std::set<std::string> names;
+  for (const auto& s : seccomp["syscalls"]) {
+    for (const auto& n : s["names"]) names.insert(n.get<std::string>());
+    if (s["names"][0] == "personality") EXPECT_EQ(s["args"][0]["value"], 8);
+    if (s["names"][0] == "reboot") EXPECT_EQ(s["errnoRet"], 1);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"read", "write", "chroot", "reboot", "arch_prctl",
+                                          "personality"}));
+
+  opts.seccomp_profile = "{not json";
+  EXPECT_FALSE(BuildOciConfig("id", Busybox(), ImageConfig{}, opts).ok());
+}
+
+TEST(IsolationConfigTest, TheShippedPodmanProfileTranslates) {
+  std::ifstream in("/usr/share/containers/seccomp.json");
+  if (!in) GTEST_SKIP() << "golang-github-containers-common is not installed";
+  OciConfigOptions opts;
+  opts.seccomp_profile.assign(std::istreambuf_iterator<char>(in), {});
+  json seccomp = BuildWith(Busybox(), opts)["linux"]["seccomp"];
+  std::set<std::string> allowed;
+  for (const auto& s : seccomp["syscalls"]) {
+    if (s["action"] != "SCMP_ACT_ALLOW") continue;
+    for (const auto& n : s["names"]) allowed.insert(n.get<std::string>());
+  }
+  EXPECT_TRUE(allowed.contains("read"));
+  EXPECT_TRUE(allowed.contains("chroot")) << "CAP_SYS_CHROOT is a default cap";
+  EXPECT_FALSE(allowed.contains("mount")) << "needs CAP_SYS_ADMIN";
+  EXPECT_FALSE(allowed.contains("bpf"));
+  EXPECT_FALSE(allowed.contains("kexec_load"));
+}
+
+TEST(ParseIdRangeTest, Ranges) {
+  Result<IdRange> r = ParseIdRange("100000:65536");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->start, 100000u);
+  EXPECT_EQ(r->count, 65536u);
+  EXPECT_EQ(ParseIdRange("")->count, 0u);
+  EXPECT_EQ(ParseIdRange("0:0")->count, 0u);
+  for (const char* bad : {"0:65536", "100000", "a:b", "100000:0", "4294967295:2", ":5", "5:",
+                          "-1:5", "1:2:3"}) {
+    EXPECT_FALSE(ParseIdRange(bad).ok()) << bad;
   }
 }
 

@@ -46,10 +46,14 @@ Result<std::string> ReadReport(int fd, milliseconds timeout) {
 OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
     : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {}
 
-Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec) {
+Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
+                                 const StartProgress& progress) {
   // From the store, or pulled (one pull shared by concurrent jobs). A failed pull is
   // FailedPrecondition (permanent) or Unavailable (retry) with "ImagePullFailed: ...".
-  ASSIGN_OR_RETURN(Image image, images_.EnsureImage(spec.image));
+  auto local = images_.Resolve(spec.image);
+  if (!local.ok() && progress) progress("pulling image " + spec.image);
+  ASSIGN_OR_RETURN(Image image, local.ok() ? std::move(local) : images_.EnsureImage(spec.image));
+  if (progress) progress("starting container");
   ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
   JobFiles files(opts_.jobs_root, id);
   std::error_code ec;
@@ -83,6 +87,16 @@ std::vector<std::string> OciRuntime::MonitorArgs(const std::string& id) const {
                                    opts_.state_root.string()};
   if (layout_.mode == CgroupMode::kHybrid) {
     for (const auto& m : layout_.v2_mounts) args.insert(args.end(), {"--hide-mount", m});
+  }
+  if (const IdRange& r = opts_.config.user_namespace; r.count > 0) {
+    args.insert(args.end(), {"--userns", std::to_string(r.start) + ":" + std::to_string(r.count)});
+  }
+  // The cgroupsPath of oci_config.cc.
+  if (std::string oom = OomEventsFile(layout_, "/berth-" + id); !oom.empty()) {
+    args.insert(args.end(), {"--oom-events-file", oom});
+  }
+  if (opts_.log_max_bytes > 0) {
+    args.insert(args.end(), {"--log-max-bytes", std::to_string(opts_.log_max_bytes)});
   }
   return args;
 }
@@ -135,14 +149,15 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
                           (diag.ok() ? ": " + diag->data : std::string()));
 }
 
-Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec) {
+Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec,
+                                           const StartProgress& progress) {
   JobFiles files(opts_.jobs_root, id);
   if (std::filesystem::exists(files.monitor())) {
     return Status::AlreadyExists("a monitor was already started for job " + id);
   }
   RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
-  RETURN_IF_ERROR(PrepareBundle(id, spec));
+  RETURN_IF_ERROR(PrepareBundle(id, spec, progress));
   return LaunchMonitor(id);
 }
 

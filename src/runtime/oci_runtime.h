@@ -25,13 +25,15 @@ struct OciRuntimeOptions {
   std::string monitor_binary = "/proc/self/exe";  // the berth binary, run as `berth shim`
   OciConfigOptions config;
   milliseconds start_timeout{60'000};  // how long a start may take before it is abandoned
+  int64_t log_max_bytes = 0;  // the monitor keeps the log's newest part past this; 0 = unbounded
 };
 
 class OciRuntime : public Runtime {
  public:
   OciRuntime(OciRuntimeOptions opts, ImageStore& images);
 
-  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) override;
+  Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
+                                 const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
   Status Stop(const std::string& id, bool force) override;
   Status PrepareRetry(const std::string& id, int finished_attempt,
@@ -42,7 +44,7 @@ class OciRuntime : public Runtime {
   const CgroupLayout& cgroup_layout() const { return layout_; }
 
  private:
-  Status PrepareBundle(const std::string& id, const JobSpec& spec);
+  Status PrepareBundle(const std::string& id, const JobSpec& spec, const StartProgress& progress);
   Result<StartedContainer> LaunchMonitor(const std::string& id);
   std::vector<std::string> MonitorArgs(const std::string& id) const;
   // The live monitor of `id` as a pidfd, or -1.

@@ -20,6 +20,9 @@ struct StartedContainer {
   pid_t container_pid = -1;
 };
 
+// Reports what a start is busy with ("pulling image busybox"), for the job's status.
+using StartProgress = std::function<void(const std::string& detail)>;
+
 // Called once, on a runtime thread, when a watched job's monitor has ended.
 using ExitCallback = std::function<void(const std::string& id, Outcome outcome)>;
 
@@ -29,7 +32,9 @@ class Runtime {
 
   // Starts container `id` for `spec` and returns once its process runs. NotFound when the image
   // is not available; AlreadyExists when a monitor for `id` was started before (adopt instead).
-  virtual Result<StartedContainer> Start(const std::string& id, const JobSpec& spec) = 0;
+  // `progress` (may be empty) hears about slow phases such as an image pull.
+  virtual Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
+                                         const StartProgress& progress) = 0;
 
   // Calls `on_exit` when the monitor of job `id` ends (at once, if it already has). Works for
   // monitors started by an earlier daemon. NotFound when no monitor was ever started for `id`.

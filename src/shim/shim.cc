@@ -7,13 +7,17 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "common/clock.h"
 #include "common/files.h"
@@ -40,6 +44,13 @@ class Monitor {
   int Fail(const std::string& msg);
   bool SetUpNamespace(std::string& error);
   bool MountRootfs(std::string& error);
+  // Mounts each of `lower` (':'-separated) idmapped 0 -> the user namespace's start under
+  // <job>/lowers/N, and returns the lowerdir= value of those mounts.
+  bool IdmapLowers(std::string& lower, std::string& error);
+  // A log over log_max_bytes is rewritten to its newest half behind a "dropped" line.
+  void TrimLog();
+  // Turns the outcome into OomKilled when the job cgroup saw an OOM kill.
+  void CheckOom();
   pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd);
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
@@ -52,6 +63,10 @@ class Monitor {
   ShimOptions opts_;
   JobFiles files_;
   int log_fd_ = -1;
+  int64_t log_size_ = 0;
+  int64_t log_dropped_ = 0;  // bytes dropped from the front of the log so far
+  uint32_t userns_start_ = 0;
+  uint32_t userns_count_ = 0;
   pid_t container_pid_ = -1;
   bool exited_ = false;
   Outcome outcome_ = Exited{0};
@@ -99,11 +114,94 @@ bool Monitor::SetUpNamespace(std::string& error) {
   return true;
 }
 
+// A user namespace whose mapping is 0 -> start for count ids, as an fd; -1 with `error` set.
+int OpenUserNamespace(uint32_t start, uint32_t count, std::string& error) {
+  int gate[2];
+  if (::pipe2(gate, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return -1;
+  }
+  // A child in a new user namespace that only waits: its namespace carries the mapping.
+  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
+  if (pid == 0) {
+    char c;
+    ssize_t n = ::read(gate[0], &c, 1);
+    _exit(n < 0 ? 1 : 0);
+  }
+  ::close(gate[0]);
+  if (pid < 0) {
+    error = std::string("clone a user namespace: ") + std::strerror(errno);
+    ::close(gate[1]);
+    return -1;
+  }
+  std::string map = "0 " + std::to_string(start) + " " + std::to_string(count) + "\n";
+  std::string proc = "/proc/" + std::to_string(pid);
+  auto write_map = [&map](const std::string& path) {
+    int f = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (f < 0) return false;
+    bool ok = ::write(f, map.data(), map.size()) == static_cast<ssize_t>(map.size());
+    ::close(f);
+    return ok;
+  };
+  int fd = -1;
+  if (write_map(proc + "/uid_map") && write_map(proc + "/gid_map")) {
+    fd = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) error = std::string("open the user namespace: ") + std::strerror(errno);
+  } else {
+    error = std::string("write the id map: ") + std::strerror(errno);
+  }
+  ::close(gate[1]);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return fd;
+}
+
+bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
+  int userns = OpenUserNamespace(userns_start_, userns_count_, error);
+  if (userns < 0) return false;
+  std::string mapped;
+  std::istringstream dirs(lower);
+  std::string dir;
+  int n = 0;
+  std::filesystem::path root = files_.dir() / "lowers";
+  ::mkdir(root.c_str(), 0755);
+  bool ok = true;
+  while (ok && std::getline(dirs, dir, ':')) {
+    std::string target = (root / std::to_string(n++)).string();
+    ::mkdir(target.c_str(), 0755);
+    int tree = ::open_tree(AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    struct mount_attr attr {};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(userns);
+    if (tree < 0 || ::mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0 ||
+        ::move_mount(tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      error = "idmapped mount of " + dir + ": " + std::strerror(errno);
+      ok = false;
+    }
+    if (tree >= 0) ::close(tree);
+    if (!mapped.empty()) mapped += ':';
+    mapped += target;
+  }
+  ::close(userns);
+  if (ok) lower = mapped;
+  return ok;
+}
+
 bool Monitor::MountRootfs(std::string& error) {
   auto lower = ReadFile(files_.lower());
   if (!lower.ok()) {
     error = lower.status().ToString();
     return false;
+  }
+  if (userns_count_ > 0) {
+    if (!IdmapLowers(*lower, error)) return false;
+    // The overlay's root and the files the job creates belong to the container's root.
+    for (const auto& dir : {files_.upper(), files_.work()}) {
+      if (::chown(dir.c_str(), userns_start_, userns_start_) != 0) {
+        error = "chown " + dir.string() + ": " + std::strerror(errno);
+        return false;
+      }
+    }
   }
   std::string data = "lowerdir=" + *lower + ",upperdir=" + files_.upper().string() +
                      ",workdir=" + files_.work().string();
@@ -184,7 +282,8 @@ void Monitor::Supervise(int out_read, int sig_fd) {
       ssize_t r = ::read(out_read, buf, sizeof buf);
       if (r > 0) {
         ssize_t w = ::write(log_fd_, buf, static_cast<size_t>(r));
-        (void)w;
+        if (w > 0) log_size_ += w;
+        if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         pipe_open = false;
       }
@@ -212,6 +311,65 @@ void Monitor::Supervise(int out_read, int sig_fd) {
   }
 }
 
+void Monitor::TrimLog() {
+  std::string old_header =
+      log_dropped_ > 0
+          ? "--- berth: " + std::to_string(log_dropped_) + " bytes of older output dropped ---\n"
+          : "";
+  off_t size = ::lseek(log_fd_, 0, SEEK_END);
+  int in = ::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC);
+  if (size <= 0 || in < 0) {
+    if (in >= 0) ::close(in);
+    return;
+  }
+  // Keep the newest half, from the start of a line when one begins near the cut.
+  off_t from = size - opts_.log_max_bytes / 2;
+  char probe[4096];
+  ssize_t got = ::pread(in, probe, sizeof probe, from);
+  if (got > 0) {
+    const void* nl = std::memchr(probe, '\n', static_cast<size_t>(got));
+    if (nl) from += static_cast<const char*>(nl) - probe + 1;
+  }
+  int64_t dropped_now = from - std::min<int64_t>(from, static_cast<int64_t>(old_header.size()));
+  int64_t dropped = log_dropped_ + dropped_now;
+  std::string header =
+      "--- berth: " + std::to_string(dropped) + " bytes of older output dropped ---\n";
+  std::string tmp = files_.log().string() + ".trim";
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  bool ok = out >= 0 && ::write(out, header.data(), header.size()) ==
+                            static_cast<ssize_t>(header.size());
+  loff_t off = from;
+  while (ok && off < size) {
+    ssize_t c = ::copy_file_range(in, &off, out, nullptr, static_cast<size_t>(size - off), 0);
+    if (c <= 0) ok = false;
+  }
+  ::close(in);
+  if (ok) ok = ::fsync(out) == 0 && ::rename(tmp.c_str(), files_.log().c_str()) == 0;
+  if (out >= 0) ::close(out);
+  if (!ok) {
+    Log(std::string("trim the log: ") + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return;
+  }
+  int fd = ::open(files_.log().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return;
+  ::close(log_fd_);
+  log_fd_ = fd;
+  log_size_ = static_cast<int64_t>(header.size()) + (size - from);
+  log_dropped_ = dropped;
+  Status st = WriteFileAtomic(files_.dir() / "log.dropped", std::to_string(dropped));
+  if (!st.ok()) Log("write log.dropped: " + st.ToString());
+}
+
+void Monitor::CheckOom() {
+  if (opts_.oom_events_file.empty() || !exited_) return;
+  if (const auto* e = std::get_if<Exited>(&outcome_); e && e->code == 0) return;
+  auto text = ReadFile(opts_.oom_events_file);
+  if (!text.ok() || ParseOomKillCount(*text) == 0) return;
+  if (const auto* e = std::get_if<Exited>(&outcome_)) outcome_ = OomKilled{e->code};
+  if (const auto* s = std::get_if<Signaled>(&outcome_)) outcome_ = OomKilled{128 + s->signal};
+}
+
 int Monitor::Run() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::signal(SIGPIPE, SIG_IGN);  // the daemon may die before reading our report
@@ -232,9 +390,21 @@ int Monitor::Run() {
   // instead of starting a second one.
   if (Status st = WriteMonitorRecord(); !st.ok())
     return Fail("write monitor record: " + st.ToString());
+  if (!opts_.user_namespace.empty()) {
+    const std::string& r = opts_.user_namespace;
+    size_t colon = r.find(':');
+    if (colon == std::string::npos ||
+        std::from_chars(r.data(), r.data() + colon, userns_start_).ec != std::errc() ||
+        std::from_chars(r.data() + colon + 1, r.data() + r.size(), userns_count_).ec !=
+            std::errc()) {
+      return Fail("malformed user namespace range '" + r + "'");
+    }
+  }
   if (!MountRootfs(error)) return Fail(error);
   log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
+  log_size_ = ::lseek(log_fd_, 0, SEEK_END);
+  if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok()) log_dropped_ = std::atoll(d->c_str());
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(std::strerror(errno)));
 
@@ -268,6 +438,7 @@ int Monitor::Run() {
   ::fsync(log_fd_);
   ::close(log_fd_);
   if (!exited_) outcome_ = MonitorLost{"the monitor stopped before the container exited"};
+  CheckOom();  // before `delete` removes the cgroup
   Status st =
       WriteFileAtomic(files_.exit(), ExitRecordToJson(outcome_, ToUnixMillis(SystemClock().Now())));
   if (!st.ok()) Log("write exit record: " + st.ToString());
@@ -279,5 +450,15 @@ int Monitor::Run() {
 }  // namespace
 
 int RunShim(const ShimOptions& opts) { return Monitor(opts).Run(); }
+
+int64_t ParseOomKillCount(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string key;
+  int64_t value = 0;
+  while (in >> key >> value) {
+    if (key == "oom_kill") return value;
+  }
+  return 0;
+}
 
 }  // namespace berth

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace berth {
@@ -23,7 +25,21 @@ struct ShimOptions {
   std::vector<std::string> hide_mounts;   // mounts to detach in the private namespace
   int sync_fd = 3;                        // where the start is reported; closed after
   bool delete_only = false;  // only `runtime delete --force` a leftover container, then exit
+  // "START:COUNT": the job runs in a user namespace mapping its root to host id START. The
+  // image layers are then mounted idmapped (0 -> START) under the overlay, and the upper dir is
+  // owned by START, so files the job creates are owned by the range on the host. "" = none.
+  std::string user_namespace;
+  // The job cgroup's OOM counter file (memory.oom_control on v1, memory.events on v2), read
+  // after the container's exit and before `runtime delete`; "" = OOM kills are not detected.
+  std::string oom_events_file;
+  // The log keeps its newest part: past this size it is rewritten to its newest half, behind a
+  // "--- berth: N bytes of older output dropped ---" line, and <job>/log.dropped holds N.
+  // 0 = unbounded.
+  int64_t log_max_bytes = 0;
 };
+
+// The "oom_kill N" counter of memory.oom_control (v1) or memory.events (v2) text; 0 if absent.
+int64_t ParseOomKillCount(std::string_view text);
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).
 int RunShim(const ShimOptions& opts);

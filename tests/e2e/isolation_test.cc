@@ -1,0 +1,257 @@
+// End-to-end: limits and isolation of real containers (real daemon, real crun, real cgroups).
+// A memory hog is OOM-killed, a fork bomb hits the pids limit, a CPU burner gets its quota, and
+// inside a job: its own pid namespace, an unprivileged user namespace, the default capabilities,
+// a read-only /proc/sys, no way to the host's loopback, a read-only root when asked. Needs root.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
+#include <thread>
+
+#include "tests/e2e/berth_process.h"
+
+namespace berth::e2e {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+// The 14 capabilities Docker and Podman grant, as a CapEff mask.
+constexpr char kDefaultCapEff[] = "00000000a80425fb";
+
+class IsolationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    berth_ = new BerthProcess(json{{"JobPidsLimit", 64}, {"JobLogMaxBytes", 65536}});
+  }
+  static void TearDownTestSuite() {
+    delete berth_;
+    berth_ = nullptr;
+  }
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+    ASSERT_FALSE(berth_->url().empty());
+  }
+
+  // Runs `spec` to its end; the final status body.
+  static json Run(const json& spec, seconds timeout = seconds(60)) {
+    std::string id = berth_->SubmitOk(spec.dump());
+    Reply r = berth_->WaitTerminal(id, timeout);
+    json body = r.Json();
+    body["httpStatus"] = r.status;
+    return body;
+  }
+
+  static BerthProcess* berth_;
+};
+
+BerthProcess* IsolationTest::berth_ = nullptr;
+
+json Busybox(const std::string& command) { return {{"image", "busybox"}, {"command", command}}; }
+
+// The value after "key=" on a line of `logs`, or "".
+std::string Field(const std::string& logs, const std::string& key) {
+  std::istringstream in(logs);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + "=", 0) == 0) return line.substr(key.size() + 1);
+  }
+  return "";
+}
+
+// A TCP listener on 127.0.0.1:<ephemeral> that counts accepted connections.
+class LoopbackListener {
+ public:
+  LoopbackListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        ++accepted_;
+        ::close(c);
+      }
+    });
+  }
+  ~LoopbackListener() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST_F(IsolationTest, MemoryHogOverItsLimitEndsFailedOomKilled) {
+  json spec = Busybox("head -c 300m /dev/zero | tail; echo survived");
+  spec["memoryInGB"] = 0.03;
+  json body = Run(spec);
+  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
+  EXPECT_EQ(body["state"], "Failed");
+  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
+}
+
+TEST_F(IsolationTest, ForkBombIsStoppedByThePidsLimitAndTheDaemonKeepsServing) {
+  // The bomb forks until the pids cgroup (JobPidsLimit 64) refuses; builtins count and clean up.
+  std::string bomb =
+      "b() { b | b & }; b; sleep 3; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; "
+      "echo procs=$n; kill -9 -1; echo done=1";
+  json spec = Busybox(bomb);
+  spec["timeoutSeconds"] = 30;
+  std::string id = berth_->SubmitOk(spec.dump());
+  // The daemon answers while the bomb goes off.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_NE(berth_->Status(id).status, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  Reply r = berth_->WaitTerminal(id, seconds(60));
+  std::string logs = r.Json().value("logs", "");
+  ASSERT_FALSE(Field(logs, "procs").empty()) << r.body;
+  EXPECT_LE(std::stoi(Field(logs, "procs")), 64) << logs;
+  json ok = Run(Busybox("echo fine"));
+  EXPECT_EQ(ok["httpStatus"], 200) << ok.dump();
+  EXPECT_EQ(ok["logs"], "fine\n");
+}
+
+TEST_F(IsolationTest, CpuBurnerGetsAboutItsQuota) {
+  // utime+stime (clock ticks, 100 Hz) of a busy loop over 2 s of wall time.
+  std::string burn =
+      "sh -c 'while :; do :; done' & p=$!; sleep 1; read -r a < /proc/$p/stat; "
+      "t0=$(cut -d' ' -f1 /proc/uptime); sleep 2; read -r b < /proc/$p/stat; "
+      "t1=$(cut -d' ' -f1 /proc/uptime); kill $p; set -- $a; a=$(($14+$15)); set -- $b; "
+      "b=$(($14+$15)); echo ticks=$((b-a)); echo t0=$t0; echo t1=$t1";
+  json spec = Busybox(burn);
+  spec["cpu"] = 0.2;
+  json body = Run(spec);
+  ASSERT_EQ(body["httpStatus"], 200) << body.dump();
+  std::string logs = body["logs"];
+  ASSERT_FALSE(Field(logs, "ticks").empty()) << logs;
+  double wall = std::stod(Field(logs, "t1")) - std::stod(Field(logs, "t0"));
+  double cores = std::stod(Field(logs, "ticks")) / 100.0 / wall;
+  EXPECT_GT(cores, 0.1) << logs;
+  EXPECT_LT(cores, 0.35) << logs;
+}
+
+TEST_F(IsolationTest, InsideAJobOnlyItsOwnWorldIsVisible) {
+  std::string probe =
+      "ps -o pid,args | awk '$1==1 {print \"pid1=\" $2}'; echo nprocs=$(ps -o pid | wc -l); "
+      "echo uidmap=$(cat /proc/self/uid_map); echo gidmap=$(cat /proc/self/gid_map); "
+      "echo capeff=$(awk '/^CapEff/ {print $2}' /proc/self/status); "
+      "(echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo procsys=written "
+      "|| echo procsys=refused; "
+      "echo hi > /tmp/t && echo tmp=ok; echo hi > /rootfile && echo root=ok; "
+      "echo seccomp=$(awk '/^Seccomp:/ {print $2}' /proc/self/status); "
+      "echo nnp=$(awk '/^NoNewPrivs/ {print $2}' /proc/self/status); "
+      "echo ready=1; sleep 3";
+  std::string id = berth_->SubmitOk(Busybox(probe).dump());
+  // While it runs, the file it wrote to its root is owned by the mapped range on the host.
+  std::filesystem::path upper_file = berth_->data_dir() / "jobs" / id / "upper" / "rootfile";
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  struct stat st {};
+  bool seen = false;
+  while (std::chrono::steady_clock::now() < deadline && !seen) {
+    seen = ::stat(upper_file.c_str(), &st) == 0 && st.st_size > 0;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(seen) << "no " << upper_file;
+  EXPECT_EQ(st.st_uid, 100000u);
+  EXPECT_EQ(st.st_gid, 100000u);
+
+  Reply r = berth_->WaitTerminal(id, seconds(30));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string logs = r.Json().value("logs", "");
+  EXPECT_EQ(Field(logs, "pid1"), "/bin/sh") << logs;
+  EXPECT_LE(std::stoi(Field(logs, "nprocs")), 5) << "header + sh + ps + wc: " << logs;
+  EXPECT_EQ(Field(logs, "uidmap"), "0 100000 65536") << logs;
+  EXPECT_EQ(Field(logs, "gidmap"), "0 100000 65536") << logs;
+  EXPECT_EQ(Field(logs, "capeff"), kDefaultCapEff) << logs;
+  EXPECT_EQ(Field(logs, "procsys"), "refused") << logs;
+  EXPECT_EQ(Field(logs, "tmp"), "ok") << logs;
+  EXPECT_EQ(Field(logs, "root"), "ok") << logs;
+  EXPECT_EQ(Field(logs, "seccomp"), "2") << "filter mode: " << logs;
+  EXPECT_EQ(Field(logs, "nnp"), "1") << logs;
+}
+
+TEST_F(IsolationTest, TheHostsLoopbackCannotBeReached) {
+  LoopbackListener listener;
+  std::string port = std::to_string(listener.port());
+  json body = Run(Busybox("nc -w 2 127.0.0.1 " + port +
+                          " </dev/null && echo net=reached || echo net=unreachable; "
+                          "wget -q -T 2 -O- http://127.0.0.1:" +
+                          port + "/ >/dev/null 2>&1 && echo http=reached || echo http=unreachable"));
+  ASSERT_EQ(body["httpStatus"], 200) << body.dump();
+  EXPECT_EQ(Field(body["logs"], "net"), "unreachable") << body.dump();
+  EXPECT_EQ(Field(body["logs"], "http"), "unreachable") << body.dump();
+  EXPECT_EQ(listener.accepted(), 0);
+}
+
+TEST_F(IsolationTest, ReadOnlyRootFilesystemRefusesWritesButTmpWorks) {
+  json spec = Busybox(
+      "touch /x 2>/dev/null && echo root=written || echo root=refused; "
+      "touch /tmp/y && echo tmp=ok");
+  spec["readOnlyRootFilesystem"] = true;
+  json body = Run(spec);
+  ASSERT_EQ(body["httpStatus"], 200) << body.dump();
+  EXPECT_EQ(Field(body["logs"], "root"), "refused") << body.dump();
+  EXPECT_EQ(Field(body["logs"], "tmp"), "ok") << body.dump();
+}
+
+TEST_F(IsolationTest, HostNetworkIsRefusedUnlessAllowed) {
+  json spec = Busybox("true");
+  spec["network"] = "host";
+  Reply refused = berth_->Submit(spec.dump());
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("network"), std::string::npos) << refused.body;
+
+  BerthProcess allowed(json{{"AllowHostNetwork", true}});
+  ASSERT_FALSE(allowed.url().empty());
+  LoopbackListener listener;
+  spec["command"] = "nc -w 2 127.0.0.1 " + std::to_string(listener.port()) +
+                    " </dev/null && echo net=reached || echo net=unreachable";
+  std::string id = allowed.SubmitOk(spec.dump());
+  Reply r = allowed.WaitTerminal(id, seconds(60));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Field(r.Json().value("logs", ""), "net"), "reached") << r.body;
+}
+
+TEST_F(IsolationTest, TheLogKeepsItsNewestPartPastJobLogMaxBytes) {
+  json body = Run(Busybox("seq 1 50000"));  // about 289 KB against a 64 KiB cap
+  ASSERT_EQ(body["httpStatus"], 200) << body.dump().substr(0, 500);
+  std::string logs = body["logs"];
+  EXPECT_LE(logs.size(), 65536u);
+  EXPECT_EQ(logs.rfind("--- berth: ", 0), 0u) << logs.substr(0, 200);
+  EXPECT_NE(logs.find(" bytes of older output dropped ---\n"), std::string::npos);
+  EXPECT_TRUE(logs.ends_with("\n49999\n50000\n"));
+  EXPECT_EQ(body["logsTruncated"], true);
+  // Whole lines only after the marker.
+  size_t nl = logs.find('\n');
+  std::string first = logs.substr(nl + 1, logs.find('\n', nl + 1) - nl - 1);
+  EXPECT_EQ(std::to_string(std::stoi(first)), first);
+}
+
+}  // namespace
+}  // namespace berth::e2e
