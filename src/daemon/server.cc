@@ -104,25 +104,6 @@ RegistryOptions RegistryOptionsFrom(const Settings& s) {
 
 }  // namespace
 
-std::string LoadOrCreateFunctionKey(const std::filesystem::path& data_dir,
-                                    const std::string& pinned, std::string* error) {
-  if (!pinned.empty()) return pinned;
-  auto path = data_dir / "function-key";
-  auto existing = ReadFile(path);
-  if (existing.ok()) {
-    std::string key = *existing;
-    while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
-    if (!key.empty()) return key;
-  }
-  std::string key = RandomUrlSafeToken(32);
-  Status st = WriteFileAtomic(path, key + "\n", 0600);
-  if (!st.ok()) {
-    *error = st.ToString();
-    return "";
-  }
-  return key;
-}
-
 int Serve(const ServeOptions& opts) {
   // Signals are taken by one thread with sigwait; every thread started later inherits the mask.
   sigset_t stop_signals;

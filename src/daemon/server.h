@@ -19,9 +19,4 @@ struct ServeOptions {
 // Runs the node; returns the process exit code. Call from main before any thread starts.
 int Serve(const ServeOptions& opts);
 
-// Returns the key kept in `data_dir` (creating a random one, mode 0600, on first use), or
-// `pinned` when it is not empty.
-std::string LoadOrCreateFunctionKey(const std::filesystem::path& data_dir,
-                                    const std::string& pinned, std::string* error);
-
 }  // namespace berth
