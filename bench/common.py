@@ -522,10 +522,12 @@ class Server:
         stop_jobs(self.data)
 
 
-def stop_jobs(data, timeout=180):
+def stop_jobs(data, timeout=None):
     """Ends every monitor (and so container) of the data dir at `data`; cleans what they leave."""
     jobs_dir = os.path.join(data, "jobs")
     monitors = [p for p in pids_mentioning(jobs_dir)]
+    if timeout is None:
+        timeout = min(180, 20 + 0.15 * len(monitors))
     if monitors:
         log(f"stopping {len(monitors)} job monitors")
         for p in monitors:

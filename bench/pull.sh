@@ -12,7 +12,9 @@ LAYER_MB=${LAYER_MB:-25}
 work=$(mktemp -d /tmp/berth-bench-pull-XXXXXX)
 registry_pid=""
 cleanup() {
-  [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+  if [[ -n $registry_pid ]]; then
+    { kill "$registry_pid"; wait "$registry_pid"; } 2>/dev/null || true
+  fi
   umount -R "$work/podman-root/overlay" 2>/dev/null || true
   rm -rf "$work"
 }

@@ -216,8 +216,9 @@ class Session : public std::enable_shared_from_this<Session> {
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Respond respond = [self = shared_from_this(), answered](HttpResponse resp) {
       if (answered->exchange(true)) return;  // a second answer is a handler bug; drop it
-      net::post(self->executor_,
-                [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
+      // Inline when answered on the session's own strand (most routes); else queued onto it.
+      net::dispatch(self->executor_,
+                    [self, resp = std::move(resp)]() mutable { self->Write(std::move(resp)); });
     };
     try {
       shared_->router.Handle(req, respond);

@@ -33,22 +33,33 @@ Status SyncDir(const std::filesystem::path& dir) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+namespace {
+
+Status WriteAndRename(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                      bool sync) {
   std::filesystem::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("create " + tmp.string(), errno);
   Status st = WriteAll(fd, content, tmp.string());
   if (st.ok() && ::fchmod(fd, mode) != 0) st = ErrnoStatus("chmod " + tmp.string(), errno);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + tmp.string(), errno);
+  if (st.ok() && sync && ::fsync(fd) != 0) st = ErrnoStatus("fsync " + tmp.string(), errno);
   if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("close " + tmp.string(), errno);
   if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
     st = ErrnoStatus("rename " + tmp.string(), errno);
   }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
+  if (!st.ok()) ::unlink(tmp.c_str());
+  return st;
+}
+
+}  // namespace
+
+Status WriteFileReplace(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+  return WriteAndRename(path, content, mode, /*sync=*/false);
+}
+
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, mode_t mode) {
+  RETURN_IF_ERROR(WriteAndRename(path, content, mode, /*sync=*/true));
   return SyncDir(path.has_parent_path() ? path.parent_path() : ".");
 }
 

@@ -16,6 +16,11 @@ namespace berth {
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content,
                        mode_t mode = 0644);
 
+// WriteFileAtomic without the fsyncs: readers still see the old or the new file whole, but
+// after a machine crash the file may be missing. For files rebuilt whenever they are needed.
+Status WriteFileReplace(const std::filesystem::path& path, std::string_view content,
+                        mode_t mode = 0644);
+
 // Reads a whole file. NotFound when it does not exist.
 Result<std::string> ReadFile(const std::filesystem::path& path);
 

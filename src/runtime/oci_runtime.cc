@@ -64,13 +64,14 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
   for (const auto& p : {files.upper(), files.work(), files.rootfs()}) {
     RETURN_IF_ERROR(MakeDirs(p, 0755));
   }
-  RETURN_IF_ERROR(WriteFileAtomic(files.config(), config, 0600));
+  // No fsync: the bundle is rebuilt on every start, and nothing runs after a machine crash.
+  RETURN_IF_ERROR(WriteFileReplace(files.config(), config, 0600));
   std::string lower;
   for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
     if (!lower.empty()) lower += ':';
     lower += it->string();
   }
-  return WriteFileAtomic(files.lower(), lower, 0600);
+  return WriteFileReplace(files.lower(), lower, 0600);
 }
 
 std::vector<std::string> OciRuntime::MonitorArgs(const std::string& id) const {
