@@ -98,6 +98,19 @@ bool JobApi::Authorized(const HttpRequest& req) const {
   return opts_.keys && opts_.keys->Check("jobs", PresentedKey(req)) != KeyAccess::kNone;
 }
 
+bool JobApi::CheckJobRequest(const HttpRequest& req, const std::string& id, bool need_key,
+                             const Respond& respond) const {
+  if (need_key && !Authorized(req)) {
+    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
+    return false;
+  }
+  if (!IsCanonicalUuid(id)) {
+    respond(JsonError(400, "malformed job id: expected a UUID"));
+    return false;
+  }
+  return true;
+}
+
 void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
   if (!Authorized(req)) {
     respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
@@ -138,14 +151,7 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
 }
 
 void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond respond) {
-  if (opts_.status_requires_key && !Authorized(req)) {
-    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
-    return;
-  }
-  if (!IsCanonicalUuid(id)) {
-    respond(JsonError(400, "malformed job id: expected a UUID"));
-    return;
-  }
+  if (!CheckJobRequest(req, id, opts_.status_requires_key, respond)) return;
   auto job = jobs_.Get(id);
   if (!job.ok()) {
     respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
@@ -173,14 +179,7 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
 }
 
 void JobApi::HandleLogs(const HttpRequest& req, const std::string& id, Respond respond) {
-  if (opts_.status_requires_key && !Authorized(req)) {
-    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
-    return;
-  }
-  if (!IsCanonicalUuid(id)) {
-    respond(JsonError(400, "malformed job id: expected a UUID"));
-    return;
-  }
+  if (!CheckJobRequest(req, id, opts_.status_requires_key, respond)) return;
   auto job = jobs_.Get(id);
   if (!job.ok()) {
     respond(JsonError(HttpCodeFor(job.status()), job.status().message()));

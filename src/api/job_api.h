@@ -41,6 +41,10 @@ class JobApi {
 
  private:
   bool Authorized(const HttpRequest& req) const;
+  // Answers 401 (when `need_key` and no valid key) or 400 (malformed id) and returns false
+  // when the request may not go on.
+  bool CheckJobRequest(const HttpRequest& req, const std::string& id, bool need_key,
+                       const Respond& respond) const;
   void HandleSubmit(const HttpRequest& req, Respond respond);
   void HandleStatus(const HttpRequest& req, const std::string& id, Respond respond);
   void HandleLogs(const HttpRequest& req, const std::string& id, Respond respond);

@@ -66,14 +66,7 @@ void JobApi::HandleList(const HttpRequest& req, Respond respond) {
 }
 
 void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond respond) {
-  if (!Authorized(req)) {
-    respond(JsonError(401, "a valid function key is required (?code= or x-functions-key)"));
-    return;
-  }
-  if (!IsCanonicalUuid(id)) {
-    respond(JsonError(400, "malformed job id: expected a UUID"));
-    return;
-  }
+  if (!CheckJobRequest(req, id, /*need_key=*/true, respond)) return;
   auto result = jobs_.Cancel(id);
   if (!result.ok()) {
     respond(JsonError(HttpCodeFor(result.status()), result.status().message()));

@@ -7,11 +7,6 @@
 namespace berth {
 namespace {
 
-size_t OnBody(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 size_t OnHeader(char* data, size_t size, size_t n, void* out) {
   std::string line(data, size * n);
   size_t colon = line.find(':');
@@ -34,9 +29,12 @@ size_t OnStream(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-Result<ClientResponse> HttpStream(const std::string& method, const std::string& url,
-                                  const std::vector<std::string>& headers,
-                                  const std::function<void(std::string_view)>& on_data) {
+namespace {
+
+// One request: `on_body` gets the body as it arrives. The one place libcurl is driven.
+Result<ClientResponse> Perform(const std::string& method, const std::string& url,
+                               const std::vector<std::string>& headers, const std::string& body,
+                               const std::function<void(std::string_view)>& on_body) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return Status::Internal("curl_easy_init failed");
   ClientResponse resp;
@@ -46,33 +44,7 @@ Result<ClientResponse> HttpStream(const std::string& method, const std::string& 
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnStream);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &on_data);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) {
-    return Status::Unavailable("cannot reach " + url + ": " + curl_easy_strerror(rc));
-  }
-  return resp;
-}
-
-Result<ClientResponse> HttpCall(const std::string& method, const std::string& url,
-                                const std::vector<std::string>& headers, const std::string& body) {
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return Status::Internal("curl_easy_init failed");
-  ClientResponse resp;
-  curl_slist* list = nullptr;
-  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &on_body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -88,6 +60,24 @@ Result<ClientResponse> HttpCall(const std::string& method, const std::string& ur
   if (rc != CURLE_OK) {
     return Status::Unavailable("cannot reach " + url + ": " + curl_easy_strerror(rc));
   }
+  return resp;
+}
+
+}  // namespace
+
+Result<ClientResponse> HttpStream(const std::string& method, const std::string& url,
+                                  const std::vector<std::string>& headers,
+                                  const std::function<void(std::string_view)>& on_data) {
+  return Perform(method, url, headers, "", on_data);
+}
+
+Result<ClientResponse> HttpCall(const std::string& method, const std::string& url,
+                                const std::vector<std::string>& headers, const std::string& body) {
+  std::string received;
+  ASSIGN_OR_RETURN(
+      ClientResponse resp,
+      Perform(method, url, headers, body, [&received](std::string_view d) { received.append(d); }));
+  resp.body = std::move(received);
   return resp;
 }
 

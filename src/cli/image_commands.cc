@@ -35,12 +35,7 @@ Result<RegistryOptions> LoadRegistryOptions(const ImageCommandOptions& o) {
   std::optional<std::filesystem::path> file;
   if (!o.settings_file.empty()) file = o.settings_file;
   ASSIGN_OR_RETURN(Settings s, LoadSettings(file, [](const char* n) { return std::getenv(n); }));
-  RegistryOptions r;
-  r.default_registry = s.default_registry;
-  r.mirrors = SplitRegistryList(s.registry_mirrors);
-  r.insecure = SplitRegistryList(s.insecure_registries);
-  r.auth_file = s.registry_auth_file;
-  return r;
+  return s.Registries();
 }
 
 int PullCommand(const ImageCommandOptions& o, const std::string& reference) {

@@ -93,15 +93,6 @@ class StoreImageCatalog : public ImageCatalog {
   ImageStore& images_;
 };
 
-RegistryOptions RegistryOptionsFrom(const Settings& s) {
-  RegistryOptions r;
-  r.default_registry = s.default_registry;
-  r.mirrors = SplitRegistryList(s.registry_mirrors);
-  r.insecure = SplitRegistryList(s.insecure_registries);
-  r.auth_file = s.registry_auth_file;
-  return r;
-}
-
 }  // namespace
 
 int Serve(const ServeOptions& opts) {
@@ -148,7 +139,7 @@ int Serve(const ServeOptions& opts) {
   if (!store.ok()) return Die(store.status().ToString());
   ImageStore images(data / "images");
   if (Status st = images.Init(); !st.ok()) return Die(st.ToString());
-  images.ConfigureRegistries(RegistryOptionsFrom(*settings));
+  images.ConfigureRegistries(settings->Registries());
   std::filesystem::path bundled = settings->bundled_images_dir.empty()
                                       ? std::filesystem::path(BERTH_DEFAULT_BUNDLED_IMAGES)
                                       : settings->bundled_images_dir;
@@ -167,8 +158,10 @@ int Serve(const ServeOptions& opts) {
   if (auto profile = ReadFile(kDefaultSeccompProfilePath); profile.ok()) {
     ropts.config.seccomp_profile = std::move(*profile);
   } else {
-    fprintf(stderr, "berth: warning: no seccomp profile at %s (install golang-github-containers-"
-            "common); jobs run without a seccomp filter\n", kDefaultSeccompProfilePath);
+    fprintf(stderr,
+            "berth: warning: no seccomp profile at %s (install golang-github-containers-"
+            "common); jobs run without a seccomp filter\n",
+            kDefaultSeccompProfilePath);
   }
   ropts.log_max_bytes = settings->job_log_max_bytes;
   OciRuntime runtime(ropts, images);

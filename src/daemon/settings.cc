@@ -193,6 +193,15 @@ JobSpec Settings::DefaultJob() const {
   return spec;
 }
 
+RegistryOptions Settings::Registries() const {
+  RegistryOptions r;
+  r.default_registry = default_registry;
+  r.mirrors = SplitRegistryList(registry_mirrors);
+  r.insecure = SplitRegistryList(insecure_registries);
+  r.auth_file = registry_auth_file;
+  return r;
+}
+
 const std::vector<std::string>& SettingNames() {
   static const auto* names = [] {
     auto* v = new std::vector<std::string>;

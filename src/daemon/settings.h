@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "images/registry_options.h"
 #include "job/job_spec.h"
 
 namespace berth {
@@ -59,6 +60,9 @@ struct Settings {
 
   // The job an empty POST runs.
   JobSpec DefaultJob() const;
+
+  // The registry settings as the image store takes them.
+  RegistryOptions Registries() const;
 };
 
 // Names of every setting, for --help and error messages.
