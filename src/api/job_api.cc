@@ -157,6 +157,19 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
     respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
     return;
   }
+  // A finished job's answer never changes: reuse it while the record says the same finish.
+  std::string cache_key = id + "?" + req.Query("tail").value_or("*");
+  int64_t finished_ms = job->finished_at ? ToUnixMillis(*job->finished_at) : -1;
+  bool cacheable = IsTerminal(job->state) && job->finished_at.has_value();
+  if (cacheable) {
+    if (auto body = rendered_.Get(cache_key, finished_ms)) {
+      HttpResponse r;
+      r.status = StatusCodeOf(job->state);
+      r.body = std::move(*body);
+      respond(std::move(r));
+      return;
+    }
+  }
   auto log = jobs_.ReadLog(id, opts_.max_status_log_bytes);
   std::string logs = log.ok() ? log->text : "";
   if (auto tail = req.Query("tail")) {
@@ -175,6 +188,7 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
   body["logsTruncated"] = log.ok() && log->truncated;
   HttpResponse r = Json(code, body);
   if (code == 202) r.headers.emplace_back("Retry-After", "1");
+  if (cacheable && log.ok()) rendered_.Put(cache_key, finished_ms, r.body);
   respond(std::move(r));
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/keys.h"
+#include "api/render_cache.h"
 #include "api/router.h"
 #include "common/scheduler.h"
 #include "job/job_service.h"
@@ -59,6 +60,7 @@ class JobApi {
   JobApiOptions opts_;
   SystemClock clock_;
   std::unique_ptr<Scheduler> poller_;  // wakes log followers
+  RenderCache rendered_;               // status bodies of finished jobs
 };
 
 // The HTTP code for a Status (4xx for the caller's mistakes, 5xx for ours).

@@ -526,6 +526,14 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
 }
 
 Result<JobRecord> SqliteStore::GetJob(std::string_view id) {
+  if (auto cached = finished_.Get(id)) return std::move(*cached);
+  uint64_t generation = finished_.generation();
+  ASSIGN_OR_RETURN(JobRecord job, ReadJobRow(id));
+  finished_.Put(job, generation);
+  return job;
+}
+
+Result<JobRecord> SqliteStore::ReadJobRow(std::string_view id) {
   ReaderLease reader(*this);
   ASSIGN_OR_RETURN(
       Statement st,
@@ -771,13 +779,16 @@ Result<std::vector<std::string>> SqliteStore::ListFinishedBefore(TimePoint cutof
 
 Status SqliteStore::DeleteJob(std::string_view id) {
   std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("delete job", [&]() -> Status {
+  finished_.Erase(id);
+  Status st = writer_->InTransaction("delete job", [&]() -> Status {
     ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM jobs WHERE id=?1", "delete job"));
     del.Bind(1, id);
     RETURN_IF_ERROR(del.Run());
     if (del.Changes() == 0) return Status::NotFound("job " + std::string(id) + " does not exist");
     return Status::Ok();
   });
+  finished_.Erase(id);  // and again: a read that raced with the delete cannot cache it now
+  return st;
 }
 
 }  // namespace berth

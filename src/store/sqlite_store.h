@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "store/store.h"
+#include "store/terminal_job_cache.h"
 
 namespace berth {
 
@@ -74,6 +75,9 @@ class SqliteStore : public Store {
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
 
+  // Terminal job records are served from memory until the job is deleted.
+  TerminalJobCache& finished_cache() { return finished_; }
+
  private:
   struct PendingSubmit {
     JobRecord job;
@@ -93,6 +97,8 @@ class SqliteStore : public Store {
 
   Clock& clock_;
 
+  Result<JobRecord> ReadJobRow(std::string_view id);
+  TerminalJobCache finished_;
   std::mutex write_mu_;
   std::unique_ptr<SqliteConnection> writer_;  // GUARDED_BY(write_mu_)
 
