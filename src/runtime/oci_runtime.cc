@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -99,6 +100,9 @@ std::vector<std::string> OciRuntime::MonitorArgs(const std::string& id) const {
   if (opts_.log_max_bytes > 0) {
     args.insert(args.end(), {"--log-max-bytes", std::to_string(opts_.log_max_bytes)});
   }
+  if (opts_.upper_max_bytes > 0) {
+    args.insert(args.end(), {"--upper-max-bytes", std::to_string(opts_.upper_max_bytes)});
+  }
   return args;
 }
 
@@ -168,7 +172,10 @@ Outcome OciRuntime::ReadOutcome(const std::string& id) {
   std::filesystem::remove_all(files.upper(), ec);
   std::filesystem::remove_all(files.work(), ec);
   auto text = ReadFile(files.exit());
-  if (!text.ok()) return MonitorLost{"the monitor ended without recording an exit"};
+  if (!text.ok()) {
+    DeleteLeftoverContainer(id);
+    return MonitorLost{"the monitor ended without recording an exit"};
+  }
   auto rec = ParseExitRecord(*text);
   if (!rec.ok()) return MonitorLost{rec.status().message()};
   return rec->outcome;
@@ -243,6 +250,29 @@ Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
   return SyncDir(files.dir());
 }
 
+void OciRuntime::DeleteLeftoverContainer(const std::string& id) {
+  std::error_code ec;
+  if (!std::filesystem::exists(opts_.state_root / id, ec)) return;
+  // A monitor that died before deleting its container (which may even still run): delete it,
+  // and its cgroup, the way the monitor would have.
+  fprintf(stderr, "berth: job %s: deleting the container its dead monitor left\n", id.c_str());
+  std::vector<std::string> args = MonitorArgs(id);
+  args.insert(args.end(), {"--delete-only", "--sync-fd", "-1"});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::close_range(3, ~0U, 0);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (pid > 0) ::waitpid(pid, nullptr, 0);
+}
+
 Status OciRuntime::Remove(const std::string& id) {
   JobFiles files(opts_.jobs_root, id);
   int fd = OpenMonitor(id);
@@ -250,25 +280,8 @@ Status OciRuntime::Remove(const std::string& id) {
     ::close(fd);
     return Status::FailedPrecondition("the monitor of job " + id + " still runs");
   }
+  DeleteLeftoverContainer(id);
   std::error_code ec;
-  if (std::filesystem::exists(opts_.state_root / id, ec)) {
-    // A monitor that died before deleting its container: delete it the way the monitor would.
-    std::vector<std::string> args = MonitorArgs(id);
-    args.insert(args.end(), {"--delete-only", "--sync-fd", "-1"});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::close_range(3, ~0U, 0);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
-    if (pid > 0) ::waitpid(pid, nullptr, 0);
-  }
   std::filesystem::remove_all(files.dir(), ec);
   if (ec) return Status::IoError("remove " + files.dir().string() + ": " + ec.message());
   return Status::Ok();

@@ -25,7 +25,8 @@ struct OciRuntimeOptions {
   std::string monitor_binary = "/proc/self/exe";  // the berth binary, run as `berth shim`
   OciConfigOptions config;
   milliseconds start_timeout{60'000};  // how long a start may take before it is abandoned
-  int64_t log_max_bytes = 0;  // the monitor keeps the log's newest part past this; 0 = unbounded
+  int64_t log_max_bytes = 0;    // the monitor keeps the log's newest part past this; 0 = unbounded
+  int64_t upper_max_bytes = 0;  // cap on what a job writes to its root (tmpfs upper); 0 = none
 };
 
 class OciRuntime : public Runtime {
@@ -50,6 +51,8 @@ class OciRuntime : public Runtime {
   // The live monitor of `id` as a pidfd, or -1.
   int OpenMonitor(const std::string& id);
   Outcome ReadOutcome(const std::string& id);
+  // Deletes (killing it if it still runs) a container whose monitor died, and its cgroup.
+  void DeleteLeftoverContainer(const std::string& id);
 
   OciRuntimeOptions opts_;
   ImageStore& images_;

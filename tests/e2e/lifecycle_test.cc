@@ -333,6 +333,31 @@ TEST_F(LifecycleTest, RetentionRemovesFinishedJobsAndFreesTheirDisk) {
   EXPECT_FALSE(std::filesystem::exists(dir)) << "the job's files must be gone";
 }
 
+// True while `pid` is a live (not zombie) process.
+bool Alive(pid_t pid) {
+  std::string stat = ReadFileText("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+TEST_F(LifecycleTest, AKilledMonitorFailsItsJobAndItsContainerIsDeleted) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"echo ready; sleep 60"})");
+  ASSERT_TRUE(WaitForLog(berth, id, "ready\n", seconds(20)));
+  json mon = json::parse(ReadFileText(berth.data_dir() / "jobs" / id / "monitor.json"));
+  pid_t monitor = mon["pid"], container = mon["containerPid"];
+  ASSERT_GT(container, 0);
+  ASSERT_EQ(kill(monitor, SIGKILL), 0);
+  Reply r = berth.WaitTerminal(id, seconds(20));
+  ASSERT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.Json()["reason"].get<std::string>().find("MonitorLost"), std::string::npos);
+  auto deadline = Clock::now() + seconds(10);
+  while (Alive(container) && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(Alive(container)) << "the container its monitor left must not keep running";
+  EXPECT_FALSE(std::filesystem::exists(berth.data_dir() / "runtime" / "crun" / id));
+}
+
 TEST_F(LifecycleTest, OrphanJobFilesAreRemovedAtStart) {
   BerthProcess berth;
   ASSERT_FALSE(berth.url().empty());
