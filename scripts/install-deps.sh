@@ -12,6 +12,7 @@ packages=(
   curl ca-certificates procps util-linux iproute2
   docker-registry apache2-utils openssl zstd
   clang-14 libclang-rt-14-dev
+  golang-github-containers-common  # /usr/share/containers/seccomp.json: Podman's seccomp profile
 )
 
 missing=()

@@ -8,7 +8,7 @@
 #include "cli/key_commands.h"
 #include "daemon/server.h"
 #include "daemon/settings.h"
-#include "shim/shim.h"
+#include "shim/shim_flags.h"
 
 namespace berth {
 namespace {
@@ -91,16 +91,7 @@ int RunCli(int argc, char** argv) {
   ShimOptions shim;
   auto* shim_cmd = app.add_subcommand("shim", "Per-job monitor (started by the daemon)");
   shim_cmd->group("");  // hidden from --help
-  shim_cmd->add_option("--id", shim.id)->required();
-  shim_cmd->add_option("--job-dir", shim.job_dir)->required();
-  shim_cmd->add_option("--runtime", shim.runtime)->required();
-  shim_cmd->add_option("--runtime-root", shim.runtime_root)->required();
-  shim_cmd->add_option("--hide-mount", shim.hide_mounts);
-  shim_cmd->add_option("--sync-fd", shim.sync_fd);
-  shim_cmd->add_flag("--delete-only", shim.delete_only);
-  shim_cmd->add_option("--userns", shim.user_namespace);
-  shim_cmd->add_option("--oom-events-file", shim.oom_events_file);
-  shim_cmd->add_option("--log-max-bytes", shim.log_max_bytes);
+  AddShimFlags(shim_cmd, shim);
 
   std::function<int()> image_command;
   AddImageCommands(app, image_command);

@@ -149,6 +149,8 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"RetryBackoffMaxMs", IntSetter(&Settings::retry_backoff_max_ms, 0, 86400000)},
       {"AllowHostNetwork", BoolSetter(&Settings::allow_host_network)},
       {"JobLogMaxBytes", IntSetter(&Settings::job_log_max_bytes, 4096, int64_t{1} << 40)},
+      {"JobUpperDirMaxBytes",
+       IntSetter(&Settings::job_upper_dir_max_bytes, 0, int64_t{1} << 40)},
       {"DefaultJobCpu", DoubleSetter(&Settings::default_job_cpu, 0, 1024)},
       {"DefaultJobMemoryInGB", DoubleSetter(&Settings::default_job_memory_gb, 0, 16384)},
       {"UserNamespaceRange", StringSetter(&Settings::user_namespace_range)},

@@ -28,8 +28,8 @@ struct JobSpec {
   double cpu = 0;                                 // cores, fractional; 0 = no limit
   double memory_gb = 0;                           // memoryInGB; 0 = no limit
   RestartPolicy restart_policy = RestartPolicy::kNever;
-  int64_t timeout_seconds = 0;  // 0 = none
-  bool read_only_root_filesystem = false;  // readOnlyRootFilesystem: / is mounted read-only
+  int64_t timeout_seconds = 0;               // 0 = none
+  bool read_only_root_filesystem = false;    // readOnlyRootFilesystem: / is mounted read-only
   NetworkMode network = NetworkMode::kNone;  // network: "none" (default) or "host"
 };
 

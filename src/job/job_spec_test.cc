@@ -323,15 +323,30 @@ TEST(ValidateImageReferenceTest, AcceptsTheGrammar) {
 
 TEST(ValidateImageReferenceTest, RejectsHostileReferences) {
   std::string long_name(256, 'a');
-  for (std::string bad :
-       {std::string("../etc/passwd"), std::string("a/../b"), std::string("a//b"),
-        std::string("/busybox"), std::string("busybox/"), std::string("BusyBox"),
-        std::string("org/App"), std::string("busy box"), std::string("busybox\n"),
-        std::string("busy\tbox"), std::string("busybox:"), std::string("busybox:-x"),
-        std::string("busybox:a/b"), std::string("busybox@sha256:abc"), std::string("busybox@"),
-        std::string("busybox@sha256:" + std::string(64, 'G')), std::string(":tag"),
-        std::string("a..b"), std::string("a-"), std::string("_a"), std::string("x:" + long_name),
-        long_name, std::string("host:99999999/app"), std::string("b\xc3\xa9")}) {
+  for (std::string bad : {std::string("../etc/passwd"),
+                          std::string("a/../b"),
+                          std::string("a//b"),
+                          std::string("/busybox"),
+                          std::string("busybox/"),
+                          std::string("BusyBox"),
+                          std::string("org/App"),
+                          std::string("busy box"),
+                          std::string("busybox\n"),
+                          std::string("busy\tbox"),
+                          std::string("busybox:"),
+                          std::string("busybox:-x"),
+                          std::string("busybox:a/b"),
+                          std::string("busybox@sha256:abc"),
+                          std::string("busybox@"),
+                          std::string("busybox@sha256:" + std::string(64, 'G')),
+                          std::string(":tag"),
+                          std::string("a..b"),
+                          std::string("a-"),
+                          std::string("_a"),
+                          std::string("x:" + long_name),
+                          long_name,
+                          std::string("host:99999999/app"),
+                          std::string("b\xc3\xa9")}) {
     EXPECT_FALSE(ValidateImageReference(bad).ok()) << bad;
     ExpectRejected(nlohmann::json{{"image", bad}}.dump(), "image");
   }

@@ -124,8 +124,8 @@ json Resources(const JobSpec& spec, const OciConfigOptions& opts) {
 }
 
 json Namespaces(const JobSpec& spec, const OciConfigOptions& opts) {
-  json ns = json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}},
-                         {{"type", "uts"}}});
+  json ns =
+      json::array({{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}});
   if (spec.network == NetworkMode::kNone) ns.push_back({{"type", "network"}});
   if (opts.user_namespace.count > 0) ns.push_back({{"type", "user"}});
   return ns;

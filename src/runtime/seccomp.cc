@@ -73,8 +73,7 @@ json Translate(const json& profile, const SeccompTarget& target) {
 
 }  // namespace
 
-Result<std::string> TranslateSeccompProfile(std::string_view profile,
-                                            const SeccompTarget& target) {
+Result<std::string> TranslateSeccompProfile(std::string_view profile, const SeccompTarget& target) {
   try {
     json doc = json::parse(profile.begin(), profile.end());
     if (!doc.is_object()) return Status::InvalidArgument("seccomp profile: not a JSON object");

@@ -1,4 +1,4 @@
-#include "shim/shim.h"
+#include "shim/oom_events.h"
 
 #include <gtest/gtest.h>
 

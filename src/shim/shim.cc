@@ -24,6 +24,7 @@
 #include "common/process.h"
 #include "job/job_files.h"
 #include "job/outcome.h"
+#include "shim/oom_events.h"
 
 namespace berth {
 namespace {
@@ -124,6 +125,7 @@ int OpenUserNamespace(uint32_t start, uint32_t count, std::string& error) {
   // A child in a new user namespace that only waits: its namespace carries the mapping.
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
   if (pid == 0) {
+    ::close(gate[1]);
     char c;
     ssize_t n = ::read(gate[0], &c, 1);
     _exit(n < 0 ? 1 : 0);
@@ -193,18 +195,36 @@ bool Monitor::MountRootfs(std::string& error) {
     error = lower.status().ToString();
     return false;
   }
+  std::filesystem::path upper = files_.upper(), work = files_.work();
+  if (opts_.upper_max_bytes > 0) {
+    // A size-capped tmpfs in our private namespace holds the upper and work dirs.
+    std::filesystem::path scratch = upper / "capped";
+    std::string size = "size=" + std::to_string(opts_.upper_max_bytes) + ",mode=0755";
+    if (::mkdir(scratch.c_str(), 0755) != 0 && errno != EEXIST) {
+      error = "mkdir " + scratch.string() + ": " + std::strerror(errno);
+      return false;
+    }
+    if (::mount("tmpfs", scratch.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, size.c_str()) != 0) {
+      error = std::string("mount the upper dir's tmpfs: ") + std::strerror(errno);
+      return false;
+    }
+    upper = scratch / "upper";
+    work = scratch / "work";
+    ::mkdir(upper.c_str(), 0755);
+    ::mkdir(work.c_str(), 0755);
+  }
   if (userns_count_ > 0) {
     if (!IdmapLowers(*lower, error)) return false;
     // The overlay's root and the files the job creates belong to the container's root.
-    for (const auto& dir : {files_.upper(), files_.work()}) {
+    for (const auto& dir : {upper, work}) {
       if (::chown(dir.c_str(), userns_start_, userns_start_) != 0) {
         error = "chown " + dir.string() + ": " + std::strerror(errno);
         return false;
       }
     }
   }
-  std::string data = "lowerdir=" + *lower + ",upperdir=" + files_.upper().string() +
-                     ",workdir=" + files_.work().string();
+  std::string data =
+      "lowerdir=" + *lower + ",upperdir=" + upper.string() + ",workdir=" + work.string();
   if (::mount("overlay", files_.rootfs().c_str(), "overlay", 0, data.c_str()) != 0) {
     error = std::string("mount overlay rootfs: ") + std::strerror(errno);
     return false;
@@ -312,10 +332,9 @@ void Monitor::Supervise(int out_read, int sig_fd) {
 }
 
 void Monitor::TrimLog() {
-  std::string old_header =
-      log_dropped_ > 0
-          ? "--- berth: " + std::to_string(log_dropped_) + " bytes of older output dropped ---\n"
-          : "";
+  std::string old_header = log_dropped_ > 0 ? "--- berth: " + std::to_string(log_dropped_) +
+                                                  " bytes of older output dropped ---\n"
+                                            : "";
   off_t size = ::lseek(log_fd_, 0, SEEK_END);
   int in = ::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC);
   if (size <= 0 || in < 0) {
@@ -336,8 +355,8 @@ void Monitor::TrimLog() {
       "--- berth: " + std::to_string(dropped) + " bytes of older output dropped ---\n";
   std::string tmp = files_.log().string() + ".trim";
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  bool ok = out >= 0 && ::write(out, header.data(), header.size()) ==
-                            static_cast<ssize_t>(header.size());
+  bool ok =
+      out >= 0 && ::write(out, header.data(), header.size()) == static_cast<ssize_t>(header.size());
   loff_t off = from;
   while (ok && off < size) {
     ssize_t c = ::copy_file_range(in, &off, out, nullptr, static_cast<size_t>(size - off), 0);
@@ -404,7 +423,8 @@ int Monitor::Run() {
   log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
   log_size_ = ::lseek(log_fd_, 0, SEEK_END);
-  if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok()) log_dropped_ = std::atoll(d->c_str());
+  if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok())
+    log_dropped_ = std::atoll(d->c_str());
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(std::strerror(errno)));
 
@@ -450,15 +470,5 @@ int Monitor::Run() {
 }  // namespace
 
 int RunShim(const ShimOptions& opts) { return Monitor(opts).Run(); }
-
-int64_t ParseOomKillCount(std::string_view text) {
-  std::istringstream in{std::string(text)};
-  std::string key;
-  int64_t value = 0;
-  while (in >> key >> value) {
-    if (key == "oom_kill") return value;
-  }
-  return 0;
-}
 
 }  // namespace berth

@@ -9,10 +9,9 @@
 // SIGUSR1 makes the monitor SIGKILL it.
 #pragma once
 
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace berth {
@@ -36,10 +35,11 @@ struct ShimOptions {
   // "--- berth: N bytes of older output dropped ---" line, and <job>/log.dropped holds N.
   // 0 = unbounded.
   int64_t log_max_bytes = 0;
+  // Caps what the job can write to its root: the upper and work dirs then live on a tmpfs of
+  // this size (under <job>/upper/capped, in the monitor's namespace; writes past it get ENOSPC,
+  // and its pages are charged to the job's memory cgroup). 0 = uncapped, on the data disk.
+  int64_t upper_max_bytes = 0;
 };
-
-// The "oom_kill N" counter of memory.oom_control (v1) or memory.events (v2) text; 0 if absent.
-int64_t ParseOomKillCount(std::string_view text);
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).
 int RunShim(const ShimOptions& opts);

@@ -107,7 +107,7 @@ class LoopbackListener {
 };
 
 TEST_F(IsolationTest, MemoryHogOverItsLimitEndsFailedOomKilled) {
-  json spec = Busybox("head -c 300m /dev/zero | tail; echo survived");
+  json spec = Busybox("dd if=/dev/zero of=/dev/null bs=64M count=4");  // a 64 MiB buffer
   spec["memoryInGB"] = 0.03;
   json body = Run(spec);
   EXPECT_EQ(body["httpStatus"], 500) << body.dump();
@@ -142,8 +142,8 @@ TEST_F(IsolationTest, CpuBurnerGetsAboutItsQuota) {
   std::string burn =
       "sh -c 'while :; do :; done' & p=$!; sleep 1; read -r a < /proc/$p/stat; "
       "t0=$(cut -d' ' -f1 /proc/uptime); sleep 2; read -r b < /proc/$p/stat; "
-      "t1=$(cut -d' ' -f1 /proc/uptime); kill $p; set -- $a; a=$(($14+$15)); set -- $b; "
-      "b=$(($14+$15)); echo ticks=$((b-a)); echo t0=$t0; echo t1=$t1";
+      "t1=$(cut -d' ' -f1 /proc/uptime); kill $p; set -- $a; a=$((${14}+${15})); set -- $b; "
+      "b=$((${14}+${15})); echo ticks=$((b-a)); echo t0=$t0; echo t1=$t1";
   json spec = Busybox(burn);
   spec["cpu"] = 0.2;
   json body = Run(spec);
@@ -159,7 +159,8 @@ TEST_F(IsolationTest, CpuBurnerGetsAboutItsQuota) {
 TEST_F(IsolationTest, InsideAJobOnlyItsOwnWorldIsVisible) {
   std::string probe =
       "ps -o pid,args | awk '$1==1 {print \"pid1=\" $2}'; echo nprocs=$(ps -o pid | wc -l); "
-      "echo uidmap=$(cat /proc/self/uid_map); echo gidmap=$(cat /proc/self/gid_map); "
+      "echo uidmap=$(awk '{print $1,$2,$3}' /proc/self/uid_map); "
+      "echo gidmap=$(awk '{print $1,$2,$3}' /proc/self/gid_map); "
       "echo capeff=$(awk '/^CapEff/ {print $2}' /proc/self/status); "
       "(echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo procsys=written "
       "|| echo procsys=refused; "
@@ -199,10 +200,11 @@ TEST_F(IsolationTest, InsideAJobOnlyItsOwnWorldIsVisible) {
 TEST_F(IsolationTest, TheHostsLoopbackCannotBeReached) {
   LoopbackListener listener;
   std::string port = std::to_string(listener.port());
-  json body = Run(Busybox("nc -w 2 127.0.0.1 " + port +
-                          " </dev/null && echo net=reached || echo net=unreachable; "
-                          "wget -q -T 2 -O- http://127.0.0.1:" +
-                          port + "/ >/dev/null 2>&1 && echo http=reached || echo http=unreachable"));
+  json body =
+      Run(Busybox("nc -w 2 127.0.0.1 " + port +
+                  " </dev/null && echo net=reached || echo net=unreachable; "
+                  "wget -q -T 2 -O- http://127.0.0.1:" +
+                  port + "/ >/dev/null 2>&1 && echo http=reached || echo http=unreachable"));
   ASSERT_EQ(body["httpStatus"], 200) << body.dump();
   EXPECT_EQ(Field(body["logs"], "net"), "unreachable") << body.dump();
   EXPECT_EQ(Field(body["logs"], "http"), "unreachable") << body.dump();
@@ -251,6 +253,25 @@ TEST_F(IsolationTest, TheLogKeepsItsNewestPartPastJobLogMaxBytes) {
   size_t nl = logs.find('\n');
   std::string first = logs.substr(nl + 1, logs.find('\n', nl + 1) - nl - 1);
   EXPECT_EQ(std::to_string(std::stoi(first)), first);
+}
+
+}  // namespace
+}  // namespace berth::e2e
+
+namespace berth::e2e {
+namespace {
+
+TEST(IsolationUpperCapTest, WritesToTheRootStopAtJobUpperDirMaxBytes) {
+  if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  BerthProcess berth(nlohmann::json{{"JobUpperDirMaxBytes", 1 << 20}});
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(
+      R"({"image":"busybox","command":"dd if=/dev/zero of=/big bs=64k count=64 2>/dev/null && echo wrote=all || echo wrote=refused; rm -f /big; echo small > /small && echo small=ok"})");
+  Reply r = berth.WaitTerminal(id, std::chrono::seconds(60));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string logs = r.Json().value("logs", "");
+  EXPECT_NE(logs.find("wrote=refused"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("small=ok"), std::string::npos) << logs;
 }
 
 }  // namespace
