@@ -33,10 +33,13 @@ if [[ ! -x $BERTH_BIN ]]; then
   make build || exit 1
 fi
 # Benchmark a snapshot: a rebuild of build/berth during the run must not mix two versions.
-# (The monitor is `/proc/self/exe shim`, so the copy runs its own monitors too.)
+# The daemon runs the berth-shim beside its binary as each job's monitor: copy it too.
 snap=$(mktemp -d /tmp/berth-bench-bin-XXXXXX)
 trap 'rm -rf "$snap"' EXIT
 cp "$BERTH_BIN" "$snap/berth" || exit 1
+if [[ -x $(dirname "$BERTH_BIN")/berth-shim ]]; then
+  cp "$(dirname "$BERTH_BIN")/berth-shim" "$snap/berth-shim" || exit 1
+fi
 echo "bench: benchmarking $(realpath "$BERTH_BIN") ($(stat -c %y "$BERTH_BIN" | cut -d. -f1)), copied to $snap" >&2
 export BERTH_BIN=$snap/berth
 
@@ -77,6 +80,7 @@ for s in "${wanted[@]}"; do
     # scratch dir, and it cannot collide with another run.
     scratch=$(mktemp -d /var/tmp/berth-bench-pull-scratch-XXXXXX)
     cp "$BERTH_BIN" "$scratch/berth"
+    [[ -x $snap/berth-shim ]] && cp "$snap/berth-shim" "$scratch/berth-shim"
     timeout --kill-after=120 "$limit" unshare -m --propagation private \
       sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh "$scratch" \
       env BERTH_BIN=/tmp/berth bash bench/pull.sh | tee bench/results/PULL.out
