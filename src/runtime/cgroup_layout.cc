@@ -52,8 +52,7 @@ std::string_view ToString(CgroupMode mode) {
 }
 
 std::string OomEventsFile(const CgroupLayout& layout, std::string_view cgroup_path) {
-  std::string path(cgroup_path);
-  if (!path.starts_with('/')) path.insert(0, "/");
+  std::string path = (cgroup_path.starts_with('/') ? "" : "/") + std::string(cgroup_path);
   for (const auto& m : layout.v1_mounts) {
     // v1 controllers are mounted at .../memory or a co-mounted .../cpu,memory.
     std::string base = m.substr(m.rfind('/') + 1);
