@@ -15,6 +15,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "job/job_files.h"
+#include "runtime/image_user.h"
 
 namespace berth {
 namespace {
@@ -55,6 +56,8 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
   if (!local.ok() && progress) progress("pulling image " + spec.image);
   ASSIGN_OR_RETURN(Image image, local.ok() ? std::move(local) : images_.EnsureImage(spec.image));
   if (progress) progress("starting container");
+  // A user name means the image's own /etc/passwd; never fall back to root.
+  ASSIGN_OR_RETURN(image.config.user, ResolveImageUser(image.config.user, image.layer_dirs));
   ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
   JobFiles files(opts_.jobs_root, id);
   std::error_code ec;
