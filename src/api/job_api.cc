@@ -13,13 +13,6 @@ using json = nlohmann::json;
 
 bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
 
-HttpResponse Json(int status, const json& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 int HttpCodeFor(const berth::Status& st) {
@@ -90,7 +83,7 @@ void JobApi::Register(Router& router) {
              });
   router.Add("GET", "/healthz",
              [](const HttpRequest&, const std::vector<std::string>&, Respond respond) {
-               respond(Json(200, {{"status", "ok"}}));
+               respond(JsonResponse(200, {{"status", "ok"}}));
              });
 }
 
@@ -143,7 +136,7 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
     }
     std::string location = "/api/jobs/" + *id;
     std::string url = host.empty() ? location : "http://" + host + location;
-    HttpResponse r = Json(202, {{"id", *id}, {"statusUrl", url}});
+    HttpResponse r = JsonResponse(202, {{"id", *id}, {"statusUrl", url}});
     r.headers.emplace_back("Location", location);
     r.headers.emplace_back("Retry-After", "1");
     respond(std::move(r));
@@ -186,7 +179,7 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
   json body = JobToJson(*job);
   body["logs"] = logs;
   body["logsTruncated"] = log.ok() && log->truncated;
-  HttpResponse r = Json(code, body);
+  HttpResponse r = JsonResponse(code, body);
   if (code == 202) r.headers.emplace_back("Retry-After", "1");
   if (cacheable && log.ok()) rendered_.Put(cache_key, finished_ms, r.body);
   respond(std::move(r));

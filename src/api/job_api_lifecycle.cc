@@ -14,13 +14,6 @@ constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
 constexpr size_t kFollowChunk = 64 << 10;
 
-HttpResponse Json(int status, const json& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 }  // namespace
 
 struct JobApi::Follow {
@@ -62,7 +55,7 @@ void JobApi::HandleList(const HttpRequest& req, Respond respond) {
   for (const auto& job : page->jobs) jobs.push_back(JobToJson(job));
   json body = {{"jobs", jobs},
                {"nextCursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}};
-  respond(Json(200, body));
+  respond(JsonResponse(200, body));
 }
 
 void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond respond) {
@@ -74,11 +67,11 @@ void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond
   }
   json body = JobToJson(result->job);
   if (result->already_ended) {
-    HttpResponse r = Json(410, body);
+    HttpResponse r = JsonResponse(410, body);
     return respond(std::move(r));
   }
   bool canceled = result->job.state == JobState::kCanceled;
-  HttpResponse r = Json(canceled ? 200 : 202, body);
+  HttpResponse r = JsonResponse(canceled ? 200 : 202, body);
   if (!canceled) {
     r.headers.emplace_back("Location", "/api/jobs/" + result->job.id);
     r.headers.emplace_back("Retry-After", "1");

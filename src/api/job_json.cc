@@ -37,6 +37,13 @@ json JobToJson(const JobRecord& job) {
   };
 }
 
+HttpResponse JsonResponse(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
 int StatusCodeOf(JobState state) {
   if (state == JobState::kSucceeded) return 200;
   return IsTerminal(state) ? 500 : 202;
