@@ -47,8 +47,8 @@ struct Settings {
   // JobUpperDirMaxBytes: cap on what a job writes to its root filesystem (the overlay's upper
   // dir then lives on a tmpfs of this size, charged to the job's memory); 0 = no cap, on disk.
   int64_t job_upper_dir_max_bytes = 0;
-  double default_job_cpu = 0;            // DefaultJobCpu: cores for jobs that give none; 0 = none
-  double default_job_memory_gb = 0;      // DefaultJobMemoryInGB: for jobs that give none
+  double default_job_cpu = 0;        // DefaultJobCpu: cores for jobs that give none; 0 = none
+  double default_job_memory_gb = 0;  // DefaultJobMemoryInGB: for jobs that give none
   std::string user_namespace_range =
       "100000:65536";  // UserNamespaceRange: host uid/gid start:count
 
