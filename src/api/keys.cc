@@ -84,6 +84,15 @@ Result<std::vector<NamedKey>> KeySet::List(std::string_view function) const {
   return out;
 }
 
+Result<std::map<std::string, std::string, std::less<>>*> KeySet::KeysOf(std::string_view function) {
+  if (function.empty()) return &host;
+  auto it = functions.find(function);
+  if (it == functions.end()) {
+    return Status::NotFound("no function named '" + Printable(function) + "'");
+  }
+  return &it->second;
+}
+
 Result<PutKeyResult> KeySet::Put(std::string_view function, std::string_view name,
                                  std::string_view value) {
   bool is_master = function.empty() && name == kMasterKeyName;
@@ -98,14 +107,7 @@ Result<PutKeyResult> KeySet::Put(std::string_view function, std::string_view nam
     return Status::FailedPrecondition(
         "the default host key is pinned by the FunctionKey setting; change it there");
   }
-  std::map<std::string, std::string, std::less<>>* keys = &host;
-  if (!function.empty()) {
-    auto it = functions.find(function);
-    if (it == functions.end()) {
-      return Status::NotFound("no function named '" + Printable(function) + "'");
-    }
-    keys = &it->second;
-  }
+  ASSIGN_OR_RETURN(auto* keys, KeysOf(function));
   auto [it, created] = keys->insert_or_assign(std::string(name), v);
   return PutKeyResult{{it->first, it->second}, created};
 }
@@ -115,14 +117,7 @@ Status KeySet::Delete(std::string_view function, std::string_view name) {
     return Status::FailedPrecondition("the " + std::string(name) +
                                       " host key cannot be deleted; POST to it to renew it");
   }
-  std::map<std::string, std::string, std::less<>>* keys = &host;
-  if (!function.empty()) {
-    auto it = functions.find(function);
-    if (it == functions.end()) {
-      return Status::NotFound("no function named '" + Printable(function) + "'");
-    }
-    keys = &it->second;
-  }
+  ASSIGN_OR_RETURN(auto* keys, KeysOf(function));
   auto it = keys->find(name);
   if (it == keys->end()) return Status::NotFound("no key named '" + Printable(name) + "'");
   keys->erase(it);

@@ -80,6 +80,9 @@ struct KeySet {
   Result<PutKeyResult> Put(std::string_view function, std::string_view name,
                            std::string_view value);
   Status Delete(std::string_view function, std::string_view name);
+
+  // The keys of `function` (the host's when empty); NotFound for an unknown function.
+  Result<std::map<std::string, std::string, std::less<>>*> KeysOf(std::string_view function);
 };
 
 // A KeyStore in memory.

@@ -1,79 +1,33 @@
 // The dispatcher's supervision with a FakeRuntime and a FakeClock: cancel (with and without a
 // job that obeys SIGTERM), timeouts, and OnFailure retries with exponential backoff.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "common/random.h"
-#include "dispatch/dispatcher.h"
-#include "runtime/fake_runtime.h"
-#include "store/sqlite_store.h"
+#include "dispatch/dispatcher_fixture.h"
 
 namespace berth {
 namespace {
 
 using std::chrono::seconds;
 
-class SupervisionTest : public ::testing::Test {
+class SupervisionTest : public DispatcherFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/berth-supervise-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store_ = std::move(SqliteStore::Open(dir_ / "berth.db", clock_)).value();
+    DispatcherFixture::SetUp();
     opts_.idle_poll = milliseconds(10);
     opts_.cancel_grace = seconds(10);
     opts_.retry_backoff = seconds(1);
     opts_.retry_backoff_max = seconds(3);
     opts_.max_retries = 3;
   }
-  void TearDown() override {
-    dispatcher_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void StartDispatcher() {
-    dispatcher_ = std::make_unique<Dispatcher>(opts_, *store_, runtime_, clock_);
-    ASSERT_TRUE(dispatcher_->Start().ok());
-  }
-  std::string Submit(JobSpec spec) {
-    JobRecord job;
-    job.id = NewUuidV4();
-    job.spec = std::move(spec);
-    job.created_at = clock_.Now();
-    EXPECT_TRUE(store_->SubmitJobAndWait(job, opts_.queue).ok());
-    dispatcher_->Wake();
-    return job.id;
-  }
-  static JobSpec Spec() {
-    JobSpec s;
-    s.image = "busybox";
-    s.command = {"true"};
-    return s;
-  }
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    auto deadline = std::chrono::steady_clock::now() + seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-    return pred();
-  }
-  JobRecord Job(const std::string& id) { return store_->GetJob(id).value(); }
+  std::string Submit(JobSpec spec) { return SubmitSpec(std::move(spec)); }
+  // Cancels as the service does: the store first, the dispatcher for a job not yet ended.
   void Cancel(const std::string& id) {
     auto after = store_->RequestCancel(id);
     ASSERT_TRUE(after.ok());
     if (!IsTerminal(after->state)) dispatcher_->Cancel(id);
   }
-
-  std::filesystem::path dir_;
-  FakeClock clock_;
-  FakeRuntime runtime_;
-  DispatcherOptions opts_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Dispatcher> dispatcher_;
 };
 
 TEST_F(SupervisionTest, CancelOfARunningJobSendsSigtermAndEndsItCanceled) {

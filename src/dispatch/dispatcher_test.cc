@@ -1,73 +1,19 @@
 // The dispatcher's queue-trigger behaviour with a real SQLite store, a FakeRuntime and a
 // FakeClock: start, retries and poison, the concurrency cap, adoption and reconciliation.
-#include "dispatch/dispatcher.h"
-
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "common/random.h"
-#include "runtime/fake_runtime.h"
-#include "store/sqlite_store.h"
+#include "dispatch/dispatcher_fixture.h"
 
 namespace berth {
 namespace {
 
 using std::chrono::seconds;
 
-class DispatcherTest : public ::testing::Test {
+class DispatcherTest : public DispatcherFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/berth-dispatch-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    auto store = SqliteStore::Open(dir_ / "berth.db", clock_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    opts_.idle_poll = milliseconds(20);
-  }
-  void TearDown() override {
-    dispatcher_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void StartDispatcher() {
-    dispatcher_ = std::make_unique<Dispatcher>(opts_, *store_, runtime_, clock_);
-    ASSERT_TRUE(dispatcher_->Start().ok());
-  }
-
-  std::string Submit(const std::string& image = "busybox") {
-    JobRecord job;
-    job.id = NewUuidV4();
-    job.spec.image = image;
-    job.spec.command = {"true"};
-    job.created_at = clock_.Now();
-    EXPECT_TRUE(store_->SubmitJobAndWait(job, opts_.queue).ok());
-    if (dispatcher_) dispatcher_->Wake();
-    return job.id;
-  }
-
-  // Polls `pred` for up to five seconds (the dispatcher runs on its own threads).
-  template <typename Pred>
-  bool Eventually(Pred pred) {
-    auto deadline = std::chrono::steady_clock::now() + seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-    return pred();
-  }
-
-  JobState StateOf(const std::string& id) { return store_->GetJob(id)->state; }
-
-  std::filesystem::path dir_;
-  FakeClock clock_;
-  FakeRuntime runtime_;
-  DispatcherOptions opts_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Dispatcher> dispatcher_;
+  std::string Submit(const std::string& image = "busybox") { return SubmitSpec(Spec(image)); }
 };
 
 TEST_F(DispatcherTest, StartsAQueuedJobDeletesItsMessageAndRecordsItsExit) {

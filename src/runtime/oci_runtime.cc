@@ -52,10 +52,12 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) {
   // From the store, or pulled (one pull shared by concurrent jobs). A failed pull is
   // FailedPrecondition (permanent) or Unavailable (retry) with "ImagePullFailed: ...".
+  // Only a pull is slow enough to report (each report is a store commit on the start path).
   auto local = images_.Resolve(spec.image);
-  if (!local.ok() && progress) progress("pulling image " + spec.image);
-  ASSIGN_OR_RETURN(Image image, local.ok() ? std::move(local) : images_.EnsureImage(spec.image));
-  if (progress) progress("starting container");
+  bool pull = !local.ok();
+  if (pull && progress) progress("pulling image " + spec.image);
+  ASSIGN_OR_RETURN(Image image, pull ? images_.EnsureImage(spec.image) : std::move(local));
+  if (pull && progress) progress("starting container");
   // A user name means the image's own /etc/passwd; never fall back to root.
   ASSIGN_OR_RETURN(image.config.user, ResolveImageUser(image.config.user, image.layer_dirs));
   ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
