@@ -35,7 +35,7 @@ void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
 
 }  // namespace
 
-int RunCli(int argc, char** argv) {
+int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   CLI::App app{"berth: run containerized batch jobs in response to events"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "berth 0.1.0");
@@ -102,6 +102,7 @@ int RunCli(int argc, char** argv) {
 
   if (*serve_cmd) {
     if (!settings_file.empty()) serve.settings_file = settings_file;
+    serve.crash_points = crash_points;
     return Serve(serve);
   }
   if (*submit_cmd) return SubmitCommand(client, submit);

@@ -56,6 +56,7 @@ bool SplitHostPort(const std::string& s, std::string& host, uint16_t& port) {
 }
 
 std::string FindRuntimeBinary(const std::string& name) {
+  if (name.starts_with("/")) return ::access(name.c_str(), X_OK) == 0 ? name : "";
   for (const char* dir : {"/usr/bin/", "/usr/local/bin/", "/usr/sbin/", "/bin/"}) {
     std::string p = std::string(dir) + name;
     if (::access(p.c_str(), X_OK) == 0) return p;
@@ -142,8 +143,12 @@ int Serve(const ServeOptions& opts) {
   std::string key = keys->default_key();
   std::string runtime_binary = FindRuntimeBinary(settings->runtime);
   if (runtime_binary.empty()) {
-    return Die("OCI runtime '" + settings->runtime + "' not found (apt-get install " +
-               settings->runtime + ")");
+    if (settings->runtime.starts_with("/")) {
+      return Die("Runtime: '" + settings->runtime + "' is missing or not executable");
+    }
+    return Die("OCI runtime '" + settings->runtime +
+               "' not found in /usr/bin, /usr/local/bin, /usr/sbin or /bin (apt-get install " +
+               settings->runtime + ", or give its absolute path)");
   }
 
   SystemClock clock;
@@ -159,7 +164,8 @@ int Serve(const ServeOptions& opts) {
 
   OciRuntimeOptions ropts;
   ropts.jobs_root = data / "jobs";
-  ropts.state_root = data / "runtime" / settings->runtime;
+  ropts.state_root = data / "runtime" / std::filesystem::path(runtime_binary).filename();
+  ropts.start_timeout = milliseconds(int64_t{settings->job_start_timeout_seconds} * 1000);
   ropts.runtime_binary = runtime_binary;
   ropts.monitor_binary = MonitorBinary();
   ropts.config.pids_limit = settings->job_pids_limit;
@@ -191,8 +197,7 @@ int Serve(const ServeOptions& opts) {
   dopts.max_retries = settings->max_retries;
   dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
   dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
-  dopts.fault_point = settings->test_fault_point;
-  Dispatcher dispatcher(dopts, **store, runtime, clock);
+  Dispatcher dispatcher(dopts, **store, runtime, clock, opts.crash_points);
   RetentionOptions retention_opts;
   retention_opts.retention =
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));

@@ -8,12 +8,16 @@
 #include <optional>
 #include <string>
 
+#include "common/crash_points.h"
+
 namespace berth {
 
 struct ServeOptions {
   std::string listen = "127.0.0.1:7071";  // HOST:PORT; port 0 picks a free one
   std::filesystem::path data_dir = ".berth";
   std::optional<std::filesystem::path> settings_file;
+  // Tests only (berth-faulty): told each step of the job path. Null in production.
+  CrashPoints* crash_points = nullptr;
 };
 
 // Runs the node; returns the process exit code. Call from main before any thread starts.

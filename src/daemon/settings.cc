@@ -125,6 +125,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"MaxDequeueCount", IntSetter(&Settings::max_dequeue_count, 1, 1000)},
       {"QueueLeaseSeconds", IntSetter(&Settings::queue_lease_seconds, 1, 86400)},
       {"QueueRetryDelayMs", IntSetter(&Settings::queue_retry_delay_ms, 0, 86400000)},
+      {"JobStartTimeoutSeconds", IntSetter(&Settings::job_start_timeout_seconds, 1, 3600)},
       {"Runtime", StringSetter(&Settings::runtime)},
       {"StatusRequiresKey", BoolSetter(&Settings::status_requires_key)},
       {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},
@@ -143,7 +144,6 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"DispatchPaused", BoolSetter(&Settings::dispatch_paused)},
       {"CancelGraceSeconds", IntSetter(&Settings::cancel_grace_seconds, 0, 3600)},
       {"JobRetentionHours", DoubleSetter(&Settings::job_retention_hours, 0, 24 * 3650)},
-      {"TestFaultPoint", StringSetter(&Settings::test_fault_point)},
       {"MaxRetries", IntSetter(&Settings::max_retries, 0, 100)},
       {"RetryBackoffMs", IntSetter(&Settings::retry_backoff_ms, 0, 3600000)},
       {"RetryBackoffMaxMs", IntSetter(&Settings::retry_backoff_max_ms, 0, 86400000)},
@@ -172,7 +172,9 @@ const Setter* FindSetter(const std::string& name) {
 }
 
 Status Validate(const Settings& s) {
-  if (s.runtime != "crun" && s.runtime != "runc") return Bad("Runtime", "must be crun or runc");
+  if (s.runtime.empty() || (s.runtime.find('/') != std::string::npos && s.runtime[0] != '/')) {
+    return Bad("Runtime", "must be a runtime's name (crun, runc, youki, ...) or an absolute path");
+  }
   if (!s.azure_web_jobs_storage.empty()) {
     return Bad("AzureWebJobsStorage",
                "only the embedded store is supported in this version; leave it empty");

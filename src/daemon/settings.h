@@ -19,12 +19,17 @@ struct Settings {
   std::string job_queue_name = "jobs";          // JobQueueName: the queue jobs go through
   std::string resource_group_name = "default";  // ResourceGroupName: the group jobs belong to
   std::string azure_web_jobs_storage;           // AzureWebJobsStorage: "" = the embedded store
-  std::string function_key;          // FunctionKey: pins the key; "" = generated, kept in data dir
-  int max_concurrent_jobs = 16;      // MaxConcurrentJobs: jobs starting or running at once
-  int max_dequeue_count = 5;         // MaxDequeueCount: start attempts before the poison queue
-  int queue_lease_seconds = 60;      // QueueLeaseSeconds: visibility timeout of a claimed message
-  int queue_retry_delay_ms = 0;      // QueueRetryDelayMs: a failed start is retried after this
-  std::string runtime = "crun";      // Runtime: "crun" or "runc"
+  std::string function_key;      // FunctionKey: pins the key; "" = generated, kept in data dir
+  int max_concurrent_jobs = 16;  // MaxConcurrentJobs: jobs starting or running at once
+  int max_dequeue_count = 5;     // MaxDequeueCount: start attempts before the poison queue
+  int queue_lease_seconds = 60;  // QueueLeaseSeconds: visibility timeout of a claimed message
+  int queue_retry_delay_ms = 0;  // QueueRetryDelayMs: a failed start is retried after this
+  // Runtime: the OCI runtime, a name looked up in /usr/bin, /usr/local/bin, /usr/sbin, /bin
+  // ("crun", "runc", "youki", "runsc") or an absolute path to any OCI runtime binary.
+  std::string runtime = "crun";
+  // JobStartTimeoutSeconds: how long a container start may take (image pull excluded) before it
+  // is abandoned, its leftovers removed, and the start retried. Default 60.
+  int job_start_timeout_seconds = 60;
   bool status_requires_key = false;  // StatusRequiresKey: GET routes need a function key too
   int64_t job_pids_limit = 1024;     // JobPidsLimit: processes per job; 0 = unlimited
   std::string default_job_image = "busybox";  // DefaultJobImage: what an empty POST runs
@@ -57,9 +62,6 @@ struct Settings {
   std::string registry_mirrors;     // RegistryMirrors: comma-separated mirror hosts for Docker Hub
   std::string insecure_registries;  // InsecureRegistries: comma-separated host:port, plain HTTP
   std::string registry_auth_file;   // RegistryAuthFile: Docker config.json with "auths"
-
-  // TestFaultPoint: test-only fault injection ("after-start-before-delete"); empty in production.
-  std::string test_fault_point;
 
   // The job an empty POST runs.
   JobSpec DefaultJob() const;

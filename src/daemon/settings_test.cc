@@ -224,10 +224,23 @@ TEST(LoadSettingsTest, MaxConcurrentJobsBoundsAreAccepted) {
   EXPECT_EQ(high->max_concurrent_jobs, 100000);
 }
 
-TEST(LoadSettingsTest, RuntimeMustBeCrunOrRunc) {
-  ExpectErrorNaming(LoadFromText(WithValues(R"("Runtime": "docker")")), "Runtime");
-  FakeEnv env{{"Runtime", "docker"}};
+TEST(LoadSettingsTest, RuntimeIsANameOrAnAbsolutePath) {
+  for (const char* ok : {"crun", "runc", "youki", "runsc", "/opt/kata/bin/kata-runtime"}) {
+    auto s = LoadFromText(WithValues(std::string(R"("Runtime": ")") + ok + "\""));
+    ASSERT_TRUE(s.ok()) << ok << ": " << s.status().ToString();
+    EXPECT_EQ(s->runtime, ok);
+  }
+  ExpectErrorNaming(LoadFromText(WithValues(R"("Runtime": "bin/crun")")), "Runtime");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("Runtime": "")")), "Runtime");
+  FakeEnv env{{"Runtime", "./crun"}};
   ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "Runtime");
+}
+
+// The fault point that killed the daemon for tests was an ordinary production setting; crash
+// points now exist only in the test binary (berth-faulty).
+TEST(LoadSettingsTest, NoSettingCanCrashTheDaemon) {
+  ExpectErrorNaming(LoadFromText(WithValues(R"("TestFaultPoint": "after-start-before-delete")")),
+                    "TestFaultPoint");
 }
 
 TEST(LoadSettingsTest, WrongTypeForStringSettingIsAnError) {

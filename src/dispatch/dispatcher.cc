@@ -1,18 +1,46 @@
 #include "dispatch/dispatcher.h"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 
-namespace berth {
+#include "dispatch/retry_marker.h"
 
-Dispatcher::Dispatcher(DispatcherOptions opts, Store& store, Runtime& runtime, Clock& clock)
+namespace berth {
+namespace {
+
+// Store failures worth trying again: the engine was busy or briefly unable to write.
+bool Transient(const Status& st) {
+  return st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kIoError ||
+         st.code() == StatusCode::kResourceExhausted || st.code() == StatusCode::kInternal;
+}
+
+// Clears a job from a set of in-flight ids when it leaves scope.
+class InFlight {
+ public:
+  InFlight(std::mutex& mu, std::set<std::string>& set, std::string id)
+      : mu_(mu), set_(set), id_(std::move(id)) {}
+  ~InFlight() {
+    std::lock_guard<std::mutex> lock(mu_);
+    set_.erase(id_);
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::mutex& mu_;
+  std::set<std::string>& set_;
+  std::string id_;
+};
+
+}  // namespace
+
+Dispatcher::Dispatcher(DispatcherOptions opts, Store& store, Runtime& runtime, Clock& clock,
+                       CrashPoints* crash_points)
     : opts_(std::move(opts)),
       store_(store),
       runtime_(runtime),
       clock_(clock),
+      crash_points_(crash_points),
       scheduler_(clock, milliseconds(20)) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
@@ -33,6 +61,8 @@ void Dispatcher::Stop() {
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
   starters_.reset();  // finishes the starts in progress
+  // No exit callback may reach this object once it is gone.
+  runtime_.StopWatching();
 }
 
 void Dispatcher::Wake() {
@@ -48,6 +78,36 @@ int Dispatcher::active() {
   return active_;
 }
 
+Status Dispatcher::Write(const std::string& id, const char* what,
+                         const std::function<Status()>& write) {
+  Status st = write();
+  milliseconds pause(10);
+  for (int attempt = 1; !st.ok() && Transient(st) && attempt < opts_.store_write_attempts;
+       ++attempt) {
+    fprintf(stderr, "berth: job %s: %s failed (%s); trying again in %lld ms\n", id.c_str(), what,
+            st.ToString().c_str(), static_cast<long long>(pause.count()));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(1000));
+    st = write();
+  }
+  if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
+    fprintf(stderr, "berth: job %s: %s failed: %s\n", id.c_str(), what, st.ToString().c_str());
+  }
+  return st;
+}
+
+Result<JobRecord> Dispatcher::ReadJob(const std::string& id) {
+  Result<JobRecord> job = store_.GetJob(id);
+  milliseconds pause(10);
+  for (int attempt = 1;
+       !job.ok() && Transient(job.status()) && attempt < opts_.store_write_attempts; ++attempt) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(1000));
+    job = store_.GetJob(id);
+  }
+  return job;
+}
+
 void Dispatcher::Reconcile() {
   auto jobs = store_.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
   if (!jobs.ok()) {
@@ -59,9 +119,19 @@ void Dispatcher::Reconcile() {
       std::lock_guard<std::mutex> lock(mu_);
       ++active_;
     }
+    JobRecord adopted = job;
     Status st = WatchJob(job.id);
     if (st.ok()) {
-      Supervise(job);
+      if (job.state == JobState::kPending) {
+        // Its container started before the daemon stopped, but Running was not recorded.
+        adopted.state = JobState::kRunning;
+        adopted.started_at = clock_.Now();
+        JobStatusUpdate running{JobState::kRunning, std::nullopt, "",
+                                adopted.started_at, std::nullopt, job.attempts};
+        (void)Write(job.id, "record Running (adopted)",
+                    [&] { return store_.UpdateJobStatus(job.id, running); });
+      }
+      Supervise(adopted);
       continue;
     }
     ReleaseSlot();
@@ -72,7 +142,7 @@ void Dispatcher::Reconcile() {
                         job.started_at,
                         clock_.Now(),
                         job.attempts};
-      (void)store_.UpdateJobStatus(job.id, u);
+      (void)Write(job.id, "record MonitorLost", [&] { return store_.UpdateJobStatus(job.id, u); });
     }
     // A Pending job without a monitor never started: its message is redelivered.
   }
@@ -98,55 +168,145 @@ void Dispatcher::Loop() {
     }
     active_ += static_cast<int>(claimed->size());
     for (auto& msg : *claimed) {
-      starters_->Post([this, msg] { Launch(msg); });
+      // The lease is kept from the moment of the claim, however long the start waits.
+      Claim claim{msg, std::make_shared<std::atomic<bool>>(true)};
+      RenewWhileHeld(claim);
+      starters_->Post([this, claim] { Launch(claim); });
     }
     // A full batch may mean more is waiting.
     if (static_cast<int>(claimed->size()) == want) woken_ = true;
   }
 }
 
-void Dispatcher::RenewWhileStarting(const QueueMessage& msg,
-                                    std::shared_ptr<std::atomic<bool>> starting) {
-  scheduler_.After(opts_.lease / 2, [this, msg, starting] {
-    if (!starting->load()) return;
-    if (store_.RenewLease(msg, opts_.lease).ok()) RenewWhileStarting(msg, starting);
+void Dispatcher::RenewWhileHeld(Claim claim) {
+  scheduler_.After(opts_.lease / 2, [this, claim] {
+    if (!claim.held->load()) return;
+    Status st = store_.RenewLease(claim.msg, opts_.lease);
+    if (st.ok() || Transient(st)) {
+      RenewWhileHeld(claim);
+      return;
+    }
+    if (claim.held->load()) {
+      fprintf(stderr, "berth: job %s: lease of its message lost: %s\n", claim.msg.job_id.c_str(),
+              st.ToString().c_str());
+    }
   });
 }
 
-void Dispatcher::Launch(const QueueMessage& msg) {
-  auto job = store_.GetJob(msg.job_id);
-  if (!job.ok() || IsTerminal(job->state)) {
-    // Nothing to run: the job is gone, or ended (e.g. canceled) before its message was taken.
-    (void)store_.DeleteMessage(msg);
+void Dispatcher::Launch(const Claim& claim) {
+  const QueueMessage& msg = claim.msg;
+  struct Release {
+    std::atomic<bool>& held;
+    ~Release() { held.store(false); }
+  } release{*claim.held};
+  bool busy;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy = starting_.count(msg.job_id) > 0;
+    if (!busy) starting_.insert(msg.job_id);
+  }
+  if (busy) {
+    // Another delivery of this job is being handled here: look again once it is settled.
+    (void)Write(msg.job_id, "release a duplicate message",
+                [&] { return store_.ReleaseMessage(msg, opts_.lease); });
     ReleaseSlot();
     return;
   }
-  if (job->cancel_requested) {
-    // Canceled while an earlier start attempt was under way: never start it.
-    JobStatusUpdate canceled{JobState::kCanceled, std::nullopt, "Canceled before it started",
-                             std::nullopt,        clock_.Now(), job->attempts};
-    (void)store_.UpdateJobStatus(job->id, canceled);
-    (void)store_.DeleteMessage(msg);
+  InFlight in_flight(mu_, starting_, msg.job_id);
+  CrashPoint(crash_points_, "claimed");
+  auto job = ReadJob(msg.job_id);
+  if (!job.ok() && !job.status().IsNotFound()) {
+    fprintf(stderr, "berth: job %s: read: %s\n", msg.job_id.c_str(),
+            job.status().ToString().c_str());
+    (void)Write(msg.job_id, "release message",
+                [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
     ReleaseSlot();
     return;
   }
-  job->attempts = static_cast<int>(job->history.size()) + msg.dequeue_count;
-  int attempts = job->attempts;
-  auto set_detail = [this, id = job->id, attempts](const std::string& detail) {
+  if (!job.ok() || Settle(msg, *job)) return;
+  StartJob(msg, std::move(*job));
+}
+
+bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
+  const std::string id = job.id;
+  for (int round = 0; round < 3; ++round) {
+    if (IsTerminal(job.state)) {
+      // Nothing to run: the job ended (e.g. canceled) before its message was taken.
+      (void)Write(id, "delete message", [&] { return store_.DeleteMessage(msg); });
+      ReleaseSlot();
+      return true;
+    }
+    if (job.cancel_requested && job.state != JobState::kRunning) {
+      // Canceled while an earlier start attempt was under way: never start it.
+      JobStatusUpdate canceled{JobState::kCanceled, std::nullopt, "Canceled before it started",
+                               std::nullopt,        clock_.Now(), job.attempts};
+      (void)Write(id, "record Canceled", [&] { return store_.UpdateJobStatus(id, canceled); });
+      (void)Write(id, "delete message", [&] { return store_.DeleteMessage(msg); });
+      ReleaseSlot();
+      return true;
+    }
+    if (job.state == JobState::kRunning) {
+      // A redelivery of a job whose container runs: adopt it (or keep watching it).
+      Adopt(msg, job);
+      return true;
+    }
+    if (!job.history.empty()) {
+      // A retry: set the finished run's records aside (done already unless a crash came
+      // between queueing the retry and this step).
+      const AttemptRecord& last = job.history.back();
+      int runs = static_cast<int>(job.history.size());
+      std::string marker =
+          RetryMarker(runs, last.reason, opts_.max_retries + 1,
+                      RetryDelay(runs, opts_.retry_backoff, opts_.retry_backoff_max));
+      if (Status st = runtime_.PrepareRetry(id, last.number, marker); !st.ok()) {
+        LaunchFailed(msg, job, st);
+        return true;
+      }
+    }
+    job.attempts = static_cast<int>(job.history.size()) + msg.dequeue_count;
+    JobStatusUpdate pending{JobState::kPending, std::nullopt, "claimed; preparing its container",
+                            std::nullopt,       std::nullopt, job.attempts};
+    Status st = Write(id, "record Pending", [&] { return store_.UpdateJobStatus(id, pending); });
+    if (st.ok()) {
+      job.state = JobState::kPending;
+      return false;
+    }
+    if (st.code() != StatusCode::kFailedPrecondition) {
+      // The store is not writable now: the message comes back later.
+      (void)Write(id, "release message",
+                  [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
+      ReleaseSlot();
+      return true;
+    }
+    // The job moved meanwhile (a cancel, an adoption): decide again from what is stored.
+    auto again = ReadJob(id);
+    if (!again.ok()) break;
+    job = std::move(*again);
+  }
+  (void)Write(id, "release message", [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
+  ReleaseSlot();
+  return true;
+}
+
+void Dispatcher::StartJob(const QueueMessage& msg, JobRecord job) {
+  CrashPoint(crash_points_, "pending");
+  int attempts = job.attempts;
+  auto set_detail = [this, id = job.id, attempts](const std::string& detail) {
     JobStatusUpdate pending{JobState::kPending, std::nullopt, detail,
                             std::nullopt,       std::nullopt, attempts};
-    (void)store_.UpdateJobStatus(id, pending);
+    // A detail only; refused once the job moved on (e.g. its cancel was requested).
+    Status st = store_.UpdateJobStatus(id, pending);
+    if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
+      fprintf(stderr, "berth: job %s: record detail: %s\n", id.c_str(), st.ToString().c_str());
+    }
   };
-  set_detail("claimed; preparing its container");
-  auto starting = std::make_shared<std::atomic<bool>>(true);
-  RenewWhileStarting(msg, starting);
-  auto started = runtime_.Start(job->id, job->spec, set_detail);
-  starting->store(false);
+  auto started = runtime_.Start(job.id, job.spec, set_detail);
   if (started.ok() || started.status().code() == StatusCode::kAlreadyExists) {
-    Adopt(msg, *job);
+    CrashPoint(crash_points_, "started");
+    Adopt(msg, job);
     return;
   }
-  LaunchFailed(msg, *job, started.status());
+  LaunchFailed(msg, job, started.status());
 }
 
 void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
@@ -157,24 +317,30 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
       job.state == JobState::kRunning && job.started_at ? *job.started_at : clock_.Now();
   JobStatusUpdate update{JobState::kRunning, std::nullopt, "",
                          running.started_at, std::nullopt, job.attempts};
-  (void)store_.UpdateJobStatus(job.id, update);
-  if (opts_.fault_point == "after-start-before-delete") {
-    fprintf(stderr, "berth: fault injection: dying between start and message delete\n");
-    ::kill(::getpid(), SIGKILL);
+  // Running and the message's delete in one commit.
+  Status st = Write(job.id, "record Running", [&] { return store_.RecordRunning(msg, update); });
+  if (!st.ok()) {
+    // The container runs whatever the store says: keep watching it so its end is recorded.
+    fprintf(stderr, "berth: job %s: could not record Running: %s\n", job.id.c_str(),
+            st.ToString().c_str());
+    (void)Write(job.id, "delete message", [&] { return store_.DeleteMessage(msg); });
   }
-  Status del = store_.DeleteMessage(msg);
-  if (!del.ok()) fprintf(stderr, "berth: delete message: %s\n", del.ToString().c_str());
+  CrashPoint(crash_points_, "running");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (watching_.count(job.id)) {
-      // Already adopted (by reconciliation): this slot was counted twice.
+      // Already watched (adopted by reconciliation or an earlier delivery): this slot was
+      // counted twice.
       --active_;
       return;
     }
   }
-  Status st = WatchJob(job.id);
-  if (!st.ok()) {
-    OnExit(job.id, MonitorLost{st.ToString()});
+  // A cancel that arrived while the container started (possibly through another node).
+  auto now = ReadJob(job.id);
+  if (now.ok()) running.cancel_requested = running.cancel_requested || now->cancel_requested;
+  Status watched = WatchJob(job.id);
+  if (!watched.ok()) {
+    OnExit(job.id, MonitorLost{watched.ToString()});
     return;
   }
   Supervise(running);
@@ -193,10 +359,12 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                                          "'; last error: " + why.message();
     JobStatusUpdate failed{JobState::kFailed, std::nullopt, reason,
                            std::nullopt,      clock_.Now(), job.attempts};
-    Status st = store_.PoisonMessage(msg, poison, failed);
+    Status st =
+        Write(job.id, "poison message", [&] { return store_.PoisonMessage(msg, poison, failed); });
     // The job ended meanwhile (e.g. canceled): its message is simply done.
-    if (st.code() == StatusCode::kFailedPrecondition) st = store_.DeleteMessage(msg);
-    if (!st.ok()) fprintf(stderr, "berth: poison message: %s\n", st.ToString().c_str());
+    if (st.code() == StatusCode::kFailedPrecondition) {
+      (void)Write(job.id, "delete message", [&] { return store_.DeleteMessage(msg); });
+    }
   } else {
     JobStatusUpdate queued{JobState::kQueued,
                            std::nullopt,
@@ -206,9 +374,9 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                            std::nullopt,
                            std::nullopt,
                            job.attempts};
-    (void)store_.UpdateJobStatus(job.id, queued);
-    Status st = store_.ReleaseMessage(msg, opts_.retry_delay);
-    if (!st.ok()) fprintf(stderr, "berth: release message: %s\n", st.ToString().c_str());
+    (void)Write(job.id, "record Queued", [&] { return store_.UpdateJobStatus(job.id, queued); });
+    (void)Write(job.id, "release message",
+                [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
     if (opts_.retry_delay.count() > 0) scheduler_.After(opts_.retry_delay, [this] { Wake(); });
   }
   ReleaseSlot();

@@ -3,9 +3,19 @@
 //
 // Delivery is at-least-once: a message is deleted only once its container runs; a failed start
 // releases it (its dequeue count already counts the attempt) and after `max_dequeue_count`
-// attempts it moves to the poison queue and the job fails. A redelivered message whose job
-// already has a monitor adopts it instead of starting a second container. At most
-// `max_concurrent` jobs hold a slot (starting or running).
+// attempts it moves to the poison queue and the job fails. At most `max_concurrent` jobs hold a
+// slot (starting or running).
+//
+// At most one container per job, by construction rather than timing:
+// - a claimed message's lease is renewed from the moment of the claim until it is deleted or
+//   released, so it is not delivered again while its start waits or runs;
+// - every status write is a compare-and-set in the store (job/job.h AllowedSources): a job moves
+//   to Pending only while Queued (or Pending) and not cancel-requested, and the container is
+//   started only after that move succeeded; a Running job never goes back;
+// - one start per job at a time in this process (`starting_`), and the runtime's per-job claim
+//   (an flock held by the monitor) across processes on the node;
+// - a redelivered message whose job already has a monitor adopts it instead of starting again.
+// Every store write on the job path is checked; transient failures are retried, the rest logged.
 //
 // It also supervises the jobs it runs: a cancel stops the container (SIGTERM, SIGKILL after a
 // grace period), `timeoutSeconds` kills it, and an OnFailure job that failed is queued again
@@ -14,6 +24,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +33,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/crash_points.h"
 #include "common/scheduler.h"
 #include "common/thread_pool.h"
 #include "runtime/runtime.h"
@@ -42,14 +54,16 @@ struct DispatcherOptions {
   int max_retries = 3;                // OnFailure: runs after the first one
   milliseconds retry_backoff{1'000};  // first retry delay; doubles for each retry
   milliseconds retry_backoff_max{60'000};  // the delay never exceeds this
-  // Test-only fault injection: "after-start-before-delete" kills this process (SIGKILL) after a
-  // container started and before its queue message is deleted.
-  std::string fault_point;
+  // Transient store failures on the job path are retried this many times (with a doubling
+  // pause from 10 ms) before they are logged as lost.
+  int store_write_attempts = 8;
 };
 
 class Dispatcher {
  public:
-  Dispatcher(DispatcherOptions opts, Store& store, Runtime& runtime, Clock& clock);
+  // `crash_points` (tests only; null in production) is told each step of the job path.
+  Dispatcher(DispatcherOptions opts, Store& store, Runtime& runtime, Clock& clock,
+             CrashPoints* crash_points = nullptr);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
@@ -58,7 +72,8 @@ class Dispatcher {
   // starts the claim loop.
   Status Start();
 
-  // Stops claiming and waits for starts in progress. Running jobs keep running.
+  // Stops claiming, waits for starts in progress, and cancels the runtime's watches (no exit
+  // callback reaches this dispatcher afterwards). Running jobs keep running.
   void Stop();
 
   // Checks the queue now (called after a local enqueue).
@@ -72,10 +87,25 @@ class Dispatcher {
   void Cancel(const std::string& id);
 
  private:
+  // A claimed message and its lease: renewed until `held` turns false.
+  struct Claim {
+    QueueMessage msg;
+    std::shared_ptr<std::atomic<bool>> held;
+  };
+
   void Loop();
-  void Launch(const QueueMessage& msg);
+  void RenewWhileHeld(Claim claim);
+  void Launch(const Claim& claim);
+  // Decides what a delivered message means for its job and acts; false when the job still
+  // needs a start (it is then Pending, recorded by this call).
+  bool Settle(const QueueMessage& msg, JobRecord& job);
+  void StartJob(const QueueMessage& msg, JobRecord job);
   void LaunchFailed(const QueueMessage& msg, const JobRecord& job, const Status& why);
   void Adopt(const QueueMessage& msg, const JobRecord& job);
+  // Runs a store write, retrying transient failures; logs a failure that remains. `what` names
+  // the write for the log.
+  Status Write(const std::string& id, const char* what, const std::function<Status()>& write);
+  Result<JobRecord> ReadJob(const std::string& id);
   Status WatchJob(const std::string& id);
   void OnExit(const std::string& id, const Outcome& outcome);
   // Queues an OnFailure job again; false when it has no retries left or the requeue failed.
@@ -83,7 +113,6 @@ class Dispatcher {
              const OutcomeVerdict& verdict);
   void Supervise(const JobRecord& job);
   void StopJob(const std::string& id);
-  void RenewWhileStarting(const QueueMessage& msg, std::shared_ptr<std::atomic<bool>> starting);
   void ReleaseSlot();
   void Reconcile();
 
@@ -91,12 +120,14 @@ class Dispatcher {
   Store& store_;
   Runtime& runtime_;
   Clock& clock_;
+  CrashPoints* crash_points_;  // tests only; null in production
 
   std::mutex mu_;
   std::condition_variable cv_;
   int active_ = 0;                   // GUARDED_BY(mu_)
   bool woken_ = true;                // GUARDED_BY(mu_)
   bool stopping_ = false;            // GUARDED_BY(mu_)
+  std::set<std::string> starting_;   // GUARDED_BY(mu_): jobs a Launch is deciding or starting
   std::set<std::string> watching_;   // GUARDED_BY(mu_): jobs whose exit we wait for
   std::set<std::string> canceling_;  // GUARDED_BY(mu_): cancel asked, exit not seen yet
   std::set<std::string> timed_out_;  // GUARDED_BY(mu_): killed for their timeout

@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "dispatch/dispatcher.h"
 #include "runtime/fake_runtime.h"
+#include "store/faulty_store.h"
 #include "store/sqlite_store.h"
 
 namespace berth {
@@ -24,16 +25,19 @@ class DispatcherFixture : public ::testing::Test {
     auto store = SqliteStore::Open(dir_ / "berth.db", clock_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
+    faulty_ = std::make_unique<FaultyStore>(*store_);
     opts_.idle_poll = milliseconds(20);
   }
   void TearDown() override {
     dispatcher_.reset();
+    faulty_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
 
+  // The dispatcher sees the store through `faulty_` (no faults until a test sets a hook).
   void StartDispatcher() {
-    dispatcher_ = std::make_unique<Dispatcher>(opts_, *store_, runtime_, clock_);
+    dispatcher_ = std::make_unique<Dispatcher>(opts_, *faulty_, runtime_, clock_);
     ASSERT_TRUE(dispatcher_->Start().ok());
   }
 
@@ -75,6 +79,7 @@ class DispatcherFixture : public ::testing::Test {
   FakeRuntime runtime_;
   DispatcherOptions opts_;
   std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<FaultyStore> faulty_;
   std::unique_ptr<Dispatcher> dispatcher_;
 };
 

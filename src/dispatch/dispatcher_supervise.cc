@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "dispatch/dispatcher.h"
+#include "dispatch/retry_marker.h"
 
 namespace berth {
 
@@ -17,7 +18,9 @@ void Dispatcher::Supervise(const JobRecord& job) {
         timed_out_.insert(id);
       }
       fprintf(stderr, "berth: job %s: timeout, killing it\n", id.c_str());
-      (void)runtime_.Stop(id, /*force=*/true);
+      if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok()) {
+        fprintf(stderr, "berth: job %s: kill: %s\n", id.c_str(), st.ToString().c_str());
+      }
     });
     std::lock_guard<std::mutex> lock(mu_);
     timeout_timers_[job.id] = handle;
@@ -51,12 +54,15 @@ void Dispatcher::StopJob(const std::string& id) {
     }
     fprintf(stderr, "berth: job %s: still running after the grace period, killing it\n",
             id.c_str());
-    (void)runtime_.Stop(id, /*force=*/true);
+    if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok()) {
+      fprintf(stderr, "berth: job %s: kill: %s\n", id.c_str(), st.ToString().c_str());
+    }
   });
 }
 
 void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
-  auto job = store_.GetJob(id);
+  CrashPoint(crash_points_, "exited");
+  auto job = ReadJob(id);
   bool canceled, timed_out;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -66,6 +72,10 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
       scheduler_.Cancel(it->second);
       timeout_timers_.erase(it);
     }
+  }
+  if (!job.ok()) {
+    fprintf(stderr, "berth: job %s: exit not recorded, the job cannot be read: %s\n", id.c_str(),
+            job.status().ToString().c_str());
   }
   OutcomeVerdict v = Judge(outcome);
   if (canceled) {
@@ -77,17 +87,14 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
   }
   TimePoint now = clock_.Now();
   bool retried = false;
-  if (job.ok()) {
+  if (job.ok() && !IsTerminal(job->state)) {
     std::vector<AttemptRecord> history = job->history;
     history.push_back({job->attempts, v.exit_code, v.reason, job->started_at, now});
     if (v.state == JobState::kFailed) retried = Retry(*job, history, v);
     if (!retried) {
       JobStatusUpdate done{v.state, v.exit_code, v.reason, job->started_at, now, job->attempts};
       done.history = history;
-      Status st = store_.UpdateJobStatus(id, done);
-      if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
-        fprintf(stderr, "berth: job %s: record exit: %s\n", id.c_str(), st.ToString().c_str());
-      }
+      (void)Write(id, "record exit", [&] { return store_.UpdateJobStatus(id, done); });
     }
   }
   {
@@ -102,17 +109,9 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
   if (job.spec.restart_policy != RestartPolicy::kOnFailure) return false;
   int runs = static_cast<int>(history.size());
   if (runs > opts_.max_retries) return false;
-  int64_t factor = int64_t{1} << std::min(runs - 1, 30);
-  milliseconds delay = std::min(opts_.retry_backoff * factor, opts_.retry_backoff_max);
-  std::string marker = "--- berth: attempt " + std::to_string(runs) + " failed (" + verdict.reason +
-                       "); attempt " + std::to_string(runs + 1) + " of " +
-                       std::to_string(opts_.max_retries + 1) + " in " +
-                       std::to_string(delay.count()) + " ms ---";
-  Status st = runtime_.PrepareRetry(job.id, job.attempts, marker);
-  if (!st.ok()) {
-    fprintf(stderr, "berth: job %s: cannot retry: %s\n", job.id.c_str(), st.ToString().c_str());
-    return false;
-  }
+  milliseconds delay = RetryDelay(runs, opts_.retry_backoff, opts_.retry_backoff_max);
+  // The store first: once the retry is queued with the finished run in its history, a crash at
+  // any later step loses nothing (the next start sets the run's records aside if this did not).
   JobStatusUpdate queued{JobState::kQueued,
                          verdict.exit_code,
                          "Retrying: attempt " + std::to_string(runs) + " failed (" +
@@ -122,10 +121,16 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
                          std::nullopt,
                          job.attempts};
   queued.history = history;
-  st = store_.RequeueJob(job.id, opts_.queue, delay, queued);
+  Status st = Write(job.id, "queue a retry",
+                    [&] { return store_.RequeueJob(job.id, opts_.queue, delay, queued); });
+  if (!st.ok()) return false;
+  CrashPoint(crash_points_, "requeued");
+  std::string marker = RetryMarker(runs, verdict.reason, opts_.max_retries + 1, delay);
+  st = runtime_.PrepareRetry(job.id, job.attempts, marker);
   if (!st.ok()) {
-    fprintf(stderr, "berth: job %s: requeue: %s\n", job.id.c_str(), st.ToString().c_str());
-    return false;
+    // The next start tries again before it runs anything.
+    fprintf(stderr, "berth: job %s: set the finished run aside: %s\n", job.id.c_str(),
+            st.ToString().c_str());
   }
   scheduler_.After(delay, [this] { Wake(); });
   return true;

@@ -134,6 +134,8 @@ TEST_F(DispatcherTest, StartAdoptsRunningJobsAndFailsRunningJobsWithoutAMonitor)
   ASSERT_EQ(claimed->size(), 2u);
   for (const auto& m : *claimed) ASSERT_TRUE(store_->DeleteMessage(m).ok());
   for (const auto& id : {alive, lost}) {
+    JobStatusUpdate pending{JobState::kPending, std::nullopt, "", std::nullopt, std::nullopt, 1};
+    ASSERT_TRUE(store_->UpdateJobStatus(id, pending).ok());
     JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
     ASSERT_TRUE(store_->UpdateJobStatus(id, running).ok());
   }

@@ -34,6 +34,43 @@ bool IsTerminal(JobState s) {
   return s == JobState::kSucceeded || s == JobState::kFailed || s == JobState::kCanceled;
 }
 
+std::vector<JobState> AllowedSources(JobState to) {
+  switch (to) {
+    case JobState::kQueued:
+      return {JobState::kQueued, JobState::kPending, JobState::kRunning};
+    case JobState::kPending:
+      return {JobState::kQueued, JobState::kPending};
+    case JobState::kRunning:
+      return {JobState::kPending, JobState::kRunning};
+    case JobState::kSucceeded:
+    case JobState::kFailed:
+    case JobState::kCanceled:
+      return {JobState::kQueued, JobState::kPending, JobState::kRunning};
+  }
+  return {};
+}
+
+bool CanMove(JobState from, JobState to, bool cancel_requested) {
+  if (to == JobState::kPending && cancel_requested) return false;
+  for (JobState s : AllowedSources(to)) {
+    if (s == from) return true;
+  }
+  return false;
+}
+
+Status TransitionRefused(std::string_view id, std::string_view from, JobState to,
+                         bool cancel_requested) {
+  std::string job = "job " + std::string(id) + " is " + std::string(from);
+  auto stored = ParseJobState(from);
+  if (stored && IsTerminal(*stored)) {
+    return Status::FailedPrecondition(job + "; a terminal state is never left");
+  }
+  if (to == JobState::kPending && cancel_requested) {
+    return Status::FailedPrecondition(job + " and its cancel was requested; it must not start");
+  }
+  return Status::FailedPrecondition(job + "; it cannot move to " + std::string(ToString(to)));
+}
+
 std::string AttemptsToJson(const std::vector<AttemptRecord>& history) {
   nlohmann::json arr = nlohmann::json::array();
   auto ms = [](const std::optional<TimePoint>& t) {

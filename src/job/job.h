@@ -20,6 +20,22 @@ std::string_view ToString(JobState s);
 std::optional<JobState> ParseJobState(std::string_view s);
 bool IsTerminal(JobState s);
 
+// The job state machine: the states from which a job may move to `to`. Every Store engine
+// enforces it as a compare-and-set on each status write, so a late or duplicate writer can never
+// move a job backwards: Pending only from Queued (or Pending, a new detail), Running only from
+// Pending (or Running, an adoption), Queued only from Pending or Running (a failed start, a
+// retry), a terminal state from any non-terminal one. A terminal state is never left.
+std::vector<JobState> AllowedSources(JobState to);
+
+// Whether a job in `from` may move to `to` (see AllowedSources). A job whose cancel was
+// requested never moves to Pending: it must not start.
+bool CanMove(JobState from, JobState to, bool cancel_requested);
+
+// The FailedPrecondition a store answers when the state machine refuses a move of job `id` from
+// `from` (as stored) to `to`.
+Status TransitionRefused(std::string_view id, std::string_view from, JobState to,
+                         bool cancel_requested);
+
 // One run of a job's container (OnFailure jobs may have several).
 struct AttemptRecord {
   int number = 0;  // 1-based

@@ -27,6 +27,9 @@ class JobFiles {
   std::filesystem::path exit() const { return dir_ / "exit.json"; }
   // {"pid","startTime","containerPid"} of the monitor, written before the start is reported.
   std::filesystem::path monitor() const { return dir_ / "monitor.json"; }
+  // Locked (flock, exclusive) by whoever starts or monitors the job on this node: the node's
+  // claim on the job. Held from before the bundle is touched until the monitor ends.
+  std::filesystem::path claim() const { return dir_ / "claim"; }
   // The monitor's own diagnostics.
   std::filesystem::path monitor_log() const { return dir_ / "monitor.log"; }
   std::filesystem::path runtime_log() const { return dir_ / "runtime.log"; }

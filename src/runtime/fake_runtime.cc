@@ -4,24 +4,54 @@ namespace berth {
 
 Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec& spec,
                                             const StartProgress& progress) {
+  std::function<void(const std::string&)> hook;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++start_calls_[id];
+    if (starting_.count(id)) {
+      return Status::Unavailable("another start of job " + id + " is in progress on this node");
+    }
+    if (containers_.count(id)) {
+      return Status::AlreadyExists("a monitor was already started for job " + id);
+    }
+    starting_.insert(id);
+    hook = start_hook_;
+  }
+  // Like the real start, the slow part runs without any lock held.
   if (progress) progress("starting container");
+  if (hook) hook(id);
   std::lock_guard<std::mutex> lock(mu_);
-  ++start_calls_[id];
+  starting_.erase(id);
   if (failing_images_.count(spec.image)) {
     return Status::NotFound("image \"" + spec.image + "\" is not in the local store");
   }
-  auto it = containers_.find(id);
-  if (it != containers_.end()) {
-    return Status::AlreadyExists("a monitor was already started for job " + id);
-  }
-  containers_[id].created = 1;
+  containers_[id].created += 1;
   return StartedContainer{1000, 1001};
+}
+
+void FakeRuntime::set_start_hook(std::function<void(const std::string& id)> hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  start_hook_ = std::move(hook);
+}
+
+int FakeRuntime::watches() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int n = 0;
+  for (auto& [id, c] : containers_) n += c.on_exit ? 1 : 0;
+  return n;
+}
+
+void FakeRuntime::StopWatching() {
+  std::lock_guard<std::mutex> lock(mu_);
+  watching_stopped_ = true;
+  for (auto& [id, c] : containers_) c.on_exit = nullptr;
 }
 
 Status FakeRuntime::Watch(const std::string& id, ExitCallback on_exit) {
   std::optional<Outcome> ended;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (watching_stopped_) return Status::Unavailable("the runtime has stopped watching");
     auto it = containers_.find(id);
     if (it == containers_.end()) return Status::NotFound("no monitor was started for job " + id);
     if (it->second.outcome) {
@@ -90,9 +120,8 @@ Status FakeRuntime::PrepareRetry(const std::string& id, int finished_attempt,
                                  const std::string& marker) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = containers_.find(id);
-  if (it == containers_.end() || !it->second.outcome) {
-    return Status::FailedPrecondition("job " + id + " has no finished run");
-  }
+  if (it == containers_.end()) return Status::Ok();  // set aside already, as the real one says
+  if (!it->second.outcome) return Status::FailedPrecondition("job " + id + " still runs");
   (void)finished_attempt;
   containers_.erase(it);
   markers_.push_back(marker);

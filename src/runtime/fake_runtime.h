@@ -1,8 +1,13 @@
 // FakeRuntime: an in-memory Runtime for unit tests. It records every start, can be told which
 // images fail to start, and ends jobs when the test says so. Thread-safe.
+//
+// It keeps the real runtime's concurrency contract, no kinder: a start takes the job's claim
+// first (a second start while one is in progress gets Unavailable), then runs the test's start
+// hook (which may block, to hold the start open), then creates the container.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -18,6 +23,7 @@ class FakeRuntime : public Runtime {
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
+  void StopWatching() override;
   Status Stop(const std::string& id, bool force) override;
   Status PrepareRetry(const std::string& id, int finished_attempt,
                       const std::string& marker) override;
@@ -31,6 +37,11 @@ class FakeRuntime : public Runtime {
   // When set, a running job ends with Signaled{15} on a non-forced Stop (as a well-behaved job
   // would) and with Signaled{9} on a forced one; when not set, only a forced Stop ends it.
   void set_jobs_obey_sigterm(bool obey) { obey_sigterm_ = obey; }
+
+  // Runs inside every Start, after the claim and before the container exists (may block).
+  void set_start_hook(std::function<void(const std::string& id)> hook);
+  // Jobs with a watch that has not fired.
+  int watches();
 
   // Starts of `image` fail with NotFound.
   void FailImage(const std::string& image);
@@ -50,11 +61,14 @@ class FakeRuntime : public Runtime {
     ExitCallback on_exit;
   };
   std::mutex mu_;
-  std::set<std::string> failing_images_;         // GUARDED_BY(mu_)
-  std::map<std::string, int> start_calls_;       // GUARDED_BY(mu_)
-  std::map<std::string, Container> containers_;  // GUARDED_BY(mu_)
-  std::vector<std::string> stops_;               // GUARDED_BY(mu_)
-  std::vector<std::string> markers_;             // GUARDED_BY(mu_)
+  std::set<std::string> failing_images_;                // GUARDED_BY(mu_)
+  std::set<std::string> starting_;                      // GUARDED_BY(mu_): claims of starts
+  std::function<void(const std::string&)> start_hook_;  // GUARDED_BY(mu_)
+  bool watching_stopped_ = false;                       // GUARDED_BY(mu_)
+  std::map<std::string, int> start_calls_;              // GUARDED_BY(mu_)
+  std::map<std::string, Container> containers_;         // GUARDED_BY(mu_)
+  std::vector<std::string> stops_;                      // GUARDED_BY(mu_)
+  std::vector<std::string> markers_;                    // GUARDED_BY(mu_)
   std::atomic<bool> obey_sigterm_{true};
 };
 

@@ -21,6 +21,12 @@ MonitorWatcher::MonitorWatcher() {
 }
 
 MonitorWatcher::~MonitorWatcher() {
+  Stop();
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+void MonitorWatcher::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -28,14 +34,19 @@ MonitorWatcher::~MonitorWatcher() {
   uint64_t one = 1;
   ssize_t n = ::write(wake_fd_, &one, sizeof one);
   (void)n;
-  thread_.join();
+  std::lock_guard<std::mutex> join_lock(join_mu_);
+  if (thread_.joinable()) thread_.join();  // waits for a callback in progress
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [fd, cb] : watched_) ::close(fd);
-  ::close(wake_fd_);
-  ::close(epoll_fd_);
+  watched_.clear();
 }
 
 Status MonitorWatcher::Add(int pidfd, std::function<void()> on_exit) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) {
+    ::close(pidfd);
+    return Status::Unavailable("the monitor watcher has stopped");
+  }
   watched_[pidfd] = std::move(on_exit);
   struct epoll_event ev {};
   ev.events = EPOLLIN;

@@ -21,6 +21,10 @@ class MonitorWatcher {
   // Takes ownership of `pidfd`; runs `on_exit` on the watcher thread once the process ends.
   Status Add(int pidfd, std::function<void()> on_exit);
 
+  // Stops watching: once it returns, no callback runs or will run (one running is waited for).
+  // Idempotent; Add fails with Unavailable afterwards. Not to be called from a callback.
+  void Stop();
+
   // How many processes are being watched.
   size_t size();
 
@@ -32,6 +36,7 @@ class MonitorWatcher {
   std::mutex mu_;
   std::map<int, std::function<void()>> watched_;  // GUARDED_BY(mu_), by pidfd
   bool stopping_ = false;                         // GUARDED_BY(mu_)
+  std::mutex join_mu_;                            // serializes Stop's join
   std::thread thread_;
 };
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,9 +113,10 @@ std::vector<std::string> OciRuntime::MonitorArgs(const std::string& id) const {
   return args;
 }
 
-Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
+Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int claim_fd) {
   JobFiles files(opts_.jobs_root, id);
   std::vector<std::string> args = MonitorArgs(id);
+  args.insert(args.end(), {"--claim-fd", "4"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -122,28 +125,37 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
   if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
   int log_fd = ::open(files.monitor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child of a multithreaded parent: async-signal-safe calls only, then exec.
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(null_fd, 0);
-    ::dup2(log_fd >= 0 ? log_fd : null_fd, 1);
-    ::dup2(log_fd >= 0 ? log_fd : null_fd, 2);
-    ::dup2(sync[1], 3);
-    ::close_range(4, ~0U, 0);
-    ::execv(argv[0], argv.data());
-    _exit(127);
+  // Sources above 4, so that placing them at 3 and 4 cannot overwrite one another.
+  int sync_w = ::fcntl(sync[1], F_DUPFD_CLOEXEC, 5);
+  int claim = ::fcntl(claim_fd, F_DUPFD_CLOEXEC, 5);
+  int out = log_fd >= 0 ? log_fd : null_fd;
+  // posix_spawn (a vfork underneath): no copy of the daemon's page tables per job.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, null_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, out, 1);
+  posix_spawn_file_actions_adddup2(&actions, out, 2);
+  posix_spawn_file_actions_adddup2(&actions, sync_w, 3);
+  posix_spawn_file_actions_adddup2(&actions, claim, 4);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  int spawn_err = (sync_w < 0 || claim < 0)
+                      ? EMFILE
+                      : ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  for (int fd : {sync[1], sync_w, claim, log_fd, null_fd}) {
+    if (fd >= 0) ::close(fd);
   }
-  int fork_err = errno;
-  ::close(sync[1]);
-  if (log_fd >= 0) ::close(log_fd);
-  ::close(null_fd);
-  if (pid < 0) {
+  if (spawn_err != 0) {
     ::close(sync[0]);
-    return ErrnoStatus("start the monitor", fork_err);
+    return ErrnoStatus("start the monitor", spawn_err);
   }
   auto report = ReadReport(sync[0], opts_.start_timeout);
   ::close(sync[0]);
@@ -152,8 +164,16 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
   }
   if (!report.ok()) ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
-  if (!report.ok()) return report.status();
+  if (!report.ok()) {
+    // Abandoned (we still hold the claim): nothing of this attempt may be adopted later. Delete
+    // whatever container it may have created, then its monitor record.
+    DeleteLeftoverContainer(id);
+    ::unlink(files.monitor().c_str());
+    return report.status();
+  }
   if (report->starts_with("ERR ")) return Status::Unavailable(report->substr(4));
+  DeleteLeftoverContainer(id);
+  ::unlink(files.monitor().c_str());
   auto diag = ReadFileTail(files.monitor_log(), 1024);
   return Status::Internal("the monitor exited without reporting a start" +
                           (diag.ok() ? ": " + diag->data : std::string()));
@@ -162,13 +182,34 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id) {
 Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec,
                                            const StartProgress& progress) {
   JobFiles files(opts_.jobs_root, id);
-  if (std::filesystem::exists(files.monitor())) {
-    return Status::AlreadyExists("a monitor was already started for job " + id);
-  }
   RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
-  RETURN_IF_ERROR(PrepareBundle(id, spec, progress));
-  return LaunchMonitor(id);
+  // The node's claim on the job, taken before anything of the bundle is touched: an exclusive
+  // flock that the monitor inherits and holds until it ends. Two starts of one job (threads or
+  // processes) cannot both get past this line, and none while its monitor lives.
+  int claim = ::open(files.claim().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (claim < 0) return ErrnoStatus("open the claim of job " + id, errno);
+  if (::flock(claim, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(claim);
+    if (err != EWOULDBLOCK) return ErrnoStatus("lock the claim of job " + id, err);
+    if (std::filesystem::exists(files.monitor())) {
+      return Status::AlreadyExists("a monitor runs for job " + id);
+    }
+    return Status::Unavailable("another start of job " + id + " is in progress on this node");
+  }
+  if (std::filesystem::exists(files.monitor())) {
+    ::close(claim);
+    return Status::AlreadyExists("a monitor was already started for job " + id);
+  }
+  Status prepared = PrepareBundle(id, spec, progress);
+  if (!prepared.ok()) {
+    ::close(claim);
+    return prepared;
+  }
+  auto started = LaunchMonitor(id, claim);
+  ::close(claim);  // the monitor holds its own copy while it lives
+  return started;
 }
 
 Outcome OciRuntime::ReadOutcome(const std::string& id) {
@@ -216,6 +257,8 @@ int OciRuntime::OpenMonitor(const std::string& id) {
   return OpenPidfdIfSame(j["pid"].get<pid_t>(), j["startTime"].get<uint64_t>());
 }
 
+void OciRuntime::StopWatching() { watcher_.Stop(); }
+
 Status OciRuntime::Stop(const std::string& id, bool force) {
   int fd = OpenMonitor(id);
   if (fd < 0) return Status::NotFound("no live monitor for job " + id);
@@ -236,14 +279,12 @@ Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
     ::close(fd);
     return Status::FailedPrecondition("the monitor of job " + id + " still runs");
   }
-  std::string n = std::to_string(finished_attempt);
-  for (const auto& [from, to] :
-       {std::pair{files.exit(), files.dir() / ("exit." + n + ".json")},
-        std::pair{files.monitor(), files.dir() / ("monitor." + n + ".json")}}) {
-    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoStatus("set aside " + from.string(), errno);
-    }
+  std::error_code ec;
+  if (!std::filesystem::exists(files.exit(), ec) && !std::filesystem::exists(files.monitor(), ec)) {
+    return Status::Ok();  // set aside already (a retry prepared before a crash)
   }
+  std::string n = std::to_string(finished_attempt);
+  // The marker first, then the records: the records' rename is what makes this step done.
   int log = ::open(files.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log < 0) return ErrnoStatus("open log of job " + id, errno);
   std::string line = marker + "\n";
@@ -252,6 +293,13 @@ Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
   ::fsync(log);
   ::close(log);
   if (w != static_cast<ssize_t>(line.size())) return ErrnoStatus("write log of job " + id, err);
+  for (const auto& [from, to] :
+       {std::pair{files.exit(), files.dir() / ("exit." + n + ".json")},
+        std::pair{files.monitor(), files.dir() / ("monitor." + n + ".json")}}) {
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus("set aside " + from.string(), errno);
+    }
+  }
   return SyncDir(files.dir());
 }
 

@@ -36,6 +36,7 @@ class OciRuntime : public Runtime {
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
+  void StopWatching() override;
   Status Stop(const std::string& id, bool force) override;
   Status PrepareRetry(const std::string& id, int finished_attempt,
                       const std::string& marker) override;
@@ -46,7 +47,8 @@ class OciRuntime : public Runtime {
 
  private:
   Status PrepareBundle(const std::string& id, const JobSpec& spec, const StartProgress& progress);
-  Result<StartedContainer> LaunchMonitor(const std::string& id);
+  // Starts the monitor, handing it `claim_fd` (the job's locked claim) to hold.
+  Result<StartedContainer> LaunchMonitor(const std::string& id, int claim_fd);
   std::vector<std::string> MonitorArgs(const std::string& id) const;
   // The live monitor of `id` as a pidfd, or -1.
   int OpenMonitor(const std::string& id);

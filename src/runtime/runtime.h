@@ -31,7 +31,10 @@ class Runtime {
   virtual ~Runtime() = default;
 
   // Starts container `id` for `spec` and returns once its process runs. NotFound when the image
-  // is not available; AlreadyExists when a monitor for `id` was started before (adopt instead).
+  // is not available; AlreadyExists when a monitor for `id` was started before (adopt instead);
+  // Unavailable when another start of `id` is in progress on this node. At most one start of a
+  // job proceeds at a time, whatever the callers (threads or processes): the node's claim on the
+  // job is taken atomically before anything is touched and held by the monitor while it lives.
   // `progress` (may be empty) hears about slow phases such as an image pull.
   virtual Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                          const StartProgress& progress) = 0;
@@ -40,12 +43,18 @@ class Runtime {
   // monitors started by an earlier daemon. NotFound when no monitor was ever started for `id`.
   virtual Status Watch(const std::string& id, ExitCallback on_exit) = 0;
 
+  // Cancels every watch: once it returns, no ExitCallback runs or will run (one in progress is
+  // waited for). Call before the owner of the callbacks goes away. Monitors keep running; a
+  // later Watch fails with Unavailable.
+  virtual void StopWatching() = 0;
+
   // Asks the job's monitor to stop its container: SIGTERM, or SIGKILL when `force`.
   // NotFound when no live monitor runs for `id`.
   virtual Status Stop(const std::string& id, bool force) = 0;
 
   // Sets a finished run's records aside so that job `id` can run again (its container name is
-  // free once the monitor ended) and appends `marker` as a line to the job's log.
+  // free once the monitor ended) and appends `marker` as a line to the job's log. Idempotent:
+  // OK without doing anything when there is no run to set aside (done already).
   virtual Status PrepareRetry(const std::string& id, int finished_attempt,
                               const std::string& marker) = 0;
 

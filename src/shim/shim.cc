@@ -469,6 +469,10 @@ int Monitor::Run() {
 
 }  // namespace
 
-int RunShim(const ShimOptions& opts) { return Monitor(opts).Run(); }
+int RunShim(const ShimOptions& opts) {
+  // Held, not inherited: the runtime and the container must not keep the job's claim alive.
+  if (opts.claim_fd >= 0) ::fcntl(opts.claim_fd, F_SETFD, FD_CLOEXEC);
+  return Monitor(opts).Run();
+}
 
 }  // namespace berth

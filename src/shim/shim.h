@@ -23,6 +23,11 @@ struct ShimOptions {
   std::filesystem::path runtime_root;     // the runtime's --root state directory
   std::vector<std::string> hide_mounts;   // mounts to detach in the private namespace
   int sync_fd = 3;                        // where the start is reported; closed after
+  // The job's claim on this node: an fd holding an exclusive flock on <job-dir>/claim, taken by
+  // the daemon before it touched the bundle. The monitor keeps it open (close-on-exec, so no
+  // child inherits it) for its whole life: while it lives, no other start of the job can begin.
+  // -1 = none.
+  int claim_fd = -1;
   bool delete_only = false;  // only `runtime delete --force` a leftover container, then exit
   // "START:COUNT": the job runs in a user namespace mapping its root to host id START. The
   // image layers are then mounted idmapped (0 -> START) under the overlay, and the upper dir is

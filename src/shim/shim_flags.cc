@@ -9,6 +9,7 @@ void AddShimFlags(CLI::App* cmd, ShimOptions& opts) {
   cmd->add_option("--runtime-root", opts.runtime_root)->required();
   cmd->add_option("--hide-mount", opts.hide_mounts);
   cmd->add_option("--sync-fd", opts.sync_fd);
+  cmd->add_option("--claim-fd", opts.claim_fd);
   cmd->add_flag("--delete-only", opts.delete_only);
   cmd->add_option("--userns", opts.user_namespace);
   cmd->add_option("--oom-events-file", opts.oom_events_file);

@@ -320,37 +320,43 @@ QueueMessage MessageFromRow(const Statement& st) {
   return m;
 }
 
-// Sets a job's status unless it is terminal; runs inside the caller's transaction.
+// Sets a job's status if the job state machine allows the move (AllowedSources, CanMove): a
+// compare-and-set on the stored state (and, for Pending, on cancel_requested). Runs inside the
+// caller's transaction.
 Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u) {
+  std::vector<JobState> from = AllowedSources(u.state);
   {
-    ASSIGN_OR_RETURN(
-        Statement st,
-        conn.Prepare("UPDATE jobs SET state=?2, exit_code=COALESCE(?3, exit_code), reason=?4, "
-                     "started_at=COALESCE(?5, started_at), "
-                     "finished_at=COALESCE(?6, finished_at), attempts=?7, "
-                     "history=COALESCE(?11, history) "
-                     "WHERE id=?1 AND state NOT IN (?8, ?9, ?10)",
-                     "update job status"));
+    // One statement per target state (the source list is part of the SQL, prepared once each).
+    std::string sql =
+        "UPDATE jobs SET state=?2, exit_code=COALESCE(?3, exit_code), reason=?4, "
+        "started_at=COALESCE(?5, started_at), finished_at=COALESCE(?6, finished_at), "
+        "attempts=?7, history=COALESCE(?8, history) WHERE id=?1 AND state IN (";
+    for (size_t i = 0; i < from.size(); ++i) {
+      sql += (i ? ", '" : "'") + std::string(ToString(from[i])) + "'";
+    }
+    sql += ")";
+    if (u.state == JobState::kPending) sql += " AND cancel_requested=0";
+    ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, "update job status"));
     std::optional<int64_t> code;
     if (u.exit_code) code = *u.exit_code;
     st.Bind(1, id).Bind(2, ToString(u.state)).Bind(3, code).Bind(4, u.reason);
     st.Bind(5, OptMillis(u.started_at)).Bind(6, OptMillis(u.finished_at));
-    st.Bind(7, int64_t{u.attempts}).Bind(8, ToString(JobState::kSucceeded));
-    st.Bind(9, ToString(JobState::kFailed)).Bind(10, ToString(JobState::kCanceled));
+    st.Bind(7, int64_t{u.attempts});
     if (u.history) {
-      st.Bind(11, AttemptsToJson(*u.history));
+      st.Bind(8, AttemptsToJson(*u.history));
     } else {
-      st.BindNull(11);
+      st.BindNull(8);
     }
     RETURN_IF_ERROR(st.Run());
     if (st.Changes() > 0) return Status::Ok();
   }
-  ASSIGN_OR_RETURN(Statement st, conn.Prepare("SELECT state FROM jobs WHERE id=?1", "read job"));
+  ASSIGN_OR_RETURN(
+      Statement st,
+      conn.Prepare("SELECT state, cancel_requested FROM jobs WHERE id=?1", "read job"));
   st.Bind(1, id);
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
-  return Status::FailedPrecondition("job " + std::string(id) + " is already " + st.Text(0) +
-                                    "; a terminal state is never left");
+  return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
 }
 
 Status StaleReceipt(const QueueMessage& msg) {
@@ -574,6 +580,21 @@ Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& 
                                 [&] { return ApplyJobStatus(*writer_, id, update); });
 }
 
+Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) {
+  if (update.state != JobState::kRunning) {
+    return Status::InvalidArgument("record running: the update must say Running");
+  }
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("record running", [&]() -> Status {
+    RETURN_IF_ERROR(ApplyJobStatus(*writer_, msg.job_id, update));
+    ASSIGN_OR_RETURN(Statement del,
+                     writer_->Prepare("DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
+                                      "record running: delete message"));
+    del.Bind(1, msg.id).Bind(2, msg.pop_receipt);
+    return del.Run();
+  });
+}
+
 Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view queue, int max,
                                                              milliseconds lease) {
   if (max < 0) return Status::InvalidArgument("claim messages: negative max");
@@ -751,6 +772,11 @@ Status SqliteStore::RequeueJob(std::string_view id, std::string_view queue, mill
   int64_t now = NowMillis();
   return writer_->InTransaction("requeue job", [&]() -> Status {
     RETURN_IF_ERROR(ApplyJobStatus(*writer_, id, update));
+    // At most one live message per job: the retry's message replaces any other.
+    ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
+                                                     "requeue job: delete messages"));
+    del.Bind(1, id);
+    RETURN_IF_ERROR(del.Run());
     ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
                                                      "inserted_at, next_visible) "
                                                      "VALUES(?1, ?2, ?3, ?4)",

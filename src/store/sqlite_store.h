@@ -62,6 +62,7 @@ class SqliteStore : public Store {
   Result<std::vector<std::string>> ListFinishedBefore(TimePoint cutoff, int limit) override;
   Status DeleteJob(std::string_view id) override;
   Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) override;
+  Status RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) override;
   Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
                                                   milliseconds lease) override;
   Status RenewLease(const QueueMessage& msg, milliseconds lease) override;

@@ -279,7 +279,7 @@ TEST_F(SqliteStoreTest, WriteLockHeldElsewhereIsUnavailableButReadsGoOn) {
   EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
   EXPECT_NE(st.message().find("submit jobs"), std::string::npos) << st.ToString();
   JobStatusUpdate running;
-  running.state = JobState::kRunning;
+  running.state = JobState::kPending;
   EXPECT_EQ(store->UpdateJobStatus(job.id, running).code(), StatusCode::kUnavailable);
   EXPECT_EQ(store->ClaimMessages("jobs", 1, milliseconds(1000)).status().code(),
             StatusCode::kUnavailable);
@@ -291,7 +291,7 @@ TEST_F(SqliteStoreTest, WriteLockHeldElsewhereIsUnavailableButReadsGoOn) {
   st = store->SubmitJobAndWait(later, "jobs");
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(store->GetJob(later.id).ok());
-  EXPECT_TRUE(store->UpdateJobStatus(job.id, running).ok());
+  EXPECT_TRUE(store->UpdateJobStatus(job.id, running).ok()) << "the lock is free again";
 }
 
 TEST_F(SqliteStoreTest, CorruptStoredSpecIsAnErrorNotACrash) {

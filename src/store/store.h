@@ -93,6 +93,12 @@ class Store {
   // state is never left); NotFound when there is no such job.
   virtual Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) = 0;
 
+  // In one transaction: moves job `msg.job_id` to Running with `update` (a compare-and-set, see
+  // AllowedSources in job/job.h) and deletes `msg` if its pop receipt is still current (a lost
+  // lease does not undo the Running; the message's next holder finds the job Running). Returns
+  // the job's move: FailedPrecondition (and no change at all) when it cannot move to Running.
+  virtual Status RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) = 0;
+
   // Claims up to `max` visible messages of `queue`, oldest first: each becomes invisible until
   // now + `lease`, its dequeue count goes up by one, and it gets a new pop receipt.
   virtual Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,

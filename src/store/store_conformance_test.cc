@@ -356,6 +356,7 @@ TEST_P(StoreConformanceTest, PoisonOfTerminalJobChangesNothing) {
 
 TEST_P(StoreConformanceTest, UpdateJobStatusSetsFieldsAndKeepsUnsetTimes) {
   JobRecord job = Submit(SimpleJob(clock_.Now()));
+  ASSERT_TRUE(store_->UpdateJobStatus(job.id, Update(JobState::kPending)).ok());
   JobStatusUpdate running = Update(JobState::kRunning);
   running.started_at = clock_.Now() + milliseconds(5);
   running.attempts = 1;
@@ -427,9 +428,11 @@ TEST_P(StoreConformanceTest, NextVisibleAt) {
 TEST_P(StoreConformanceTest, ListJobsByStateNewestFirstWithLimit) {
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) ids.push_back(Submit(SimpleJob(clock_.Now())).id);  // same instant
-  ASSERT_TRUE(store_->UpdateJobStatus(ids[1], Update(JobState::kRunning)).ok());
+  for (int i : {1, 4}) {
+    ASSERT_TRUE(store_->UpdateJobStatus(ids[i], Update(JobState::kPending)).ok());
+    ASSERT_TRUE(store_->UpdateJobStatus(ids[i], Update(JobState::kRunning)).ok());
+  }
   ASSERT_TRUE(store_->UpdateJobStatus(ids[3], Update(JobState::kFailed)).ok());
-  ASSERT_TRUE(store_->UpdateJobStatus(ids[4], Update(JobState::kRunning)).ok());
 
   auto list = [&](std::vector<JobState> states, int limit) {
     std::vector<std::string> out;

@@ -48,6 +48,8 @@ TEST_P(StoreConformanceTest, CancelOfAQueuedJobEndsItAndDropsItsMessage) {
 
 TEST_P(StoreConformanceTest, CancelOfARunningJobOnlyRequestsIt) {
   JobRecord job = Submit(Job(clock_.Now()));
+  JobStatusUpdate pending{JobState::kPending, std::nullopt, "", std::nullopt, std::nullopt, 1};
+  ASSERT_TRUE(store_->UpdateJobStatus(job.id, pending).ok());
   JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
   ASSERT_TRUE(store_->UpdateJobStatus(job.id, running).ok());
   auto after = store_->RequestCancel(job.id);
@@ -92,6 +94,8 @@ TEST_P(StoreConformanceTest, RequeueSetsStatusHistoryAndADelayedMessage) {
   EXPECT_EQ(retry[0].job_id, job.id);
   EXPECT_EQ(retry[0].dequeue_count, 1) << "a retry is a new message";
   // An update without history keeps it.
+  JobStatusUpdate pending{JobState::kPending, std::nullopt, "", std::nullopt, std::nullopt, 2};
+  ASSERT_TRUE(store_->UpdateJobStatus(job.id, pending).ok());
   JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 2};
   ASSERT_TRUE(store_->UpdateJobStatus(job.id, running).ok());
   EXPECT_EQ(Get(job.id).history.size(), 1u);
@@ -127,6 +131,8 @@ TEST_P(StoreConformanceTest, FinishedBeforeListsOnlyOldTerminalJobsAndDeleteRemo
   JobRecord running = Submit(Job(clock_.Now()));
   JobStatusUpdate done{JobState::kFailed, 1, "Error", clock_.Now(), clock_.Now(), 1};
   ASSERT_TRUE(store_->UpdateJobStatus(old_done.id, done).ok());
+  JobStatusUpdate pend{JobState::kPending, std::nullopt, "", std::nullopt, std::nullopt, 1};
+  ASSERT_TRUE(store_->UpdateJobStatus(running.id, pend).ok());
   JobStatusUpdate run{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
   ASSERT_TRUE(store_->UpdateJobStatus(running.id, run).ok());
   clock_.Advance(seconds(100));

@@ -71,16 +71,21 @@ Reply Http(const std::string& method, const std::string& url, const std::string&
   return r;
 }
 
-BerthProcess::BerthProcess(const nlohmann::json& values) {
+BerthProcess::BerthProcess(const nlohmann::json& values) : BerthProcess(values, "", 1) {}
+
+BerthProcess::BerthProcess(const nlohmann::json& values, const std::string& crash_at, int nth)
+    : crash_at_(crash_at), crash_nth_(nth) {
   char tmpl[] = "/tmp/berth-e2e-XXXXXX";
   data_dir_ = mkdtemp(tmpl);
   out_file_ = data_dir_.string() + ".out";
   Launch(values);
 }
 
-bool BerthProcess::Restart(const nlohmann::json& values) {
+bool BerthProcess::Restart(const nlohmann::json& values, const std::string& crash_at, int nth) {
   Stop(/*hard=*/true);
   url_.clear();
+  crash_at_ = crash_at;
+  crash_nth_ = nth;
   return Launch(values);
 }
 
@@ -98,8 +103,14 @@ bool BerthProcess::Launch(const nlohmann::json& values) {
     int fd = open(out_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(BERTH_BINARY, BERTH_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir",
-          data_dir_.c_str(), "--settings", settings.c_str(), static_cast<char*>(nullptr));
+    const char* binary = BERTH_BINARY;
+    if (!crash_at_.empty()) {
+      binary = BERTH_FAULTY_BINARY;
+      setenv("BERTH_CRASH_AT", crash_at_.c_str(), 1);
+      setenv("BERTH_CRASH_NTH", std::to_string(crash_nth_).c_str(), 1);
+    }
+    execl(binary, binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_.c_str(),
+          "--settings", settings.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -31,6 +31,9 @@ class BerthProcess {
   // Starts `berth serve` with `values` as its settings file's "Values". Fails the test (and
   // leaves url() empty) when it does not come up.
   explicit BerthProcess(const nlohmann::json& values = nlohmann::json::object());
+  // The same, running the test build of the daemon (`berth-faulty`) that SIGKILLs itself the
+  // `nth` time the job path reaches `crash_at` (a point of common/crash_points.h).
+  BerthProcess(const nlohmann::json& values, const std::string& crash_at, int nth = 1);
   ~BerthProcess();
 
   const std::string& url() const { return url_; }
@@ -54,7 +57,9 @@ class BerthProcess {
 
   // Kills the server (SIGKILL) if it runs and starts it again on the same data dir with
   // `values` as its settings. False (and a test failure) when it does not come up.
-  bool Restart(const nlohmann::json& values = nlohmann::json::object());
+  // The restarted daemon is the production binary unless `crash_at` names a point again.
+  bool Restart(const nlohmann::json& values = nlohmann::json::object(),
+               const std::string& crash_at = "", int nth = 1);
 
   // True once the server process has exited (reaping it); `status` gets its wait status.
   bool Exited(int* status = nullptr);
@@ -71,6 +76,8 @@ class BerthProcess {
   std::string url_;
   std::string key_;
   pid_t pid_ = -1;
+  std::string crash_at_;  // empty: the production binary
+  int crash_nth_ = 1;
 };
 
 // Mount points (from /proc/self/mountinfo) under `dir`.

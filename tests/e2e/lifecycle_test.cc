@@ -85,8 +85,7 @@ TEST_F(LifecycleTest, KillDashNineDuringARunningJobThenRestartCompletesIt) {
 }
 
 TEST_F(LifecycleTest, AKillBetweenContainerStartAndMessageDeleteNeverStartsASecondContainer) {
-  BerthProcess berth(
-      json{{"QueueLeaseSeconds", "1"}, {"TestFaultPoint", "after-start-before-delete"}});
+  BerthProcess berth(json{{"QueueLeaseSeconds", "1"}}, /*crash_at=*/"started");
   ASSERT_FALSE(berth.url().empty());
   std::string id =
       berth.SubmitOk(R"({"image":"busybox","command":"echo started; sleep 2; echo done"})");
@@ -103,7 +102,7 @@ TEST_F(LifecycleTest, AKillBetweenContainerStartAndMessageDeleteNeverStartsASeco
   EXPECT_EQ(r.Json()["logs"], "started\ndone\n") << "one run, one log";
   EXPECT_EQ(MonitorRecords(berth, id), 1);
   // The redelivered message was consumed by adopting the container, not by a new start.
-  EXPECT_NE(berth.ServerOutput().find("fault injection"), std::string::npos);
+  EXPECT_NE(berth.ServerOutput().find("crash point 'started'"), std::string::npos);
 }
 
 TEST_F(LifecycleTest, SigtermStopsTheDaemonGracefullyAndTheJobIsAdoptedAfterRestart) {

@@ -4,6 +4,8 @@
 //
 // CI runs a short version (40 jobs, 3 kills). The full one:
 //   BERTH_SOAK_JOBS=200 BERTH_SOAK_KILLS=5 build/berth_e2e_tests --gtest_filter='Soak*'
+// Containers are counted by a runtime wrapper that logs every `create` (not by berth's own
+// files). The test prints its random seed; BERTH_SOAK_SEED=<seed> replays the same kill moments.
 // Needs root (real containers).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "tests/e2e/berth_process.h"
+#include "tests/e2e/counting_runtime.h"
 
 namespace berth::e2e {
 namespace {
@@ -44,10 +47,19 @@ TEST(SoakTest, KilledAtRandomMomentsEveryAcknowledgedJobEndsRightWithItsWholeLog
   if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
   const int jobs = EnvInt("BERTH_SOAK_JOBS", 40);
   const int kills = EnvInt("BERTH_SOAK_KILLS", 3);
-  const json settings = {{"QueueLeaseSeconds", "2"}, {"MaxConcurrentJobs", "16"}};
+  const char* seed_env = std::getenv("BERTH_SOAK_SEED");
+  const uint32_t seed = seed_env != nullptr && *seed_env != '\0'
+                            ? static_cast<uint32_t>(std::strtoul(seed_env, nullptr, 10))
+                            : std::random_device{}();
+  printf("soak: seed %u (replay with BERTH_SOAK_SEED=%u)\n", seed, seed);
+  RecordProperty("seed", std::to_string(seed));
+  CountingRuntime runtime;
+  const json settings = {{"QueueLeaseSeconds", "2"},
+                         {"MaxConcurrentJobs", "16"},
+                         {"Runtime", runtime.path().string()}};
   BerthProcess berth(settings);
   ASSERT_FALSE(berth.url().empty());
-  std::mt19937 rng(std::random_device{}());
+  std::mt19937 rng(seed);
   std::vector<SoakJob> acked;
   int next = 0;
   // Submit in bursts between kills, so some jobs are queued, some starting, some running.
@@ -77,13 +89,8 @@ TEST(SoakTest, KilledAtRandomMomentsEveryAcknowledgedJobEndsRightWithItsWholeLog
     EXPECT_EQ(body["state"], code == 0 ? "Succeeded" : "Failed") << "job " << job.n;
     EXPECT_EQ(body["exitCode"], code) << "job " << job.n << ": " << body.dump();
     EXPECT_EQ(body["logs"], expected_log) << "job " << job.n << ": one run, whole log";
-    int monitors = 0;
-    std::error_code ec;
-    for (auto& e : std::filesystem::directory_iterator(berth.data_dir() / "jobs" / job.id, ec)) {
-      std::string name = e.path().filename().string();
-      if (name.rfind("monitor", 0) == 0 && name.ends_with(".json")) ++monitors;
-    }
-    EXPECT_EQ(monitors, 1) << "job " << job.n << ": exactly one container";
+    EXPECT_EQ(runtime.CreatesOf(job.id), 1)
+        << "job " << job.n << ": exactly one container (seed " << seed << ")";
   }
 }
 

@@ -1,0 +1,128 @@
+// FaultyStore: a Store wrapper for tests that injects faults the way LevelDB's EnvWrapper does:
+// every call is forwarded to the wrapped store unless the test's hook answers for it first.
+// Header-only and included only by tests: no production library contains it.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "store/store.h"
+
+namespace berth {
+
+class FaultyStore : public Store {
+ public:
+  // Decides, before a call is forwarded, whether it fails: returns the Status to answer instead
+  // (non-OK), or OK to forward. `op` is the method's name ("UpdateJobStatus"), `id` the job id
+  // it concerns (empty when none), `state` the target state of a status write (else kQueued).
+  using Hook = std::function<Status(std::string_view op, std::string_view id, JobState state)>;
+
+  explicit FaultyStore(Store& inner) : inner_(inner) {}
+
+  void set_hook(Hook hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook_ = std::move(hook);
+  }
+  // Runs after a GetJob was answered (e.g. to land a cancel right after the read).
+  void set_after_get(std::function<void(std::string_view id)> after) {
+    std::lock_guard<std::mutex> lock(mu_);
+    after_get_ = std::move(after);
+  }
+
+  void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) override {
+    if (Status st = Check("SubmitJob", job.id); !st.ok()) return done(st);
+    inner_.SubmitJob(std::move(job), std::move(queue), std::move(done));
+  }
+  Result<JobRecord> GetJob(std::string_view id) override {
+    if (Status st = Check("GetJob", id); !st.ok()) return st;
+    Result<JobRecord> job = inner_.GetJob(id);
+    std::function<void(std::string_view)> after;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = after_get_;
+    }
+    if (after) after(id);
+    return job;
+  }
+  Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states, int limit,
+                                              int64_t before_seq) override {
+    if (Status st = Check("ListJobsPage", ""); !st.ok()) return st;
+    return inner_.ListJobsPage(states, limit, before_seq);
+  }
+  Result<JobRecord> FindJobByIdempotencyKey(std::string_view key) override {
+    if (Status st = Check("FindJobByIdempotencyKey", ""); !st.ok()) return st;
+    return inner_.FindJobByIdempotencyKey(key);
+  }
+  Result<JobRecord> RequestCancel(std::string_view id) override {
+    if (Status st = Check("RequestCancel", id); !st.ok()) return st;
+    return inner_.RequestCancel(id);
+  }
+  Status RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
+                    const JobStatusUpdate& update) override {
+    if (Status st = Check("RequeueJob", id, update.state); !st.ok()) return st;
+    return inner_.RequeueJob(id, queue, delay, update);
+  }
+  Result<std::vector<std::string>> ListFinishedBefore(TimePoint cutoff, int limit) override {
+    if (Status st = Check("ListFinishedBefore", ""); !st.ok()) return st;
+    return inner_.ListFinishedBefore(cutoff, limit);
+  }
+  Status DeleteJob(std::string_view id) override {
+    if (Status st = Check("DeleteJob", id); !st.ok()) return st;
+    return inner_.DeleteJob(id);
+  }
+  Status UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) override {
+    if (Status st = Check("UpdateJobStatus", id, update.state); !st.ok()) return st;
+    return inner_.UpdateJobStatus(id, update);
+  }
+  Status RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) override {
+    if (Status st = Check("RecordRunning", msg.job_id, update.state); !st.ok()) return st;
+    return inner_.RecordRunning(msg, update);
+  }
+  Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
+                                                  milliseconds lease) override {
+    if (Status st = Check("ClaimMessages", ""); !st.ok()) return st;
+    return inner_.ClaimMessages(queue, max, lease);
+  }
+  Status RenewLease(const QueueMessage& msg, milliseconds lease) override {
+    if (Status st = Check("RenewLease", msg.job_id); !st.ok()) return st;
+    return inner_.RenewLease(msg, lease);
+  }
+  Status DeleteMessage(const QueueMessage& msg) override {
+    if (Status st = Check("DeleteMessage", msg.job_id); !st.ok()) return st;
+    return inner_.DeleteMessage(msg);
+  }
+  Status ReleaseMessage(const QueueMessage& msg, milliseconds delay) override {
+    if (Status st = Check("ReleaseMessage", msg.job_id); !st.ok()) return st;
+    return inner_.ReleaseMessage(msg, delay);
+  }
+  Status PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
+                       const JobStatusUpdate& job_update) override {
+    if (Status st = Check("PoisonMessage", msg.job_id, job_update.state); !st.ok()) return st;
+    return inner_.PoisonMessage(msg, poison_queue, job_update);
+  }
+  Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) override {
+    return inner_.PeekMessages(queue, limit);
+  }
+  Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override {
+    return inner_.NextVisibleAt(queue);
+  }
+
+ private:
+  Status Check(std::string_view op, std::string_view id, JobState state = JobState::kQueued) {
+    Hook hook;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hook = hook_;
+    }
+    return hook ? hook(op, id, state) : Status::Ok();
+  }
+
+  Store& inner_;
+  std::mutex mu_;
+  Hook hook_;                                        // GUARDED_BY(mu_)
+  std::function<void(std::string_view)> after_get_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace berth
