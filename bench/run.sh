@@ -81,8 +81,14 @@ for s in "${wanted[@]}"; do
     scratch=$(mktemp -d /var/tmp/berth-bench-pull-scratch-XXXXXX)
     cp "$BERTH_BIN" "$scratch/berth"
     [[ -x $snap/berth-shim ]] && cp "$snap/berth-shim" "$scratch/berth-shim"
+    # A checkout under /tmp stays visible: it is bound into the scratch dir first, at the same
+    # path, so the private /tmp still holds it.
     timeout --kill-after=120 "$limit" unshare -m --propagation private \
-      sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh "$scratch" \
+      sh -c 'here=$PWD
+        case "$here" in
+          /tmp/*) mkdir -p "$1/${here#/tmp/}" && mount --bind "$here" "$1/${here#/tmp/}" || exit 1 ;;
+        esac
+        mount --rbind "$1" /tmp && cd "$here" && shift && exec "$@"' sh "$scratch" \
       env BERTH_BIN=/tmp/berth bash bench/pull.sh | tee bench/results/PULL.out
     rc=${PIPESTATUS[0]}
     rm -rf "$scratch"

@@ -176,9 +176,11 @@ std::optional<TimePoint> OptTime(const std::optional<int64_t>& ms) {
 class SqliteConnection {
  public:
   static Result<std::unique_ptr<SqliteConnection>> Open(const std::filesystem::path& path,
-                                                        int flags, milliseconds busy_timeout) {
+                                                        int flags, milliseconds busy_timeout,
+                                                        const std::string& vfs) {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
+                             vfs.empty() ? nullptr : vfs.c_str());
     auto conn = std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
     if (rc != SQLITE_OK) return SqliteStatus(db, rc, "open " + path.string());
     sqlite3_extended_result_codes(db, 1);
@@ -410,13 +412,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
     return Status::InvalidArgument("sqlite: reader_connections must be at least 1");
   }
   RETURN_IF_ERROR(CreatePrivateFile(db_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> writer,
-                   SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteConnection> writer,
+      SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout, options.vfs));
   RETURN_IF_ERROR(PrepareWriter(*writer));
   std::vector<std::unique_ptr<SqliteConnection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {
-    ASSIGN_OR_RETURN(std::unique_ptr<SqliteConnection> reader,
-                     SqliteConnection::Open(db_path, SQLITE_OPEN_READONLY, options.busy_timeout));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<SqliteConnection> reader,
+        SqliteConnection::Open(db_path, SQLITE_OPEN_READONLY, options.busy_timeout, options.vfs));
     readers.push_back(std::move(reader));
   }
   return std::unique_ptr<SqliteStore>(

@@ -38,6 +38,9 @@ struct SqliteStoreOptions {
   // Read-only connections shared by GetJob, ListJobs, PeekMessages and NextVisibleAt. Default 4:
   // up to four reads run in parallel; each connection costs a file handle and a page cache.
   int reader_connections = 4;
+  // The SQLite VFS to open the database through; empty = SQLite's default (unix). Tests register
+  // one that simulates a power cut (drops every write not yet synced).
+  std::string vfs;
 };
 
 class SqliteStore : public Store {

@@ -3,14 +3,20 @@
 // many concurrent starts, under a cancel sent at every moment of a start, with a runtime that
 // hangs, and with the daemon killed at each step of the job path and restarted.
 // Needs root (real containers).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "tests/e2e/berth_process.h"
 #include "tests/e2e/counting_runtime.h"
+#include "tests/e2e/registry_fixture.h"
 
 namespace berth::e2e {
 namespace {
@@ -109,6 +115,107 @@ TEST_F(OneContainerTest, AStartTimeoutIsRetriedNotAdoptedAsADeadMonitor) {
   ASSERT_EQ(r.status, 200) << r.body << "\n" << berth.ServerOutput();
   EXPECT_EQ(r.Json()["logs"], "ran\n");
   EXPECT_EQ(runtime.CreatesOf(id), 1);
+}
+
+// A TCP proxy on 127.0.0.1 that waits `delay` before it connects each client to `upstream_port`:
+// a registry that answers slowly.
+class SlowProxy {
+ public:
+  SlowProxy(int upstream_port, milliseconds delay) : upstream_(upstream_port), delay_(delay) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd_, 64) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "slow proxy: cannot listen";
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Accept(); });
+  }
+  ~SlowProxy() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+    for (auto& t : pipes_) t.join();
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      ++connections_;
+      pipes_.emplace_back([this, c] { Pipe(c); });
+    }
+  }
+  void Pipe(int client) {
+    std::this_thread::sleep_for(delay_);
+    int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(upstream_));
+    if (connect(up, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+      pollfd p[2] = {{client, POLLIN, 0}, {up, POLLIN, 0}};
+      char buf[65536];
+      while (!stop_ && poll(p, 2, 200) >= 0) {
+        bool closed = false;
+        for (int i = 0; i < 2; ++i) {
+          if (!(p[i].revents & (POLLIN | POLLHUP))) continue;
+          ssize_t n = read(p[i].fd, buf, sizeof buf);
+          if (n <= 0 || write(p[1 - i].fd, buf, static_cast<size_t>(n)) != n) closed = true;
+        }
+        if (closed) break;
+      }
+    }
+    close(up);
+    close(client);
+  }
+
+  int upstream_;
+  milliseconds delay_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+  std::vector<std::thread> pipes_;  // touched by the accept thread only, joined after it
+};
+
+// Jobs whose image comes from a registry that answers slowly: the pull outlasts the message
+// lease several times over, and every job still gets exactly one container.
+TEST_F(OneContainerTest, ASlowRegistryPullLongerThanTheLeaseStartsEachJobOnce) {
+  LocalRegistry registry;
+  ASSERT_TRUE(registry.ok());
+  TestImage image;
+  image.Layer(BusyboxLayer(), LayerCompression::kGzip)
+      .Config({{"Cmd", {"/bin/sh", "-c", "echo pulled"}}});
+  ASSERT_FALSE(image.Push(registry, "slow", "v1").empty());
+  int port = std::stoi(registry.host().substr(registry.host().rfind(':') + 1));
+  SlowProxy proxy(port, milliseconds(1500));
+  CountingRuntime runtime;
+  BerthProcess berth(json{{"Runtime", runtime.path().string()},
+                          {"QueueLeaseSeconds", "1"},
+                          {"InsecureRegistries", proxy.host()}});
+  ASSERT_FALSE(berth.url().empty());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(berth.SubmitOk(json{{"image", proxy.host() + "/slow:v1"}}.dump()));
+  }
+  auto done = WaitAll(berth, ids, seconds(120));
+  ASSERT_EQ(done.size(), ids.size()) << berth.ServerOutput();
+  EXPECT_GE(proxy.connections(), 1) << "the pull went through the slow proxy";
+  for (const auto& id : ids) {
+    EXPECT_EQ(done[id].Json()["state"], "Succeeded") << done[id].body;
+    EXPECT_EQ(done[id].Json()["logs"], "pulled\n") << done[id].body;
+    EXPECT_EQ(runtime.CreatesOf(id), 1) << "job " << id;
+  }
 }
 
 // The daemon is killed (SIGKILL, by the test build berth-faulty) at each step of the job path and

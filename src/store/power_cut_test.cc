@@ -1,0 +1,283 @@
+// A power cut, simulated the way SQLite tests itself: a VFS that passes every call to the real
+// one but remembers what each file held at its last sync, and at the cut puts every file back to
+// that (every write not yet synced is dropped, the shared-memory index is lost). Afterwards every
+// job whose submission was acknowledged (its callback said OK: the 202) must still be there.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/random.h"
+#include "store/sqlite_store.h"
+
+namespace berth {
+namespace {
+
+// The VFS. One per process (registered once); Arm() starts tracking a directory's files.
+class PowerCutVfs {
+ public:
+  static constexpr const char* kName = "berth-power-cut";
+
+  static PowerCutVfs& Get() {
+    static PowerCutVfs* vfs = new PowerCutVfs();
+    return *vfs;
+  }
+
+  // Drops every unsynced write of every tracked file; later writes and syncs fail (the machine
+  // is off) until Restore().
+  void Cut() {
+    std::lock_guard<std::mutex> lock(mu_);
+    dead_ = true;
+    for (const auto& [path, image] : durable_) {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(image.data(), static_cast<std::streamsize>(image.size()));
+    }
+    // Files created but never synced are gone with the power; so is the WAL index.
+    for (const auto& path : created_) {
+      if (!durable_.count(path)) std::filesystem::remove(path);
+    }
+    for (const auto& [path, image] : durable_) std::filesystem::remove(path + "-shm");
+  }
+  void PowerOn() {
+    std::lock_guard<std::mutex> lock(mu_);
+    dead_ = false;
+    durable_.clear();
+    created_.clear();
+    seen_.clear();
+  }
+  int syncs() const { return syncs_.load(); }
+
+ private:
+  struct File {
+    sqlite3_file base;  // must be first: SQLite sees a File* as a sqlite3_file*
+    sqlite3_file* real;
+    std::string path;
+  };
+
+  PowerCutVfs() {
+    real_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *real_;
+    vfs_.zName = kName;
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
+    vfs_.pAppData = this;
+    vfs_.xOpen = &PowerCutVfs::Open;
+    io_ = {};
+    io_.iVersion = 1;
+    io_.xClose = [](sqlite3_file* f) {
+      File* file = reinterpret_cast<File*>(f);
+      int rc = file->real->pMethods ? file->real->pMethods->xClose(file->real) : SQLITE_OK;
+      file->path.~basic_string();
+      return rc;
+    };
+    io_.xRead = [](sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xRead(file->real, buf, n, off);
+    };
+    // Writes, truncations, syncs and deletes run under the VFS's lock, so a cut falls between
+    // two of them, never inside one.
+    io_.xWrite = [](sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
+      File* file = reinterpret_cast<File*>(f);
+      std::lock_guard<std::mutex> lock(Get().mu_);
+      if (Get().dead_) return SQLITE_IOERR_WRITE;
+      return file->real->pMethods->xWrite(file->real, buf, n, off);
+    };
+    io_.xTruncate = [](sqlite3_file* f, sqlite3_int64 size) {
+      File* file = reinterpret_cast<File*>(f);
+      std::lock_guard<std::mutex> lock(Get().mu_);
+      if (Get().dead_) return SQLITE_IOERR_TRUNCATE;
+      return file->real->pMethods->xTruncate(file->real, size);
+    };
+    io_.xSync = [](sqlite3_file* f, int flags) {
+      File* file = reinterpret_cast<File*>(f);
+      return Get().Sync(file, flags);
+    };
+    io_.xFileSize = [](sqlite3_file* f, sqlite3_int64* size) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xFileSize(file->real, size);
+    };
+    io_.xLock = [](sqlite3_file* f, int l) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xLock(file->real, l);
+    };
+    io_.xUnlock = [](sqlite3_file* f, int l) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xUnlock(file->real, l);
+    };
+    io_.xCheckReservedLock = [](sqlite3_file* f, int* out) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xCheckReservedLock(file->real, out);
+    };
+    io_.xFileControl = [](sqlite3_file* f, int op, void* arg) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xFileControl(file->real, op, arg);
+    };
+    io_.xSectorSize = [](sqlite3_file* f) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xSectorSize(file->real);
+    };
+    io_.xDeviceCharacteristics = [](sqlite3_file* f) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xDeviceCharacteristics(file->real);
+    };
+    // Shared memory (the WAL index) goes to the real file; it is never synced, and the cut
+    // removes it, as a real power loss leaves it unusable: SQLite rebuilds it from the WAL.
+    io_.iVersion = 2;
+    io_.xShmMap = [](sqlite3_file* f, int page, int size, int extend, void volatile** p) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xShmMap(file->real, page, size, extend, p);
+    };
+    io_.xShmLock = [](sqlite3_file* f, int offset, int n, int flags) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xShmLock(file->real, offset, n, flags);
+    };
+    io_.xShmBarrier = [](sqlite3_file* f) {
+      File* file = reinterpret_cast<File*>(f);
+      file->real->pMethods->xShmBarrier(file->real);
+    };
+    io_.xShmUnmap = [](sqlite3_file* f, int delete_flag) {
+      File* file = reinterpret_cast<File*>(f);
+      return file->real->pMethods->xShmUnmap(file->real, delete_flag);
+    };
+    vfs_.xDelete = [](sqlite3_vfs* vfs, const char* name, int sync_dir) {
+      PowerCutVfs* self = static_cast<PowerCutVfs*>(vfs->pAppData);
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (self->dead_) return SQLITE_IOERR_DELETE;
+      self->durable_.erase(name);
+      return self->real_->xDelete(self->real_, name, sync_dir);
+    };
+    sqlite3_vfs_register(&vfs_, 0);
+  }
+
+  static int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* out_flags) {
+    PowerCutVfs* self = static_cast<PowerCutVfs*>(vfs->pAppData);
+    File* file = reinterpret_cast<File*>(f);
+    file->real = reinterpret_cast<sqlite3_file*>(file + 1);
+    new (&file->path) std::string(name ? name : "");
+    int rc = self->real_->xOpen(self->real_, name, file->real, flags, out_flags);
+    file->base.pMethods = rc == SQLITE_OK ? &self->io_ : nullptr;
+    if (rc != SQLITE_OK) {
+      file->path.~basic_string();
+      return rc;
+    }
+    if (name != nullptr) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (!self->seen_.insert(name).second) {
+        // Known already: its durable image is tracked.
+      } else if (!std::filesystem::exists(name) || std::filesystem::file_size(name) == 0) {
+        self->created_.insert(name);
+      } else {
+        // First seen with content from before this power-on: durable as it is.
+        std::ifstream in(name, std::ios::binary);
+        self->durable_[name] = std::string(std::istreambuf_iterator<char>(in), {});
+      }
+    }
+    return rc;
+  }
+
+  int Sync(File* file, int flags) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (dead_) return SQLITE_IOERR_FSYNC;
+    int rc = file->real->pMethods->xSync(file->real, flags);
+    if (rc != SQLITE_OK || file->path.empty()) return rc;
+    std::ifstream in(file->path, std::ios::binary);
+    durable_[file->path] = std::string(std::istreambuf_iterator<char>(in), {});
+    ++syncs_;
+    return rc;
+  }
+
+  sqlite3_vfs* real_;
+  sqlite3_vfs vfs_;
+  sqlite3_io_methods io_;
+  std::mutex mu_;
+  bool dead_ = false;                           // GUARDED_BY(mu_)
+  std::map<std::string, std::string> durable_;  // GUARDED_BY(mu_): path -> content at last sync
+  std::set<std::string> created_;               // GUARDED_BY(mu_)
+  std::set<std::string> seen_;                  // GUARDED_BY(mu_): files opened since power-on
+  std::atomic<int> syncs_{0};
+};
+
+JobRecord NewJob(const FakeClock& clock) {
+  JobRecord job;
+  job.id = NewUuidV4();
+  job.spec.image = "busybox";
+  job.spec.command = {"echo", job.id};
+  job.created_at = clock.Now();
+  return job;
+}
+
+TEST(PowerCutTest, EveryAcknowledgedSubmissionSurvivesAPowerCutAtARandomMoment) {
+  const uint32_t seed = std::random_device{}();
+  printf("power cut: seed %u\n", seed);
+  std::mt19937 rng(seed);
+  PowerCutVfs& vfs = PowerCutVfs::Get();
+  for (int round = 0; round < 5; ++round) {
+    char tmpl[] = "/tmp/berth-power-cut-XXXXXX";
+    std::filesystem::path dir = mkdtemp(tmpl);
+    FakeClock clock;
+    SqliteStoreOptions opts;
+    opts.vfs = PowerCutVfs::kName;
+    vfs.PowerOn();
+    auto store = SqliteStore::Open(dir / "berth.db", clock, opts);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    std::mutex mu;
+    std::vector<std::string> acknowledged;
+    std::atomic<int> answered{0};
+    std::atomic<bool> stop{false};
+    // Four submitters, as the HTTP threads would be, until the power goes.
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < 4; ++t) {
+      submitters.emplace_back([&] {
+        while (!stop.load()) {
+          JobRecord job = NewJob(clock);
+          std::string id = job.id;
+          std::promise<Status> done;
+          (*store)->SubmitJob(std::move(job), "jobs", [&](Status st) { done.set_value(st); });
+          Status st = done.get_future().get();
+          ++answered;
+          if (st.ok()) {
+            std::lock_guard<std::mutex> lock(mu);
+            acknowledged.push_back(id);
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<>(20, 300)(rng)));
+    vfs.Cut();  // the power goes: unsynced writes are lost
+    stop = true;
+    for (auto& t : submitters) t.join();
+    std::vector<std::string> acked;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      acked = acknowledged;
+    }
+    store->reset();  // the process is gone with the power; nothing it does now reaches disk
+    vfs.PowerOn();
+    ASSERT_GT(acked.size(), 0u) << "the cut came before any commit; round " << round;
+    auto reopened = SqliteStore::Open(dir / "berth.db", clock);
+    ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+    for (const auto& id : acked) {
+      EXPECT_TRUE((*reopened)->GetJob(id).ok())
+          << "acknowledged job " << id << " lost (seed " << seed << ", round " << round << ")";
+    }
+    auto msgs = (*reopened)->PeekMessages("jobs", 1'000'000);
+    ASSERT_TRUE(msgs.ok());
+    EXPECT_GE(msgs->size(), acked.size()) << "every acknowledged job keeps its message";
+    reopened->reset();
+    std::filesystem::remove_all(dir);
+  }
+  EXPECT_GT(vfs.syncs(), 0) << "the store synced through the test VFS";
+}
+
+}  // namespace
+}  // namespace berth
