@@ -192,6 +192,8 @@ int Serve(const ServeOptions& opts) {
   dopts.max_dequeue_count = settings->max_dequeue_count;
   dopts.lease = milliseconds(int64_t{settings->queue_lease_seconds} * 1000);
   dopts.retry_delay = milliseconds(settings->queue_retry_delay_ms);
+  dopts.start_backoff = milliseconds(settings->start_backoff_ms);
+  dopts.start_backoff_max = milliseconds(settings->start_backoff_max_ms);
   dopts.paused = settings->dispatch_paused;
   dopts.cancel_grace = milliseconds(int64_t{settings->cancel_grace_seconds} * 1000);
   dopts.max_retries = settings->max_retries;

@@ -126,6 +126,8 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"QueueLeaseSeconds", IntSetter(&Settings::queue_lease_seconds, 1, 86400)},
       {"QueueRetryDelayMs", IntSetter(&Settings::queue_retry_delay_ms, 0, 86400000)},
       {"JobStartTimeoutSeconds", IntSetter(&Settings::job_start_timeout_seconds, 1, 3600)},
+      {"StartBackoffMs", IntSetter(&Settings::start_backoff_ms, 0, 3600000)},
+      {"StartBackoffMaxMs", IntSetter(&Settings::start_backoff_max_ms, 0, 86400000)},
       {"Runtime", StringSetter(&Settings::runtime)},
       {"StatusRequiresKey", BoolSetter(&Settings::status_requires_key)},
       {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},

@@ -27,6 +27,11 @@ struct Settings {
   // Runtime: the OCI runtime, a name looked up in /usr/bin, /usr/local/bin, /usr/sbin, /bin
   // ("crun", "runc", "youki", "runsc") or an absolute path to any OCI runtime binary.
   std::string runtime = "crun";
+  // StartBackoffMs / StartBackoffMaxMs: the pause after a failed start attempt doubles from
+  // StartBackoffMs up to StartBackoffMaxMs (an unreachable registry backs off, Kubernetes'
+  // ImagePullBackOff). Defaults 1000 and 60000.
+  int64_t start_backoff_ms = 1000;
+  int64_t start_backoff_max_ms = 60000;
   // JobStartTimeoutSeconds: how long a container start may take (image pull excluded) before it
   // is abandoned, its leftovers removed, and the start retried. Default 60.
   int job_start_timeout_seconds = 60;

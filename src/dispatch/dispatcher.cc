@@ -374,10 +374,13 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                            std::nullopt,
                            std::nullopt,
                            job.attempts};
+    milliseconds delay =
+        std::max(opts_.retry_delay,
+                 RetryDelay(msg.dequeue_count, opts_.start_backoff, opts_.start_backoff_max));
+    queued.reason += "; next attempt in " + std::to_string(delay.count()) + " ms";
     (void)Write(job.id, "record Queued", [&] { return store_.UpdateJobStatus(job.id, queued); });
-    (void)Write(job.id, "release message",
-                [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
-    if (opts_.retry_delay.count() > 0) scheduler_.After(opts_.retry_delay, [this] { Wake(); });
+    (void)Write(job.id, "release message", [&] { return store_.ReleaseMessage(msg, delay); });
+    if (delay.count() > 0) scheduler_.After(delay, [this] { Wake(); });
   }
   ReleaseSlot();
 }

@@ -42,17 +42,22 @@
 namespace berth {
 
 struct DispatcherOptions {
-  std::string queue = "jobs";         // JobQueueName
-  int max_concurrent = 16;            // MaxConcurrentJobs
-  int max_dequeue_count = 5;          // MaxDequeueCount: attempts before the poison queue
-  milliseconds lease{60'000};         // visibility timeout of a claimed message while it starts
-  milliseconds retry_delay{0};        // a failed start's message is visible again after this
-  milliseconds idle_poll{1'000};      // how often the queue is checked with no local wake-up
-  int start_threads = 4;              // containers started in parallel
-  bool paused = false;                // DispatchPaused: claim nothing (jobs stay queued)
-  milliseconds cancel_grace{10'000};  // SIGTERM, then SIGKILL after this
-  int max_retries = 3;                // OnFailure: runs after the first one
-  milliseconds retry_backoff{1'000};  // first retry delay; doubles for each retry
+  std::string queue = "jobs";   // JobQueueName
+  int max_concurrent = 16;      // MaxConcurrentJobs
+  int max_dequeue_count = 5;    // MaxDequeueCount: attempts before the poison queue
+  milliseconds lease{60'000};   // visibility timeout of a claimed message while it starts
+  milliseconds retry_delay{0};  // a failed start's message is visible again after this
+  // Back-off between failed start attempts (Kubernetes' ImagePullBackOff): after attempt n the
+  // message waits start_backoff * 2^(n-1), at most start_backoff_max (and at least retry_delay).
+  // An unreachable registry then costs 1+2+4+8 s before the poison queue, not milliseconds.
+  milliseconds start_backoff{1'000};       // StartBackoffMs
+  milliseconds start_backoff_max{60'000};  // StartBackoffMaxMs
+  milliseconds idle_poll{1'000};           // how often the queue is checked with no local wake-up
+  int start_threads = 4;                   // containers started in parallel
+  bool paused = false;                     // DispatchPaused: claim nothing (jobs stay queued)
+  milliseconds cancel_grace{10'000};       // SIGTERM, then SIGKILL after this
+  int max_retries = 3;                     // OnFailure: runs after the first one
+  milliseconds retry_backoff{1'000};       // first retry delay; doubles for each retry
   milliseconds retry_backoff_max{60'000};  // the delay never exceeds this
   // Transient store failures on the job path are retried this many times (with a doubling
   // pause from 10 ms) before they are logged as lost.

@@ -27,6 +27,7 @@ class DispatcherFixture : public ::testing::Test {
     store_ = std::move(store).value();
     faulty_ = std::make_unique<FaultyStore>(*store_);
     opts_.idle_poll = milliseconds(20);
+    opts_.start_backoff = milliseconds(0);  // tests of the back-off set it themselves
   }
   void TearDown() override {
     dispatcher_.reset();

@@ -66,6 +66,31 @@ TEST_F(DispatcherTest, FailedStartsAreRetriedThenThePoisonQueueTakesTheMessage) 
   EXPECT_EQ(poison->front().dequeue_count, 5);
 }
 
+TEST_F(DispatcherTest, FailedStartsBackOffExponentially) {
+  runtime_.FailImage("unreachable");
+  opts_.start_backoff = seconds(1);
+  opts_.start_backoff_max = seconds(3);
+  StartDispatcher();
+  std::string id = Submit("unreachable");
+  // Attempt n+1 waits min(1 s * 2^(n-1), 3 s) after attempt n: 1, 2, 3, 3 s.
+  for (int n = 1; n <= 4; ++n) {
+    ASSERT_TRUE(Eventually([&] { return runtime_.start_calls(id) == n; })) << n;
+    ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kQueued; })) << n;
+    int64_t wait_ms = std::min<int64_t>(1000LL << (n - 1), 3000);
+    EXPECT_NE(Job(id).reason.find("next attempt in " + std::to_string(wait_ms) + " ms"),
+              std::string::npos)
+        << Job(id).reason;
+    clock_.Advance(milliseconds(wait_ms - 100));
+    dispatcher_->Wake();
+    std::this_thread::sleep_for(milliseconds(60));
+    EXPECT_EQ(runtime_.start_calls(id), n) << "attempt " << n + 1 << " came before its back-off";
+    clock_.Advance(milliseconds(100));
+    dispatcher_->Wake();
+  }
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kFailed; }));
+  EXPECT_EQ(runtime_.start_calls(id), 5);
+}
+
 TEST_F(DispatcherTest, RetryDelayKeepsAFailedStartInvisibleUntilItPasses) {
   runtime_.FailImage("missing");
   opts_.retry_delay = seconds(30);
