@@ -128,7 +128,7 @@ TEST_F(JobFlowTest, UnknownMalformedAndBadRequestsGetPreciseErrors) {
 }
 
 TEST_F(JobFlowTest, MissingImageFailsAfterMaxDequeueCountWithPoisonReason) {
-  BerthProcess berth;
+  BerthProcess berth(json{{"StartBackoffMs", "200"}});  // 0.2 + 0.4 + 0.8 + 1.6 s of back-off
   ASSERT_FALSE(berth.url().empty());
   std::string id = berth.SubmitOk(R"({"image":"no-such-image:1.0","command":"true"})");
   Reply r = berth.WaitTerminal(id, seconds(30));
