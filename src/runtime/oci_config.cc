@@ -195,9 +195,9 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
     linux_section["gidMappings"] = map;
   }
   if (!opts.seccomp_profile.empty()) {
-    ASSIGN_OR_RETURN(std::string seccomp,
-                     TranslateSeccompProfile(opts.seccomp_profile, SeccompTarget{.caps = caps}));
-    linux_section["seccomp"] = json::parse(seccomp);
+    ASSIGN_OR_RETURN(auto seccomp,
+                     CachedSeccompProfile(opts.seccomp_profile, SeccompTarget{.caps = caps}));
+    linux_section["seccomp"] = *seccomp;
   }
   json config = {
       {"ociVersion", "1.0.2"},

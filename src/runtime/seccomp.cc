@@ -1,6 +1,8 @@
 #include "runtime/seccomp.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 namespace berth {
@@ -72,6 +74,31 @@ json Translate(const json& profile, const SeccompTarget& target) {
 }
 
 }  // namespace
+
+Result<std::shared_ptr<const json>> CachedSeccompProfile(std::string_view profile,
+                                                         const SeccompTarget& target) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const json>> cache;  // GUARDED_BY(mu)
+  std::string key = std::to_string(std::hash<std::string_view>{}(profile)) + ":" +
+                    std::to_string(profile.size()) + ":" + target.arch + ":" + target.scmp_arch;
+  for (const auto& cap : target.caps) key += ":" + cap;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  std::shared_ptr<const json> translated;
+  try {
+    json doc = json::parse(profile.begin(), profile.end());
+    if (!doc.is_object()) return Status::InvalidArgument("seccomp profile: not a JSON object");
+    translated = std::make_shared<const json>(Translate(doc, target));
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(std::string("seccomp profile: ") + e.what());
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= 32) cache.clear();
+  cache.emplace(key, translated);
+  return translated;
+}
 
 Result<std::string> TranslateSeccompProfile(std::string_view profile, const SeccompTarget& target) {
   try {

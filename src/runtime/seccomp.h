@@ -8,6 +8,8 @@
 // "minKernel" (ignored: the kernels berth supports are newer than any profile's minimum).
 #pragma once
 
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,5 +28,11 @@ struct SeccompTarget {
 
 // The OCI linux.seccomp JSON text for `target`. InvalidArgument for a malformed profile.
 Result<std::string> TranslateSeccompProfile(std::string_view profile, const SeccompTarget& target);
+
+// TranslateSeccompProfile as a JSON value, remembered per (profile, target): every job with the
+// same capability set shares one translation instead of parsing the ~36 KB profile on each start
+// (2.5 ms of the start path). The cache keeps at most 32 translations. Thread-safe.
+Result<std::shared_ptr<const nlohmann::json>> CachedSeccompProfile(std::string_view profile,
+                                                                   const SeccompTarget& target);
 
 }  // namespace berth
