@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace berth {
 namespace {
@@ -10,6 +11,9 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxCommandArgs = 4096;
 constexpr size_t kMaxEnvVars = 1024;
+constexpr int kMaxJobRetries = 10;
+
+bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
 Status FieldError(std::string_view field, std::string_view what) {
   return Status::InvalidArgument("field '" + std::string(field) + "': " + std::string(what));
@@ -35,6 +39,9 @@ Result<std::map<std::string, std::string>> ParseEnv(const json& v, std::string_v
       return FieldError(std::string(field) + "." + k, "not a valid variable name");
     }
     if (!val.is_string()) return FieldError(std::string(field) + "." + k, "must be a string");
+    if (HasNul(val.get_ref<const std::string&>())) {
+      return FieldError(std::string(field) + "." + k, "must not contain a NUL byte");
+    }
     out[k] = val.get<std::string>();
   }
   return out;
@@ -131,11 +138,17 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
     spec.image = v.get<std::string>();
   } else if (key == "command") {
     if (v.is_string()) {
+      if (HasNul(v.get_ref<const std::string&>())) {
+        return FieldError(key, "must not contain a NUL byte");
+      }
       spec.command = {"/bin/sh", "-c", v.get<std::string>()};
     } else if (v.is_array()) {
       if (v.size() > kMaxCommandArgs) return FieldError(key, "too many arguments");
       for (const auto& a : v) {
         if (!a.is_string()) return FieldError(key, "must be an array of strings");
+        if (HasNul(a.get_ref<const std::string&>())) {
+          return FieldError(key, "must not contain a NUL byte");
+        }
         spec.command.push_back(a.get<std::string>());
       }
     } else {
@@ -166,6 +179,13 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
       return FieldError(key, "must be between 0 and 31536000");
     }
     spec.timeout_seconds = v.get<int64_t>();
+  } else if (key == "maxRetries") {
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() ? v.get<uint64_t>() > kMaxJobRetries
+                                : v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxJobRetries)) {
+      return FieldError(key, "must be a whole number from 0 to " + std::to_string(kMaxJobRetries));
+    }
+    spec.max_retries = v.get<int>();
   } else if (key == "readOnlyRootFilesystem") {
     if (!v.is_boolean()) return FieldError(key, "must be true or false");
     spec.read_only_root_filesystem = v.get<bool>();
@@ -242,13 +262,49 @@ Status ValidateImageReference(std::string_view ref) {
   return Status::Ok();
 }
 
-Result<JobSpec> ParseJobSpec(std::string_view text) {
+namespace {
+
+// Parses `text` as JSON, refusing a key given twice in one object (nlohmann keeps the last).
+Result<json> ParseJsonNoDuplicateKeys(std::string_view text) {
+  // The parser reports each object's start and end and each key (depth-first), so a stack of
+  // the keys seen per open object finds a repeat.
+  std::vector<std::set<std::string>> open;
+  std::string duplicate;
+  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        open.emplace_back();
+        break;
+      case json::parse_event_t::object_end:
+        if (!open.empty()) open.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open.empty() && !open.back().insert(parsed.get<std::string>()).second &&
+            duplicate.empty()) {
+          duplicate = parsed.get<std::string>();
+        }
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
   json doc;
   try {
-    doc = json::parse(text.begin(), text.end());
+    doc = json::parse(text.begin(), text.end(), callback);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
+  if (!duplicate.empty()) {
+    return FieldError(duplicate, "is given twice (a key may appear once per object)");
+  }
+  return doc;
+}
+
+}  // namespace
+
+Result<JobSpec> ParseJobSpec(std::string_view text) {
+  ASSIGN_OR_RETURN(json doc, ParseJsonNoDuplicateKeys(text));
   if (!doc.is_object()) return Status::InvalidArgument("the job spec must be a JSON object");
   JobSpec spec;
   for (const auto& [key, v] : doc.items()) {
@@ -269,6 +325,7 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   if (spec.memory_gb > 0) j["memoryInGB"] = spec.memory_gb;
   j["restartPolicy"] = ToString(spec.restart_policy);
   if (spec.timeout_seconds > 0) j["timeoutSeconds"] = spec.timeout_seconds;
+  if (spec.max_retries) j["maxRetries"] = *spec.max_retries;
   if (spec.read_only_root_filesystem) j["readOnlyRootFilesystem"] = true;
   if (spec.network != NetworkMode::kNone) j["network"] = ToString(spec.network);
   return j.dump();

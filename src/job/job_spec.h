@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,9 @@ struct JobSpec {
   int64_t timeout_seconds = 0;               // 0 = none
   bool read_only_root_filesystem = false;    // readOnlyRootFilesystem: / is mounted read-only
   NetworkMode network = NetworkMode::kNone;  // network: "none" (default) or "host"
+  // maxRetries (0..10): OnFailure re-runs after the first attempt; unset = the MaxRetries
+  // setting.
+  std::optional<int> max_retries;
 };
 
 // Checks an image reference against the distribution grammar
@@ -39,8 +43,9 @@ struct JobSpec {
 // [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, a digest of algo:hex. InvalidArgument says what is wrong.
 Status ValidateImageReference(std::string_view ref);
 
-// Parses a job spec from the API's JSON object. An unknown field, a wrong type or a value out of
-// range is InvalidArgument with a message that names the field. A string `command` becomes
+// Parses a job spec from the API's JSON object. An unknown field, a wrong type, a value out of
+// range, a NUL byte in a command argument or an environment variable, or a key given twice in
+// one object is InvalidArgument with a message that names the field. A string `command` becomes
 // {"/bin/sh", "-c", command}.
 Result<JobSpec> ParseJobSpec(std::string_view json);
 

@@ -354,3 +354,55 @@ TEST(ValidateImageReferenceTest, RejectsHostileReferences) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 10: a NUL inside a string would be cut where the runtime turns it into a C string.
+TEST(ParseJobSpecTest, NulBytesInArgumentsAndValuesAreRejected) {
+  ExpectRejected(R"({"image": "busybox", "command": ["echo", "a\u0000b"]})", "command");
+  ExpectRejected(R"({"image": "busybox", "command": "echo a\u0000b"})", "command");
+  ExpectRejected(R"({"image": "busybox", "environmentVariables": {"A": "x\u0000y"}})",
+                 "environmentVariables.A");
+  ExpectRejected(R"({"image": "busybox", "secureEnvironmentVariables": {"S": "\u0000"}})",
+                 "secureEnvironmentVariables.S");
+  ExpectRejected(R"({"image": "busybox", "environmentVariables": {"A\u0000B": "v"}})",
+                 "environmentVariables");
+}
+
+TEST(ParseJobSpecTest, DuplicatedKeysAreRejected) {
+  ExpectRejected(R"({"image": "busybox", "image": "alpine"})", "image");
+  ExpectRejected(R"({"image": "busybox", "command": ["a"], "command": ["b"]})", "command");
+  ExpectRejected(R"({"image": "busybox", "environmentVariables": {"A": "1", "A": "2"}})", "A");
+  Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "command": ["x"]})");
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  // The same key in two different objects is not a duplicate.
+  spec = ParseJobSpec(
+      R"({"image": "busybox", "environmentVariables": {"A": "1"},
+          "secureEnvironmentVariables": {"A": "2"}})");
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+}
+
+TEST(ParseJobSpecTest, MaxRetriesParsesValidatesAndRoundTrips) {
+  Result<JobSpec> plain = ParseJobSpec(R"({"image": "busybox"})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->max_retries.has_value());
+  EXPECT_THAT(JobSpecToJson(*plain, false), ::testing::Not(HasSubstr("maxRetries")));
+  for (int n : {0, 2, 10}) {
+    Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "maxRetries": )" +
+                                        std::to_string(n) + "}");
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    ASSERT_TRUE(spec->max_retries.has_value());
+    EXPECT_EQ(*spec->max_retries, n);
+    Result<JobSpec> back = ParseJobSpec(JobSpecToJson(*spec, false));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->max_retries, spec->max_retries);
+  }
+  ExpectRejected(R"({"image": "busybox", "maxRetries": 11})", "maxRetries");
+  ExpectRejected(R"({"image": "busybox", "maxRetries": -1})", "maxRetries");
+  ExpectRejected(R"({"image": "busybox", "maxRetries": 1.5})", "maxRetries");
+  ExpectRejected(R"({"image": "busybox", "maxRetries": "2"})", "maxRetries");
+}
+
+}  // namespace
+}  // namespace berth
