@@ -129,10 +129,23 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
     respond(JsonError(400, "Idempotency-Key is longer than 256 characters"));
     return;
   }
-  jobs_.Submit(std::move(spec), submit, [respond, host](Result<std::string> id) {
+  // With an Idempotency-Key the answer may be an earlier job: it must have been asked with the
+  // same spec (compared in canonical form), else 422 as in the IETF idempotency-key draft.
+  std::string canonical = submit.idempotency_key.empty() ? "" : JobSpecToJson(spec, true);
+  jobs_.Submit(std::move(spec), submit, [this, respond, host, canonical](Result<std::string> id) {
     if (!id.ok()) {
       respond(JsonError(HttpCodeFor(id.status()), "job not queued: " + id.status().message()));
       return;
+    }
+    if (!canonical.empty()) {
+      auto job = jobs_.Get(*id);
+      if (job.ok() && JobSpecToJson(job->spec, true) != canonical) {
+        respond(JsonError(422,
+                          "Idempotency-Key was already used with a different request body "
+                          "(job " +
+                              *id + "); use a new key for a new job"));
+        return;
+      }
     }
     std::string location = "/api/jobs/" + *id;
     std::string url = host.empty() ? location : "http://" + host + location;
@@ -176,7 +189,7 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
     logs = LastLines(logs, n);
   }
   int code = StatusCodeOf(job->state);
-  json body = JobToJson(*job);
+  json body = JobToJson(*job, opts_.hidden_paths);
   body["logs"] = logs;
   body["logsTruncated"] = log.ok() && log->truncated;
   HttpResponse r = JsonResponse(code, body);
@@ -192,21 +205,11 @@ void JobApi::HandleLogs(const HttpRequest& req, const std::string& id, Respond r
     respond(JsonError(HttpCodeFor(job.status()), job.status().message()));
     return;
   }
-  if (req.Query("follow").value_or("") == "true") {
-    HttpResponse r;
-    r.content_type = "text/plain; charset=utf-8";
-    r.stream = FollowLog(id);
-    respond(std::move(r));
-    return;
-  }
-  auto log = jobs_.ReadLog(id, SIZE_MAX);
-  if (!log.ok()) {
-    respond(JsonError(HttpCodeFor(log.status()), log.status().message()));
-    return;
-  }
+  // Streamed in bounded chunks as the client takes them: a reader of a big log never makes the
+  // daemon hold the whole log (anyone may ask, many at once).
   HttpResponse r;
   r.content_type = "text/plain; charset=utf-8";
-  r.body = std::move(log->text);
+  r.stream = StreamLog(id, req.Query("follow").value_or("") == "true");
   respond(std::move(r));
 }
 

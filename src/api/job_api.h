@@ -30,6 +30,9 @@ struct JobApiOptions {
   bool allow_host_network = false;        // AllowHostNetwork: a spec may ask for "host"
   size_t max_status_log_bytes = 4 << 20;  // `logs` in the status body: at most its last 4 MiB
   milliseconds follow_poll{25};           // how often a followed log is checked for growth
+  // Host paths a caller never sees (the data dir, as given and resolved): in a job's reason
+  // they are shown as "<data>".
+  std::vector<std::string> hidden_paths;
 };
 
 class JobApi {
@@ -51,8 +54,9 @@ class JobApi {
   void HandleLogs(const HttpRequest& req, const std::string& id, Respond respond);
   void HandleList(const HttpRequest& req, Respond respond);
   void HandleCancel(const HttpRequest& req, const std::string& id, Respond respond);
-  // A chunked body that follows the job's log until the job ends.
-  ChunkSource FollowLog(const std::string& id);
+  // A chunked body that follows the job's log until the job ends (`follow`), or streams the
+  // log as it is now, in bounded chunks, never the whole file in memory.
+  ChunkSource StreamLog(const std::string& id, bool follow);
   struct Follow;
   void Pump(std::shared_ptr<Follow> follow, ChunkSink sink);
 

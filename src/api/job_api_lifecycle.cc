@@ -20,6 +20,7 @@ struct JobApi::Follow {
   std::string id;
   uint64_t offset = 0;
   bool job_ended = false;  // the job was seen terminal: the next empty read ends the stream
+  bool follow = true;      // false: end at the first empty read (the log as it is now)
 };
 
 void JobApi::HandleList(const HttpRequest& req, Respond respond) {
@@ -52,7 +53,7 @@ void JobApi::HandleList(const HttpRequest& req, Respond respond) {
     return;
   }
   json jobs = json::array();
-  for (const auto& job : page->jobs) jobs.push_back(JobToJson(job));
+  for (const auto& job : page->jobs) jobs.push_back(JobToJson(job, opts_.hidden_paths));
   json body = {{"jobs", jobs},
                {"nextCursor", page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}};
   respond(JsonResponse(200, body));
@@ -65,7 +66,7 @@ void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond
     respond(JsonError(HttpCodeFor(result.status()), result.status().message()));
     return;
   }
-  json body = JobToJson(result->job);
+  json body = JobToJson(result->job, opts_.hidden_paths);
   if (result->already_ended) {
     HttpResponse r = JsonResponse(410, body);
     return respond(std::move(r));
@@ -79,9 +80,10 @@ void JobApi::HandleCancel(const HttpRequest& req, const std::string& id, Respond
   respond(std::move(r));
 }
 
-ChunkSource JobApi::FollowLog(const std::string& id) {
+ChunkSource JobApi::StreamLog(const std::string& id, bool follow_live) {
   auto follow = std::make_shared<Follow>();
   follow->id = id;
+  follow->follow = follow_live;
   return [this, follow](ChunkSink sink) { Pump(follow, std::move(sink)); };
 }
 
@@ -92,7 +94,7 @@ void JobApi::Pump(std::shared_ptr<Follow> follow, ChunkSink sink) {
     follow->offset = chunk->next_offset;
     return sink(std::move(chunk->text), false);
   }
-  if (follow->job_ended) return sink("", true);
+  if (follow->job_ended || !follow->follow) return sink("", true);
   auto job = jobs_.Get(follow->id);
   if (!job.ok() || IsTerminal(job->state)) {
     // The monitor completes the log before the exit is recorded: one more read drains it.

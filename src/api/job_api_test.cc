@@ -31,17 +31,27 @@ constexpr char kFinishedText[] = "2023-11-14T22:13:25.250Z";
 // A JobService that keeps jobs in memory. Submit answers synchronously.
 class FakeJobService : public JobService {
  public:
-  void Submit(JobSpec spec, const SubmitOptions&,
+  // Like the real service: a repeated Idempotency-Key answers the first job's id.
+  void Submit(JobSpec spec, const SubmitOptions& opts,
               std::function<void(Result<std::string>)> done) override {
     submitted_.push_back(spec);
     if (!fail_with_.ok()) {
       done(fail_with_);
       return;
     }
+    if (!opts.idempotency_key.empty()) {
+      auto it = by_idempotency_key_.find(opts.idempotency_key);
+      if (it != by_idempotency_key_.end()) {
+        done(it->second);
+        return;
+      }
+    }
     JobRecord rec;
     rec.id = NewUuidV4();
     rec.spec = std::move(spec);
     rec.created_at = FromUnixMillis(kCreatedMs);
+    rec.idempotency_key = opts.idempotency_key;
+    if (!opts.idempotency_key.empty()) by_idempotency_key_[opts.idempotency_key] = rec.id;
     jobs_[rec.id] = rec;
     done(rec.id);
   }
@@ -82,6 +92,7 @@ class FakeJobService : public JobService {
   }
 
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override {
+    largest_read_log_ = std::max(largest_read_log_, max_bytes);
     if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
     const std::string& text = logs_[std::string(id)];
     JobLog log;
@@ -104,6 +115,8 @@ class FakeJobService : public JobService {
   }
 
   const std::vector<JobSpec>& submitted() const { return submitted_; }
+  // The largest `max_bytes` ReadLog was asked for (what one request may hold in memory).
+  size_t largest_read_log() const { return largest_read_log_; }
   const std::map<std::string, JobRecord>& jobs() const { return jobs_; }
 
  private:
@@ -111,7 +124,28 @@ class FakeJobService : public JobService {
   std::vector<JobSpec> submitted_;
   std::map<std::string, JobRecord> jobs_;
   std::map<std::string, std::string> logs_;
+  std::map<std::string, std::string> by_idempotency_key_;
+  size_t largest_read_log_ = 0;
 };
+
+// The whole body of `r`: its `body`, or every chunk of its stream (the fake answers at once).
+std::string Drain(const HttpResponse& r, size_t* largest_chunk = nullptr) {
+  if (!r.stream) return r.body;
+  std::string out;
+  bool done = false;
+  for (int calls = 0; !done && calls < 100000; ++calls) {
+    bool answered = false;
+    r.stream([&](std::string chunk, bool last) {
+      answered = true;
+      if (largest_chunk != nullptr) *largest_chunk = std::max(*largest_chunk, chunk.size());
+      out += chunk;
+      done = last;
+    });
+    if (!answered) break;
+  }
+  EXPECT_TRUE(done) << "the stream did not end";
+  return out;
+}
 
 std::optional<std::string> FindHeader(const HttpResponse& r, const std::string& name) {
   for (const auto& [k, v] : r.headers) {
@@ -479,7 +513,7 @@ TEST_F(JobApiTest, LogsArePlainText) {
   HttpResponse r = Call("GET", "/api/jobs/" + rec.id + "/logs");
   EXPECT_EQ(r.status, 200);
   EXPECT_THAT(r.content_type, ::testing::StartsWith("text/plain"));
-  EXPECT_EQ(r.body, "hello\nworld\n");
+  EXPECT_EQ(Drain(r), "hello\nworld\n");
 }
 
 TEST_F(JobApiTest, LogsOfUnknownOrMalformedId) {
@@ -654,6 +688,84 @@ TEST(PercentDecodeTest, DecodesEscapes) {
   EXPECT_FALSE(PercentDecode("%4", false, out));
   EXPECT_FALSE(PercentDecode("ab%", false, out));
   EXPECT_FALSE(PercentDecode("%zz", false, out));
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 10: the IETF idempotency-key draft answers 422 when a key comes back with another body.
+TEST_F(JobApiTest, IdempotencyKeyReusedWithAnotherBodyIs422) {
+  auto post = [&](const std::string& body) {
+    HttpRequest req = Request("POST", "/api/jobs", body);
+    req.headers["x-functions-key"] = kKey;
+    req.headers["idempotency-key"] = "order-42";
+    return Call(req);
+  };
+  HttpResponse first = post(R"({"image": "busybox", "command": ["echo", "a"]})");
+  ASSERT_EQ(first.status, 202) << first.body;
+  std::string id = json::parse(first.body).value("id", "");
+  // The same spec (written differently) is a repeat: the same job.
+  HttpResponse again = post(R"({"command": ["echo", "a"], "image": "busybox"})");
+  ASSERT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(json::parse(again.body).value("id", ""), id);
+  // Another spec under the same key: 422, and no second job.
+  HttpResponse other = post(R"({"image": "busybox", "command": ["echo", "b"]})");
+  ExpectJsonError(other, 422);
+  EXPECT_THAT(other.body, HasSubstr("Idempotency-Key"));
+  HttpResponse empty = post("");
+  ExpectJsonError(empty, 422);
+  EXPECT_EQ(jobs_.jobs().size(), 1u);
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 10: /logs read the whole log (up to 64 MiB) into memory for every anonymous request.
+TEST_F(JobApiTest, LogsAreStreamedInBoundedChunks) {
+  JobRecord rec = Job(JobState::kSucceeded);
+  std::string big;
+  for (int i = 0; big.size() < (3u << 20); ++i) big += "line " + std::to_string(i) + "\n";
+  jobs_.Put(rec, big);
+  HttpResponse r = Call("GET", "/api/jobs/" + rec.id + "/logs");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(r.stream) << "the log was answered as one in-memory body";
+  size_t largest = 0;
+  EXPECT_EQ(Drain(r, &largest), big);
+  EXPECT_LE(largest, 64u << 10);
+  EXPECT_LE(jobs_.largest_read_log(), 64u << 10);
+}
+
+// Issue 10: a failed job's reason, readable anonymously, named host paths of the data dir.
+TEST_F(JobApiTest, ReasonsNeverShowHiddenHostPaths) {
+  JobApiOptions opts;
+  opts.keys = MemoryKeyStore::WithHostKeys({kKey});
+  opts.hidden_paths = {"/var/lib/berth-data", "/srv/real/berth-data"};
+  api_.emplace(jobs_, std::move(opts));
+  router_ = Router();
+  api_->Register(router_);
+  JobRecord rec = Job(JobState::kFailed);
+  rec.reason = "StartFailed: mount overlay /var/lib/berth-data/jobs/x/rootfs: Invalid argument";
+  AttemptRecord attempt;
+  attempt.number = 1;
+  attempt.reason = "unpack /srv/real/berth-data/images/tmp/abc: layer entry \"/\"";
+  rec.history.push_back(attempt);
+  jobs_.Put(rec);
+  HttpResponse r = Call("GET", "/api/jobs/" + rec.id);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("/var/lib/berth-data"))) << r.body;
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr("/srv/real/berth-data"))) << r.body;
+  json body = json::parse(r.body);
+  EXPECT_EQ(body["reason"], "StartFailed: mount overlay <data>/jobs/x/rootfs: Invalid argument");
+  EXPECT_EQ(body["history"][0]["reason"], "unpack <data>/images/tmp/abc: layer entry \"/\"");
+  HttpRequest list = Request("GET", "/api/jobs");
+  list.headers["x-functions-key"] = kKey;
+  EXPECT_THAT(Call(list).body, ::testing::Not(HasSubstr("/var/lib/berth-data")));
 }
 
 }  // namespace

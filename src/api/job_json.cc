@@ -13,12 +13,23 @@ json CodeOrNull(const std::optional<int>& c) { return c ? json(*c) : json(nullpt
 
 }  // namespace
 
-json JobToJson(const JobRecord& job) {
+std::string ScrubPaths(std::string text, const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    if (path.empty()) continue;
+    for (size_t at = text.find(path); at != std::string::npos;
+         at = text.find(path, at + sizeof("<data>") - 1)) {
+      text.replace(at, path.size(), "<data>");
+    }
+  }
+  return text;
+}
+
+json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_paths) {
   json history = json::array();
   for (const auto& a : job.history) {
     history.push_back({{"attempt", a.number},
                        {"exitCode", CodeOrNull(a.exit_code)},
-                       {"reason", a.reason},
+                       {"reason", ScrubPaths(a.reason, hidden_paths)},
                        {"startedAt", TimeOrNull(a.started_at)},
                        {"finishedAt", TimeOrNull(a.finished_at)}});
   }
@@ -26,7 +37,7 @@ json JobToJson(const JobRecord& job) {
       {"id", job.id},
       {"state", ToString(job.state)},
       {"exitCode", CodeOrNull(job.exit_code)},
-      {"reason", job.reason},
+      {"reason", ScrubPaths(job.reason, hidden_paths)},
       {"createdAt", FormatRfc3339(job.created_at)},
       {"startedAt", TimeOrNull(job.started_at)},
       {"finishedAt", TimeOrNull(job.finished_at)},

@@ -53,7 +53,7 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
 
   ClientOptions client{EnvOr("BERTH_SERVER", "http://127.0.0.1:7071"), EnvOr("BERTH_KEY", ""),
                        ".berth"};
-  SubmitOptions submit;
+  SubmitCommandOptions submit;
   auto* submit_cmd = app.add_subcommand("submit", "Queue a job; prints its id and status URL");
   AddClientOptions(submit_cmd, client);
   submit_cmd->add_option("--image", submit.image, "Image to run (default: busybox)");

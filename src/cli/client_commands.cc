@@ -42,7 +42,7 @@ int ReportError(const Result<ClientResponse>& r) {
   return 1;
 }
 
-Result<std::string> BuildSpec(const SubmitOptions& opts) {
+Result<std::string> BuildSpec(const SubmitCommandOptions& opts) {
   if (!opts.spec_file.empty()) {
     if (opts.spec_file == "-") {
       return std::string(std::istreambuf_iterator<char>(std::cin), {});
@@ -65,7 +65,7 @@ Result<std::string> BuildSpec(const SubmitOptions& opts) {
 
 }  // namespace
 
-int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts) {
+int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts) {
   auto body = BuildSpec(opts);
   if (!body.ok()) {
     fprintf(stderr, "berth: %s\n", body.status().message().c_str());

@@ -12,7 +12,7 @@ struct ClientOptions {
   std::string data_dir;  // where to look for the key when none is given
 };
 
-struct SubmitOptions {
+struct SubmitCommandOptions {
   std::string image;                 // empty with no command and no env: the default job
   std::vector<std::string> env;      // NAME=VALUE
   std::vector<std::string> command;  // after --
@@ -21,7 +21,7 @@ struct SubmitOptions {
   std::string idempotency_key;       // sent as Idempotency-Key
 };
 
-int SubmitCommand(const ClientOptions& client, const SubmitOptions& opts);
+int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts);
 int StatusCommand(const ClientOptions& client, const std::string& id);
 // Prints the log; with `follow`, streams it until the job ends.
 int LogsCommand(const ClientOptions& client, const std::string& id, bool follow);

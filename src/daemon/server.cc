@@ -15,6 +15,7 @@
 #include "api/key_api.h"
 #include "common/files.h"
 #include "common/random.h"
+#include "daemon/data_dir_lock.h"
 #include "daemon/key_store.h"
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
@@ -134,6 +135,9 @@ int Serve(const ServeOptions& opts) {
   for (const auto& d : {data, data / "jobs", data / "images", data / "runtime"}) {
     if (Status st = MakeDirs(d, 0700); !st.ok()) return Die(st.ToString());
   }
+  // One daemon per data dir, held until this function returns (the process's life).
+  auto data_lock = DataDirLock::Acquire(data);
+  if (!data_lock.ok()) return Die(data_lock.status().message());
   FileKeyStoreOptions kopts;
   kopts.data_dir = data;
   kopts.pinned_default_key = settings->function_key;
@@ -171,16 +175,21 @@ int Serve(const ServeOptions& opts) {
   ropts.config.pids_limit = settings->job_pids_limit;
   ropts.config.default_cpu = settings->default_job_cpu;
   ropts.config.default_memory_gb = settings->default_job_memory_gb;
+  ropts.config.tmp_size_bytes = settings->job_tmp_size_bytes;
   auto userns = ParseIdRange(settings->user_namespace_range);
   if (!userns.ok()) return Die("UserNamespaceRange: " + userns.status().message());
   ropts.config.user_namespace = *userns;
-  if (auto profile = ReadFile(kDefaultSeccompProfilePath); profile.ok()) {
+  if (auto profile = ReadFile(settings->seccomp_profile); profile.ok()) {
     ropts.config.seccomp_profile = std::move(*profile);
+  } else if (!settings->allow_no_seccomp) {
+    return Die("no seccomp profile at " + settings->seccomp_profile.string() +
+               " (apt-get install golang-github-containers-common); refusing to run jobs "
+               "without a seccomp filter (set AllowNoSeccomp=true to allow it)");
   } else {
     fprintf(stderr,
-            "berth: warning: no seccomp profile at %s (install golang-github-containers-"
-            "common); jobs run without a seccomp filter\n",
-            kDefaultSeccompProfilePath);
+            "berth: warning: no seccomp profile at %s; jobs run WITHOUT a seccomp filter "
+            "(AllowNoSeccomp is on)\n",
+            settings->seccomp_profile.c_str());
   }
   ropts.log_max_bytes = settings->job_log_max_bytes;
   ropts.upper_max_bytes = settings->job_upper_dir_max_bytes;
@@ -212,6 +221,11 @@ int Serve(const ServeOptions& opts) {
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
   aopts.allow_host_network = settings->allow_host_network;
+  // A job's reason never shows where the data dir is on the host (it may name its temp paths).
+  aopts.hidden_paths = {data.string()};
+  if (auto real = std::filesystem::weakly_canonical(data, ec); !ec && real != data) {
+    aopts.hidden_paths.push_back(real.string());
+  }
   JobApi api(service, aopts);
   Router router;
   api.Register(router);
@@ -238,7 +252,8 @@ int Serve(const ServeOptions& opts) {
   printf("berth: serving on %s (data %s, runtime %s, cgroups %s)\n", url.c_str(), data.c_str(),
          runtime_binary.c_str(), std::string(ToString(runtime.cgroup_layout().mode)).c_str());
   printf("berth: function key: %s\n", key.c_str());
-  printf("berth: master key: %s (in %s/master-key)\n", keys->master_key().c_str(), data.c_str());
+  // The master key is never printed (it would land in the journal): only where it is.
+  printf("berth: master key in %s (mode 0600)\n", (data / "master-key").c_str());
   printf("berth: try: curl -i -X POST '%s/api/jobs?code=%s'\n", url.c_str(), key.c_str());
   fflush(stdout);
 

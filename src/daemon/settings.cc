@@ -154,6 +154,15 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"JobUpperDirMaxBytes", IntSetter(&Settings::job_upper_dir_max_bytes, 0, int64_t{1} << 40)},
       {"DefaultJobCpu", DoubleSetter(&Settings::default_job_cpu, 0, 1024)},
       {"DefaultJobMemoryInGB", DoubleSetter(&Settings::default_job_memory_gb, 0, 16384)},
+      {"JobTmpSizeBytes", IntSetter(&Settings::job_tmp_size_bytes, 0, int64_t{1} << 40)},
+      {"AllowNoSeccomp", BoolSetter(&Settings::allow_no_seccomp)},
+      {"SeccompProfile",
+       [](Settings& s, const std::string& n, const json& v) -> Status {
+         ASSIGN_OR_RETURN(std::string p, ToString(n, v));
+         if (p.empty()) return Bad(n, "must not be empty");
+         s.seccomp_profile = p;
+         return Status::Ok();
+       }},
       {"UserNamespaceRange", StringSetter(&Settings::user_namespace_range)},
       {"DefaultRegistry", StringSetter(&Settings::default_registry)},
       {"RegistryMirrors", StringSetter(&Settings::registry_mirrors)},
@@ -173,7 +182,15 @@ const Setter* FindSetter(const std::string& name) {
   return nullptr;
 }
 
+// A pinned key shorter than this is refused: keys are the only guard of the submit route.
+constexpr size_t kMinPinnedKeyLength = 16;
+
 Status Validate(const Settings& s) {
+  if (!s.function_key.empty() && s.function_key.size() < kMinPinnedKeyLength) {
+    return Bad("FunctionKey", "a pinned key must be at least 16 characters (got " +
+                                  std::to_string(s.function_key.size()) +
+                                  "); leave it empty to have one generated");
+  }
   if (s.runtime.empty() || (s.runtime.find('/') != std::string::npos && s.runtime[0] != '/')) {
     return Bad("Runtime", "must be a runtime's name (crun, runc, youki, ...) or an absolute path");
   }

@@ -57,8 +57,17 @@ struct Settings {
   // JobUpperDirMaxBytes: cap on what a job writes to its root filesystem (the overlay's upper
   // dir then lives on a tmpfs of this size, charged to the job's memory); 0 = no cap, on disk.
   int64_t job_upper_dir_max_bytes = 0;
-  double default_job_cpu = 0;        // DefaultJobCpu: cores for jobs that give none; 0 = none
-  double default_job_memory_gb = 0;  // DefaultJobMemoryInGB: for jobs that give none
+  double default_job_cpu = 0;  // DefaultJobCpu: cores for jobs that give none; 0 = none
+  // DefaultJobMemoryInGB: memory for jobs that give none (a cap, so one job cannot take the
+  // host); 0 = no limit.
+  double default_job_memory_gb = 2;
+  // JobTmpSizeBytes: size of a job's /tmp tmpfs (charged to its memory); 0 = kernel default.
+  int64_t job_tmp_size_bytes = int64_t{256} << 20;
+  // AllowNoSeccomp: start even when the seccomp profile is missing (jobs then run without a
+  // seccomp filter). Off: a missing profile stops start-up.
+  bool allow_no_seccomp = false;
+  // SeccompProfile: the containers/common seccomp profile jobs are filtered with.
+  std::filesystem::path seccomp_profile = "/usr/share/containers/seccomp.json";
   std::string user_namespace_range =
       "100000:65536";  // UserNamespaceRange: host uid/gid start:count
 

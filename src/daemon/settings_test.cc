@@ -114,7 +114,7 @@ TEST(LoadSettingsTest, FileValuesOverrideDefaults) {
   Result<Settings> s = LoadFromText(WithValues(R"(
     "JobQueueName": "work",
     "ResourceGroupName": "batch-rg",
-    "FunctionKey": "pinned-key",
+    "FunctionKey": "pinned-key-0123456789",
     "MaxConcurrentJobs": "8",
     "MaxDequeueCount": 7,
     "QueueLeaseSeconds": "120",
@@ -128,7 +128,7 @@ TEST(LoadSettingsTest, FileValuesOverrideDefaults) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->job_queue_name, "work");
   EXPECT_EQ(s->resource_group_name, "batch-rg");
-  EXPECT_EQ(s->function_key, "pinned-key");
+  EXPECT_EQ(s->function_key, "pinned-key-0123456789");
   EXPECT_EQ(s->max_concurrent_jobs, 8);
   EXPECT_EQ(s->max_dequeue_count, 7);
   EXPECT_EQ(s->queue_lease_seconds, 120);
@@ -307,6 +307,48 @@ TEST(SettingNamesTest, ListsEverySetting) {
         "BundledImagesDir"}) {
     EXPECT_THAT(names, ::testing::Contains(name));
   }
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 10: a pinned key of one character was accepted.
+TEST(LoadSettingsTest, ShortPinnedFunctionKeyIsRefused) {
+  Result<Settings> s = LoadFromText(WithValues(R"("FunctionKey": "k")"));
+  ExpectErrorNaming(s, "FunctionKey");
+  EXPECT_THAT(s.status().message(), HasSubstr("at least 16"));
+  ExpectErrorNaming(LoadFromText(WithValues(R"("FunctionKey": "fifteen-chars-x")")), "FunctionKey");
+  FakeEnv env{{"FunctionKey", "short"}};
+  ExpectErrorNaming(LoadSettings(std::nullopt, env.Getenv()), "FunctionKey");
+  Result<Settings> ok = LoadFromText(WithValues(R"("FunctionKey": "sixteen-chars-xy")"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->function_key, "sixteen-chars-xy");
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 10: default caps and the seccomp switch are settings with documented defaults.
+TEST(LoadSettingsTest, HardeningDefaultsAndOverrides) {
+  Result<Settings> s = LoadSettings(std::nullopt, FakeEnv().Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_DOUBLE_EQ(s->default_job_memory_gb, 2);
+  EXPECT_EQ(s->job_tmp_size_bytes, int64_t{256} << 20);
+  EXPECT_FALSE(s->allow_no_seccomp);
+  EXPECT_EQ(s->job_pids_limit, 1024);
+  FakeEnv env{{"AllowNoSeccomp", "true"}, {"JobTmpSizeBytes", "1048576"}};
+  Result<Settings> o = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_TRUE(o->allow_no_seccomp);
+  EXPECT_EQ(o->job_tmp_size_bytes, 1 << 20);
+  ExpectErrorNaming(LoadFromText(WithValues(R"("JobTmpSizeBytes": -1)")), "JobTmpSizeBytes");
+  EXPECT_THAT(SettingNames(), ::testing::Contains("AllowNoSeccomp"));
 }
 
 }  // namespace

@@ -389,8 +389,8 @@ TEST(ParseJobSpecTest, MaxRetriesParsesValidatesAndRoundTrips) {
   EXPECT_FALSE(plain->max_retries.has_value());
   EXPECT_THAT(JobSpecToJson(*plain, false), ::testing::Not(HasSubstr("maxRetries")));
   for (int n : {0, 2, 10}) {
-    Result<JobSpec> spec = ParseJobSpec(R"({"image": "busybox", "maxRetries": )" +
-                                        std::to_string(n) + "}");
+    Result<JobSpec> spec =
+        ParseJobSpec(R"({"image": "busybox", "maxRetries": )" + std::to_string(n) + "}");
     ASSERT_TRUE(spec.ok()) << spec.status().ToString();
     ASSERT_TRUE(spec->max_retries.has_value());
     EXPECT_EQ(*spec->max_retries, n);

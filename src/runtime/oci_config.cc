@@ -34,7 +34,9 @@ json Mount(const char* dest, const char* type, const char* source, std::vector<s
   return {{"destination", dest}, {"type", type}, {"source", source}, {"options", opts}};
 }
 
-json Mounts(bool host_network) {
+json Mounts(bool host_network, int64_t tmp_size_bytes) {
+  std::vector<std::string> tmp = {"nosuid", "nodev", "mode=1777"};
+  if (tmp_size_bytes > 0) tmp.push_back("size=" + std::to_string(tmp_size_bytes));
   json mounts = json::array({
       Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}),
       Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}),
@@ -43,11 +45,12 @@ json Mounts(bool host_network) {
       Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
       Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
       Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
-      Mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}),
+      Mount("/tmp", "tmpfs", "tmpfs", tmp),
   });
   if (host_network) {
     // sysfs cannot be mounted from a user namespace that does not own the network namespace.
-    mounts[5] = Mount("/sys", "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"});
+    // "rro": read-only recursively, submounts of the host's /sys (cgroup, securityfs...) too.
+    mounts[5] = Mount("/sys", "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "rro"});
   }
   return mounts;
 }
@@ -120,6 +123,15 @@ json Resources(const JobSpec& spec, const OciConfigOptions& opts) {
     r["memory"] = {{"limit", bytes}, {"swap", bytes}};
   }
   if (opts.pids_limit > 0) r["pids"] = {{"limit", opts.pids_limit}};
+  // Docker's default: deny every device first, then allow only the standard character devices
+  // (null, zero, full, random, urandom, tty, ptmx, pts).
+  json devices = json::array({{{"allow", false}, {"access", "rwm"}}});
+  for (auto [major, minor] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 2}}) {
+    devices.push_back(
+        {{"allow", true}, {"type", "c"}, {"major", major}, {"minor", minor}, {"access", "rwm"}});
+  }
+  devices.push_back({{"allow", true}, {"type", "c"}, {"major", 136}, {"access", "rwm"}});
+  r["devices"] = devices;
   return r;
 }
 
@@ -204,7 +216,7 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
       {"process", process},
       {"root", {{"path", "rootfs"}, {"readonly", spec.read_only_root_filesystem}}},
       {"hostname", id},
-      {"mounts", Mounts(spec.network == NetworkMode::kHost)},
+      {"mounts", Mounts(spec.network == NetworkMode::kHost, opts.tmp_size_bytes)},
       {"linux", linux_section},
   };
   return config.dump(2);

@@ -26,7 +26,10 @@ struct OciConfigOptions {
   int64_t pids_limit = 1024;     // per-job pids cgroup limit; 0 = none
   double default_cpu = 0;        // cores for jobs that give none; 0 = no limit
   double default_memory_gb = 0;  // memory for jobs that give none; 0 = no limit
-  IdRange user_namespace;        // container root maps here; count 0 = no user namespace
+  // Size of the job's /tmp (a tmpfs, charged to the job's memory); 0 = the kernel's default
+  // (half the host's memory).
+  int64_t tmp_size_bytes = int64_t{256} << 20;
+  IdRange user_namespace;  // container root maps here; count 0 = no user namespace
   // The seccomp profile (containers/common JSON, e.g. the text of /usr/share/containers/
   // seccomp.json); empty = no seccomp filter.
   std::string seccomp_profile;

@@ -396,3 +396,57 @@ TEST(ParseIdRangeTest, Ranges) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+const json* FindMount(const json& config, const std::string& destination) {
+  for (const auto& m : config["mounts"]) {
+    if (m["destination"] == destination) return &m;
+  }
+  return nullptr;
+}
+
+// Issue 10 (Docker's default): every device is denied first; then only the standard ones.
+TEST(IsolationConfigTest, DevicesAreDeniedFirstThenTheStandardOnesAllowed) {
+  json devices = BuildWith(Busybox(), {})["linux"]["resources"]["devices"];
+  ASSERT_TRUE(devices.is_array()) << devices;
+  ASSERT_FALSE(devices.empty());
+  EXPECT_EQ(devices[0], (json{{"allow", false}, {"access", "rwm"}})) << devices;
+  std::set<std::string> allowed;
+  for (size_t i = 1; i < devices.size(); ++i) {
+    EXPECT_TRUE(devices[i].value("allow", false)) << devices[i];
+    EXPECT_EQ(devices[i].value("type", ""), "c") << devices[i];
+    allowed.insert(std::to_string(devices[i].value("major", -1)) + ":" +
+                   (devices[i].contains("minor") ? std::to_string(devices[i].value("minor", -1))
+                                                 : std::string("*")));
+  }
+  EXPECT_EQ(allowed,
+            (std::set<std::string>{"1:3", "1:5", "1:7", "1:8", "1:9", "5:0", "5:2", "136:*"}));
+}
+
+// Issue 10: with the host network, /sys is a bind of the host's; "ro" alone leaves its submounts
+// writable, "rro" (recursive read-only) covers them.
+TEST(IsolationConfigTest, HostSysIsRecursivelyReadOnly) {
+  JobSpec spec = Busybox();
+  spec.network = NetworkMode::kHost;
+  const json config = BuildWith(spec, {});
+  const json* sys = FindMount(config, "/sys");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_THAT(Strings((*sys)["options"]), ::testing::Contains("rro")) << *sys;
+  EXPECT_THAT(Strings((*sys)["options"]), ::testing::Not(::testing::Contains("ro"))) << *sys;
+}
+
+// Issue 10: /tmp was an unsized tmpfs.
+TEST(IsolationConfigTest, TmpIsASizedTmpfs) {
+  OciConfigOptions opts;
+  EXPECT_EQ(opts.tmp_size_bytes, int64_t{256} << 20);
+  opts.tmp_size_bytes = 32 << 20;
+  const json config = BuildWith(Busybox(), opts);
+  const json* tmp = FindMount(config, "/tmp");
+  ASSERT_NE(tmp, nullptr);
+  EXPECT_THAT(Strings((*tmp)["options"]), ::testing::Contains("size=33554432")) << *tmp;
+}
+
+}  // namespace
+}  // namespace berth

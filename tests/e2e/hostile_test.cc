@@ -42,6 +42,7 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connected() const { return connected_; }
+  const std::string& received() const { return in_; }
 
   bool Send(std::string_view data) {
     while (!data.empty()) {
@@ -239,6 +240,33 @@ std::vector<Case> Battery(const std::string& key, const std::string& master) {
       {"HTTP/9.9", "GET /healthz HTTP/9.9\r\n\r\n", 400},
       {"absolute-form target", "GET http://evil/healthz HTTP/1.1\r\n\r\n", 400},
       {"HTTP/1.0", "GET /healthz HTTP/1.0\r\n\r\n", 200},
+      // Issue 10: NUL bytes, duplicated keys, per-job retries, reused idempotency keys.
+      {"NUL in a command argument",
+       Post(submit, R"({"image":"busybox","command":["echo","a\u0000b"]})"), 400},
+      {"NUL in a shell command", Post(submit, R"({"image":"busybox","command":"echo a\u0000b"})"),
+       400},
+      {"NUL in an env value", Post(submit, spec_with("environmentVariables", R"({"A":"x\u0000"})")),
+       400},
+      {"NUL in a secure env value",
+       Post(submit, spec_with("secureEnvironmentVariables", R"({"S":"\u0000"})")), 400},
+      {"duplicated image", Post(submit, R"({"image":"busybox","image":"alpine"})"), 400},
+      {"duplicated env name",
+       Post(submit, spec_with("environmentVariables", R"({"A":"1","A":"2"})")), 400},
+      {"maxRetries 11", Post(submit, spec_with("maxRetries", "11")), 400},
+      {"maxRetries -1", Post(submit, spec_with("maxRetries", "-1")), 400},
+      {"maxRetries 2^70", Post(submit, spec_with("maxRetries", big_number)), 400},
+      {"maxRetries as text", Post(submit, spec_with("maxRetries", "\"2\"")), 400},
+      {"idempotency key, first use",
+       Post(submit, R"({"image":"busybox","command":"true"})", "Idempotency-Key: hostile-1\r\n"),
+       202},
+      {"idempotency key, same body again",
+       Post(submit, R"({"command":"true","image":"busybox"})", "Idempotency-Key: hostile-1\r\n"),
+       202},
+      {"idempotency key, another body",
+       Post(submit, R"({"image":"busybox","command":"false"})", "Idempotency-Key: hostile-1\r\n"),
+       422},
+      {"idempotency key, empty body (the default job)",
+       Post(submit, "", "Idempotency-Key: hostile-1\r\n"), 422},
       {"chunked spec",
        "POST /api/jobs HTTP/1.1\r\n" + keyed +
            "Transfer-Encoding: chunked\r\n\r\n9\r\n{\"image\":\r\na\r\n\"busybox\"}\r\n0\r\n\r\n",
@@ -372,6 +400,69 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
   EXPECT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(done.Json().value("state", ""), "Succeeded");
   EXPECT_EQ(done.Json().value("logs", ""), "survived\n");
+}
+
+// The resident set of `pid` in KiB (VmRSS), 0 when unreadable.
+long RssKiB(pid_t pid) {
+  FILE* f = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long kib = 0;
+  while (fgets(line, sizeof line, f) != nullptr) {
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  }
+  fclose(f);
+  return kib;
+}
+
+// Issue 10: /logs was read whole into memory per request, so slow anonymous readers of a big
+// log could make the daemon hold (readers x log size). Streamed in chunks, memory stays bounded.
+TEST_F(HostileTest, TwoHundredSlowLogReadersKeepTheDaemonSmall) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  uint16_t port = PortOf(berth.url());
+  constexpr long kLogBytes = 16 << 20;
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"head -c )" +
+                                  std::to_string(kLogBytes) + R"( /dev/zero | tr '\0' a"})");
+  Reply done = berth.WaitTerminal(id, seconds(120));
+  ASSERT_EQ(done.status, 200) << done.body.substr(0, 300);
+  long before = RssKiB(berth.pid());
+
+  // 200 readers ask for the whole log, read the headers and a first piece, then stall.
+  std::vector<std::unique_ptr<RawClient>> readers;
+  for (int i = 0; i < 200; ++i) {
+    readers.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(readers.back()->connected()) << "reader " << i;
+    readers.back()->Send(Get("/api/jobs/" + id + "/logs"));
+  }
+  long peak = 0;
+  for (auto& r : readers) {
+    auto deadline = steady_clock::now() + seconds(30);
+    while (r->received().find("\r\n\r\n") == std::string::npos && steady_clock::now() < deadline) {
+      r->Poll(milliseconds(20));
+    }
+    EXPECT_EQ(StatusOf(r->received()), 200) << r->received().substr(0, 200);
+    peak = std::max(peak, RssKiB(berth.pid()));
+  }
+  for (int i = 0; i < 20; ++i) {  // the daemon goes on filling the stalled sockets' buffers
+    std::this_thread::sleep_for(milliseconds(100));
+    peak = std::max(peak, RssKiB(berth.pid()));
+  }
+  EXPECT_LT(peak, 200 * 1024) << "RSS before the readers: " << before << " KiB";
+  EXPECT_LT(peak - before, 100 * 1024) << "RSS before the readers: " << before << " KiB";
+
+  // One reader that reads to the end gets the whole log.
+  Reply whole = Http("GET", berth.url() + "/api/jobs/" + id + "/logs");
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body.size(), static_cast<size_t>(kLogBytes));
+  EXPECT_EQ(whole.body.find_first_not_of('a'), std::string::npos);
+  readers.clear();
+
+  ExpectAlive(berth);
+  std::string normal = berth.SubmitOk(R"({"image":"busybox","command":"echo still fine"})");
+  Reply ok = berth.WaitTerminal(normal, seconds(60));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.Json().value("logs", ""), "still fine\n");
 }
 
 }  // namespace

@@ -50,7 +50,12 @@ TEST_F(KeysTest, FunctionHostAndMasterKeysEndToEnd) {
   EXPECT_EQ(ModeOf(berth.data_dir() / "function-key"), 0600u);
   // The README's `KEY=$(cat .berth/function-key)` is the default host key.
   EXPECT_EQ(ReadTrimmed(berth.data_dir() / "function-key"), berth.key());
-  EXPECT_NE(berth.ServerOutput().find("master key: " + master), std::string::npos);
+  // Issue 10: the master key never reaches stdout/stderr (the journal); the start says where.
+  EXPECT_EQ(berth.ServerOutput().find(master), std::string::npos) << berth.ServerOutput();
+  EXPECT_NE(
+      berth.ServerOutput().find("master key in " + (berth.data_dir() / "master-key").string()),
+      std::string::npos)
+      << berth.ServerOutput();
   const std::string admin = berth.url() + "/admin";
   const std::vector<std::string> as_master = {"x-functions-key: " + master};
 
