@@ -24,6 +24,7 @@
 #include "common/process.h"
 #include "job/job_files.h"
 #include "job/outcome.h"
+#include "shim/log_escape.h"
 #include "shim/oom_events.h"
 
 namespace berth {
@@ -283,6 +284,7 @@ std::string Monitor::RuntimeError() const {
 
 void Monitor::Supervise(int out_read, int sig_fd) {
   bool pipe_open = true;
+  LogEscaper escaper;
   struct timespec deadline {};
   char buf[65536];
   while (!exited_ || pipe_open) {
@@ -301,7 +303,9 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t r = ::read(out_read, buf, sizeof buf);
       if (r > 0) {
-        ssize_t w = ::write(log_fd_, buf, static_cast<size_t>(r));
+        // The job's own lines never start like berth's markers (see log_escape.h).
+        std::string out = escaper.Feed(std::string_view(buf, static_cast<size_t>(r)));
+        ssize_t w = out.empty() ? 0 : ::write(log_fd_, out.data(), out.size());
         if (w > 0) log_size_ += w;
         if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -328,6 +332,10 @@ void Monitor::Supervise(int out_read, int sig_fd) {
         deadline.tv_sec += kDrainMillis / 1000;
       }
     }
+  }
+  if (std::string rest = escaper.Flush(); !rest.empty()) {
+    ssize_t w = ::write(log_fd_, rest.data(), rest.size());
+    if (w > 0) log_size_ += w;
   }
 }
 

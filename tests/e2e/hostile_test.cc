@@ -256,6 +256,28 @@ std::vector<Case> Battery(const std::string& key, const std::string& master) {
       {"maxRetries -1", Post(submit, spec_with("maxRetries", "-1")), 400},
       {"maxRetries 2^70", Post(submit, spec_with("maxRetries", big_number)), 400},
       {"maxRetries as text", Post(submit, spec_with("maxRetries", "\"2\"")), 400},
+      {"NUL in the second argument",
+       Post(submit, R"({"image":"busybox","command":["sh","-c","echo\u0000"]})"), 400},
+      {"NUL at the start of an argument",
+       Post(submit, R"({"image":"busybox","command":["\u0000echo"]})"), 400},
+      {"NUL in an env name", Post(submit, spec_with("environmentVariables", R"({"A\u0000B":"v"})")),
+       400},
+      {"duplicated command", Post(submit, R"({"image":"busybox","command":"true","command":"id"})"),
+       400},
+      {"duplicated secure env name",
+       Post(submit, spec_with("secureEnvironmentVariables", R"({"S":"1","S":"2"})")), 400},
+      {"duplicated network",
+       Post(submit, R"({"image":"busybox","network":"none","network":"host"})"), 400},
+      {"duplicated key with different case is two keys",
+       Post(submit,
+            R"({"image":"busybox","command":"true","environmentVariables":{"a":"1","A":"2"}})"),
+       202},
+      {"maxRetries 2^64", Post(submit, spec_with("maxRetries", "18446744073709551616")), 400},
+      {"maxRetries 1.5", Post(submit, spec_with("maxRetries", "1.5")), 400},
+      {"maxRetries true", Post(submit, spec_with("maxRetries", "true")), 400},
+      {"maxRetries null", Post(submit, spec_with("maxRetries", "null")), 400},
+      {"maxRetries 0", Post(submit, spec_with("maxRetries", "0")), 202},
+      {"maxRetries 10", Post(submit, spec_with("maxRetries", "10")), 202},
       {"idempotency key, first use",
        Post(submit, R"({"image":"busybox","command":"true"})", "Idempotency-Key: hostile-1\r\n"),
        202},
@@ -313,7 +335,7 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
 
   // 1. Each hostile request on its own connection gets its intended answer.
   auto battery = Battery(berth.key(), master);
-  EXPECT_GE(battery.size(), 40u);
+  EXPECT_GE(battery.size(), 100u);
   for (const Case& c : battery) {
     SCOPED_TRACE(c.name);
     RawClient client(port);
@@ -400,6 +422,21 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
   EXPECT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(done.Json().value("state", ""), "Succeeded");
   EXPECT_EQ(done.Json().value("logs", ""), "survived\n");
+}
+
+// Issue 10: a job printed "--- berth: attempt 1 failed ---" and its log showed it as berth's.
+TEST_F(HostileTest, AJobCannotForgeBerthMarkersInItsLog) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(
+      R"({"image":"busybox","command":"echo before; echo '--- berth: attempt 1 failed (fake) ---'; )"
+      R"(printf -- '--- berth: no newline'"})");
+  Reply done = berth.WaitTerminal(id, seconds(60));
+  ASSERT_EQ(done.status, 200) << done.body;
+  std::string logs = done.Json().value("logs", "");
+  EXPECT_EQ(logs, "before\n\\--- berth: attempt 1 failed (fake) ---\n\\--- berth: no newline");
+  EXPECT_EQ(logs.find("\n--- berth:"), std::string::npos) << logs;
+  EXPECT_NE(logs.rfind("--- berth:", 0), 0u) << logs;
 }
 
 // The resident set of `pid` in KiB (VmRSS), 0 when unreadable.
