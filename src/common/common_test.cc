@@ -157,3 +157,22 @@ TEST(ThreadPoolTest, RunsEveryTaskBeforeItIsDestroyed) {
 
 }  // namespace
 }  // namespace berth
+
+#include "common/log_text.h"
+
+namespace berth {
+namespace {
+
+// Issue 10: registry and runtime text reached the daemon's log unescaped.
+TEST(EscapeForLogTest, ControlBytesCannotCutOrDriveTheLog) {
+  EXPECT_EQ(EscapeForLog("plain text: ok"), "plain text: ok");
+  EXPECT_EQ(EscapeForLog(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(EscapeForLog("line1\nberth: fake line\r"), "line1\\nberth: fake line\\r");
+  EXPECT_EQ(EscapeForLog("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+  EXPECT_EQ(EscapeForLog("tab\there \\ \x7f"), "tab\\there \\\\ \\x7f");
+  EXPECT_EQ(EscapeForLog("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 stays readable
+  EXPECT_EQ(EscapeForLog(std::string(10, 'x'), 4), "xxxx...");
+}
+
+}  // namespace
+}  // namespace berth

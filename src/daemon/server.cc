@@ -14,6 +14,7 @@
 #include "api/job_api.h"
 #include "api/key_api.h"
 #include "common/files.h"
+#include "common/log_text.h"
 #include "common/random.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/key_store.h"
@@ -34,7 +35,7 @@ namespace berth {
 namespace {
 
 int Die(const std::string& msg) {
-  fprintf(stderr, "berth: %s\n", msg.c_str());
+  fprintf(stderr, "berth: %s\n", EscapeForLog(msg).c_str());
   return 1;
 }
 

@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/log_text.h"
 #include "common/process.h"
 #include "job/job_files.h"
 #include "job/outcome.h"
@@ -41,7 +42,8 @@ class Monitor {
 
  private:
   void Log(const std::string& msg) {
-    fprintf(stderr, "berth-monitor %s: %s\n", opts_.id.c_str(), msg.c_str());
+    // Messages carry the runtime's own text: escaped, one line each.
+    fprintf(stderr, "berth-monitor %s: %s\n", opts_.id.c_str(), EscapeForLog(msg).c_str());
   }
   int Fail(const std::string& msg);
   bool SetUpNamespace(std::string& error);
