@@ -23,6 +23,7 @@
 #include "common/files.h"
 #include "common/log_text.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
 #include "job/job_files.h"
 #include "job/outcome.h"
 #include "shim/log_escape.h"
@@ -346,15 +347,12 @@ void Monitor::TrimLog() {
                                                   " bytes of older output dropped ---\n"
                                             : "";
   off_t size = ::lseek(log_fd_, 0, SEEK_END);
-  int in = ::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC);
-  if (size <= 0 || in < 0) {
-    if (in >= 0) ::close(in);
-    return;
-  }
+  UniqueFd in(::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC));
+  if (size <= 0 || !in) return;
   // Keep the newest half, from the start of a line when one begins near the cut.
   off_t from = size - opts_.log_max_bytes / 2;
   char probe[4096];
-  ssize_t got = ::pread(in, probe, sizeof probe, from);
+  ssize_t got = ::pread(in.get(), probe, sizeof probe, from);
   if (got > 0) {
     const void* nl = std::memchr(probe, '\n', static_cast<size_t>(got));
     if (nl) from += static_cast<const char*>(nl) - probe + 1;
@@ -364,17 +362,18 @@ void Monitor::TrimLog() {
   std::string header =
       "--- berth: " + std::to_string(dropped) + " bytes of older output dropped ---\n";
   std::string tmp = files_.log().string() + ".trim";
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  bool ok =
-      out >= 0 && ::write(out, header.data(), header.size()) == static_cast<ssize_t>(header.size());
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  bool ok = out &&
+            ::write(out.get(), header.data(), header.size()) == static_cast<ssize_t>(header.size());
   loff_t off = from;
   while (ok && off < size) {
-    ssize_t c = ::copy_file_range(in, &off, out, nullptr, static_cast<size_t>(size - off), 0);
+    ssize_t c =
+        ::copy_file_range(in.get(), &off, out.get(), nullptr, static_cast<size_t>(size - off), 0);
     if (c <= 0) ok = false;
   }
-  ::close(in);
-  if (ok) ok = ::fsync(out) == 0 && ::rename(tmp.c_str(), files_.log().c_str()) == 0;
-  if (out >= 0) ::close(out);
+  in.Reset();
+  if (ok) ok = ::fsync(out.get()) == 0 && ::rename(tmp.c_str(), files_.log().c_str()) == 0;
+  out.Reset();
   if (!ok) {
     Log(std::string("trim the log: ") + std::strerror(errno));
     ::unlink(tmp.c_str());
