@@ -9,7 +9,8 @@ namespace {
 
 std::string EscapeWhole(std::string_view text) {
   LogEscaper e;
-  return e.Feed(text) + e.Flush();
+  std::string out = e.Feed(text);
+  return out + e.Flush();
 }
 
 // Issue 10: a job could print fake "--- berth: attempt N failed" lines into its own log.

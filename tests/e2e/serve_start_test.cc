@@ -89,7 +89,7 @@ TEST_F(DataDirTest, MissingSeccompProfileStopsStartUpUnlessAllowed) {
 
   // With AllowNoSeccomp it starts, and says loudly that jobs are unfiltered.
   BerthProcess allowed(
-      {{"SeccompProfile", "/nonexistent/seccomp.json"}, {"AllowNoSeccomp", "true"}});
+      nlohmann::json{{"SeccompProfile", "/nonexistent/seccomp.json"}, {"AllowNoSeccomp", "true"}});
   ASSERT_FALSE(allowed.url().empty());
   EXPECT_NE(allowed.ServerOutput().find("WITHOUT a seccomp filter"), std::string::npos);
 }
