@@ -330,7 +330,7 @@ TEST_F(ImagePullTest, AllowedRegistriesRefusesOtherRegistriesBeforeConnecting) {
   ExpectEmptyStore();
 
   // The daemon applies it to jobs: any key holder could otherwise make it connect anywhere.
-  BerthProcess berth({{"AllowedRegistries", "registry.example.com"}});
+  BerthProcess berth(json{{"AllowedRegistries", "registry.example.com"}});
   ASSERT_FALSE(berth.url().empty());
   std::string id = berth.SubmitOk(json{{"image", ref}}.dump());
   Reply done = berth.WaitTerminal(id, seconds(60));
