@@ -211,18 +211,21 @@ TEST_F(ImageCompatTest, UmociImagesThroughSkopeoConversions) {
   ExpectXattrsKept(berth);
 }
 
-// buildah (vfs storage, chroot isolation for the RUN step) builds from the Containerfile and
-// pushes OCI and Docker schema 2 manifests.
+// buildah (vfs storage, chroot isolation for the RUN step, a layer per step so the RUN step's
+// whiteouts are a layer of their own) builds from the Containerfile and pushes OCI and Docker
+// schema 2 manifests.
 TEST_F(ImageCompatTest, BuildahImagesInOciAndDockerFormats) {
   LocalRegistry registry;
   ASSERT_TRUE(registry.ok());
   const std::string repo = registry.host() + "/compat/buildah";
-  Run(Buildah() + " bud -q --isolation chroot -t localhost/compat/buildah:1 ctx");
+  Run(Buildah() + " bud -q --layers --isolation chroot -t localhost/compat/buildah:1 ctx");
   for (const char* format : {"oci", "docker"}) {
     Run(Buildah() + " push -q --signature-policy policy.json --tls-verify=false --format " +
         format + " localhost/compat/buildah:1 docker://" + repo + ":" + format);
   }
-  for (const std::string& t : LayerTypes(registry, "compat/buildah", "docker")) {
+  std::vector<std::string> types = LayerTypes(registry, "compat/buildah", "docker");
+  EXPECT_EQ(types.size(), 2u);  // the COPY layer and the RUN layer
+  for (const std::string& t : types) {
     EXPECT_EQ(t, "application/vnd.docker.image.rootfs.diff.tar.gzip");
   }
   BerthProcess berth;
