@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <string>
@@ -169,29 +170,40 @@ void KeepSafeXattrs(archive_entry* entry) {
     archive_entry_xattr_add_entry(entry, n.c_str(), v.data(), v.size());
 }
 
-Status CopyEntryData(archive* in, archive* out, std::string_view path, UnpackBudget* budget) {
+// Copies the current entry's data. True when the archive ended right after the entry's last
+// data byte, without the padding to 512 bytes and the end-of-archive blocks: umoci 0.4.7's
+// `insert` writes layers so, and podman (Go's tar reader) takes them; so do we, as the entry is
+// complete (and the layer's digest was checked).
+Result<bool> CopyEntryData(archive* in, archive* out, std::string_view path, int64_t entry_size,
+                           UnpackBudget* budget) {
   const void* buf = nullptr;
   size_t size = 0;
   la_int64_t offset = 0;
+  int64_t end = 0;  // how far the data delivered so far reaches
   while (true) {
     int r = archive_read_data_block(in, &buf, &size, &offset);
-    if (r == ARCHIVE_EOF) return Status::Ok();
-    if (r < ARCHIVE_WARN) return ArchiveError(in, path, "read");
+    if (r == ARCHIVE_EOF) return false;
+    if (r < ARCHIVE_WARN) {
+      if (end >= entry_size) return true;  // only the padding after the data is missing
+      return ArchiveError(in, path, "read");
+    }
     if (budget != nullptr && !budget->Take(static_cast<int64_t>(size))) return budget->Exceeded();
     if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
       return ArchiveError(out, path, "write");
     }
+    end = std::max<int64_t>(end, offset + static_cast<int64_t>(size));
   }
 }
 
 // Extracts one entry (after cleaning its paths) or applies it as a whiteout. The layer root
 // itself ("/", "./") is skipped, as containerd and podman do: the layer directory is the root.
-Status ExtractEntry(archive* in, archive* out, archive_entry* entry, int root,
-                    UnpackBudget* budget) {
+// True when the archive ended right after this entry's data (see CopyEntryData).
+Result<bool> ExtractEntry(archive* in, archive* out, archive_entry* entry, int root,
+                          UnpackBudget* budget) {
   const char* raw = archive_entry_pathname(entry);
   std::string path = raw != nullptr ? raw : "";
   ASSIGN_OR_RETURN(std::vector<std::string> parts, CleanEntryPath(path));
-  if (parts.empty()) return Status::Ok();
+  if (parts.empty()) return false;
   archive_entry_copy_pathname(entry, JoinParts(parts).c_str());
   if (const char* link = archive_entry_hardlink(entry); link != nullptr) {
     ASSIGN_OR_RETURN(std::vector<std::string> target, CleanEntryPath(link));
@@ -200,15 +212,19 @@ Status ExtractEntry(archive* in, archive* out, archive_entry* entry, int root,
   }
   if (budget != nullptr && !budget->Take(kEntryOverhead)) return budget->Exceeded();
   if (parts.back().substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
-    return ApplyWhiteout(root, path, parts);
+    RETURN_IF_ERROR(ApplyWhiteout(root, path, parts));
+    return false;
   }
   mode_t type = archive_entry_filetype(entry);
-  if (type == AE_IFCHR || type == AE_IFBLK) return Status::Ok();  // device nodes: refused
+  if (type == AE_IFCHR || type == AE_IFBLK) return false;  // device nodes: refused
   KeepSafeXattrs(entry);
   if (archive_write_header(out, entry) < ARCHIVE_WARN) return ArchiveError(out, path, "extract");
-  if (archive_entry_size(entry) > 0) RETURN_IF_ERROR(CopyEntryData(in, out, path, budget));
+  bool ended = false;
+  if (const int64_t size = archive_entry_size(entry); size > 0) {
+    ASSIGN_OR_RETURN(ended, CopyEntryData(in, out, path, size, budget));
+  }
   if (archive_write_finish_entry(out) < ARCHIVE_WARN) return ArchiveError(out, path, "finish");
-  return Status::Ok();
+  return ended;
 }
 
 // Extracts every entry of `archive_path` into the current directory, which is `root`.
@@ -234,8 +250,9 @@ Status ExtractAll(const std::filesystem::path& archive_path, int root, UnpackBud
     if (r < ARCHIVE_WARN) {
       return Status::InvalidArgument("layer " + name + ": " + archive_error_string(in.get()));
     }
-    RETURN_IF_ERROR(
-        ExtractEntry(in.get(), out.get(), entry, root, budget).WithContext("layer " + name));
+    Result<bool> ended = ExtractEntry(in.get(), out.get(), entry, root, budget);
+    if (!ended.ok()) return ended.status().WithContext("layer " + name);
+    if (*ended) break;  // nothing can be read after a truncated tail
   }
   // Closing applies the deferred directory permissions and timestamps.
   if (archive_write_close(out.get()) < ARCHIVE_WARN) {
