@@ -11,6 +11,7 @@ packages=(
   crun runc busybox-static
   curl ca-certificates procps util-linux iproute2
   docker-registry apache2-utils openssl zstd
+  umoci skopeo buildah podman  # image builders of the compatibility matrix (image_compat_test)
   clang-14 libclang-rt-14-dev
   golang-github-containers-common  # /usr/share/containers/seccomp.json: Podman's seccomp profile
 )

@@ -168,6 +168,9 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"RegistryMirrors", StringSetter(&Settings::registry_mirrors)},
       {"InsecureRegistries", StringSetter(&Settings::insecure_registries)},
       {"RegistryAuthFile", StringSetter(&Settings::registry_auth_file)},
+      {"AllowedRegistries", StringSetter(&Settings::allowed_registries)},
+      {"ImagePullMaxBytes", IntSetter(&Settings::image_pull_max_bytes, 1 << 20, int64_t{1} << 42)},
+      {"ImagePullTimeoutSeconds", IntSetter(&Settings::image_pull_timeout_seconds, 1, 86400)},
       // Common in a function app's settings; accepted and not used.
       {"FUNCTIONS_WORKER_RUNTIME",
        [](Settings&, const std::string&, const json&) -> Status { return Status::Ok(); }},
@@ -221,6 +224,9 @@ RegistryOptions Settings::Registries() const {
   r.mirrors = SplitRegistryList(registry_mirrors);
   r.insecure = SplitRegistryList(insecure_registries);
   r.auth_file = registry_auth_file;
+  r.allowed = SplitRegistryList(allowed_registries);
+  r.max_image_bytes = image_pull_max_bytes;
+  r.pull_timeout = std::chrono::seconds(image_pull_timeout_seconds);
   return r;
 }
 

@@ -76,6 +76,9 @@ struct Settings {
   std::string registry_mirrors;     // RegistryMirrors: comma-separated mirror hosts for Docker Hub
   std::string insecure_registries;  // InsecureRegistries: comma-separated host:port, plain HTTP
   std::string registry_auth_file;   // RegistryAuthFile: Docker config.json with "auths"
+  std::string allowed_registries;   // AllowedRegistries: comma-separated; empty = any registry
+  int64_t image_pull_max_bytes = int64_t{16} << 30;  // ImagePullMaxBytes: layers, each way
+  int image_pull_timeout_seconds = 1800;  // ImagePullTimeoutSeconds: a whole pull's deadline
 
   // The job an empty POST runs.
   JobSpec DefaultJob() const;

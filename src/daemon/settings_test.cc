@@ -298,6 +298,27 @@ TEST(LoadSettingsTest, StatusRequiresKeyValues) {
   ExpectErrorNaming(LoadFromText(WithValues(R"("StatusRequiresKey": "yes")")), "StatusRequiresKey");
 }
 
+TEST(LoadSettingsTest, RegistryPolicySettings) {
+  Result<Settings> defaults = LoadFromText(WithValues(""));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  RegistryOptions d = defaults->Registries();
+  EXPECT_TRUE(d.allowed.empty());
+  EXPECT_EQ(d.max_image_bytes, int64_t{16} << 30);
+  EXPECT_EQ(d.pull_timeout, std::chrono::seconds(1800));
+  Result<Settings> s = LoadFromText(WithValues(R"(
+    "AllowedRegistries": "ghcr.io, 127.0.0.1:5000",
+    "ImagePullMaxBytes": "1048576",
+    "ImagePullTimeoutSeconds": 60
+  )"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  RegistryOptions r = s->Registries();
+  EXPECT_EQ(r.allowed, (std::vector<std::string>{"ghcr.io", "127.0.0.1:5000"}));
+  EXPECT_EQ(r.max_image_bytes, 1048576);
+  EXPECT_EQ(r.pull_timeout, std::chrono::seconds(60));
+  EXPECT_FALSE(LoadFromText(WithValues(R"("ImagePullTimeoutSeconds": 0)")).ok());
+  EXPECT_FALSE(LoadFromText(WithValues(R"("ImagePullMaxBytes": 1000)")).ok());
+}
+
 TEST(SettingNamesTest, ListsEverySetting) {
   const std::vector<std::string>& names = SettingNames();
   for (const char* name :

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <set>
 #include <system_error>
@@ -47,7 +48,7 @@ Result<ResolvedImage> ResolveManifest(RegistryClient& client, const ImageReferen
 
 // Downloads, verifies and unpacks `layers` into the staging dir, several at once.
 Status FetchLayers(RegistryClient& client, PullStaging& staging,
-                   const std::vector<Descriptor>& layers, int parallel,
+                   const std::vector<Descriptor>& layers, int parallel, UnpackBudget& budget,
                    const std::function<void(PullEvent)>& emit) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
@@ -70,7 +71,7 @@ Status FetchLayers(RegistryClient& client, PullStaging& staging,
         std::filesystem::path dir = staging.LayerDir(layer.digest);
         st = ::mkdir(dir.c_str(), 0755) == 0 ? Status::Ok()
                                              : ErrnoStatus("mkdir " + dir.string(), errno);
-        if (st.ok()) st = UnpackLayer(staging.BlobPath(layer.digest), dir);
+        if (st.ok()) st = UnpackLayer(staging.BlobPath(layer.digest), dir, &budget);
         if (!st.ok()) st = st.WithContext("layer " + layer.digest);
       }
       if (!st.ok()) {
@@ -187,6 +188,9 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
 }
 
 Result<Image> ImagePuller::Fetch(const ImageReference& ref, const PullProgress& progress) {
+  if (!RegistryAllowed(ref.registry, opts_.allowed)) {
+    return Status::FailedPrecondition("registry " + ref.registry + " is not in AllowedRegistries");
+  }
   std::vector<std::string> registries = {ref.registry};
   if (ref.registry == kDefaultRegistry) {
     registries = opts_.mirrors;
@@ -210,7 +214,8 @@ Result<Image> ImagePuller::FetchFrom(const std::string& registry, const ImageRef
     if (progress) progress(e);
   };
   ASSIGN_OR_RETURN(Credentials credentials, LookupCredentials(opts_.auth_file, registry));
-  RegistryClient client(EndpointFor(registry, opts_), ref.repository, credentials, opts_);
+  RegistryClient client(EndpointFor(registry, opts_), ref.repository, credentials, opts_,
+                        std::chrono::steady_clock::now() + opts_.pull_timeout);
   emit({PullPhase::kResolving, "", "", 0, 0, ""});
   ASSIGN_OR_RETURN(ResolvedImage resolved, ResolveManifest(client, ref));
   ASSIGN_OR_RETURN(std::unique_ptr<PullStaging> staging, store_.BeginPull());
@@ -224,7 +229,17 @@ Result<Image> ImagePuller::FetchFrom(const std::string& registry, const ImageRef
       missing.push_back(layer);
     }
   }
-  RETURN_IF_ERROR(FetchLayers(client, *staging, missing, opts_.max_concurrent_downloads, emit));
+  int64_t declared = 0;
+  for (const Descriptor& layer : resolved.parsed.layers)
+    declared += std::max<int64_t>(0, layer.size);
+  if (declared > opts_.max_image_bytes) {
+    return Status::FailedPrecondition("the image's layers are " + std::to_string(declared) +
+                                      " bytes, more than " + std::to_string(opts_.max_image_bytes) +
+                                      " (ImagePullMaxBytes)");
+  }
+  UnpackBudget budget(opts_.max_image_bytes);
+  RETURN_IF_ERROR(
+      FetchLayers(client, *staging, missing, opts_.max_concurrent_downloads, budget, emit));
   PulledImage pulled;
   pulled.reference = key;
   pulled.manifest_digest = resolved.manifest.digest;

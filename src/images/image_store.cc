@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
@@ -114,22 +115,48 @@ Result<std::string> ReadLayoutDocument(const fs::path& layout, const Descriptor&
                           kMaxDocumentSize);
 }
 
+// Whether an index.json entry is the one `ref` asks for: its ref.name annotation is the tag
+// ("v1", as skopeo and umoci write it) or the whole reference, or names a reference with the
+// same tag; a pinned reference matches by digest.
 bool NameMatches(const Descriptor& d, const ImageReference& ref) {
-  return !d.ref_name.empty() && (d.ref_name == ref.tag || d.ref_name == ref.ToString());
+  if (!ref.digest.empty()) return d.digest == ref.digest;
+  if (d.ref_name.empty()) return false;
+  if (d.ref_name == ref.tag || d.ref_name == ref.ToString()) return true;
+  Result<ImageReference> named = ParseImageReference(d.ref_name);
+  return named.ok() && d.ref_name.find(':') != std::string::npos && named->tag == ref.tag;
 }
 
-// Picks one entry of an index: by ref.name annotation in the layout's top index, then by
-// platform (linux and the host's architecture).
-Result<Descriptor> SelectEntry(const std::vector<Descriptor>& entries, const ImageReference& ref,
-                               bool top_level) {
-  if (top_level && entries.size() > 1) {
-    std::vector<Descriptor> named;
-    for (const Descriptor& d : entries) {
-      if (NameMatches(d, ref)) named.push_back(d);
-    }
-    if (!named.empty()) return SelectPlatform(named);
+// "v1, v2, example.com/app:v3": the names a layout's entries carry, for error messages.
+std::string ListNames(const std::vector<Descriptor>& entries) {
+  std::string out;
+  for (const Descriptor& d : entries) {
+    if (!out.empty()) out += ", ";
+    out += d.ref_name.empty() ? "(untagged " + d.digest + ")" : d.ref_name;
   }
-  return SelectPlatform(entries);
+  return out;
+}
+
+// Picks the image `ref` names among a layout's index.json entries. With several, the tag (the
+// ref.name annotation) decides, never the order: no match is an error listing the tags. Several
+// entries with no tags at all must be platforms of one image.
+Result<Descriptor> SelectTopEntry(const std::vector<Descriptor>& entries,
+                                  const ImageReference& ref) {
+  if (entries.size() <= 1) return SelectPlatform(entries);
+  std::vector<Descriptor> named;
+  bool any_name = false;
+  for (const Descriptor& d : entries) {
+    any_name = any_name || !d.ref_name.empty();
+    if (NameMatches(d, ref)) named.push_back(d);
+  }
+  if (!named.empty()) return SelectPlatform(named);
+  bool all_platforms = std::all_of(entries.begin(), entries.end(),
+                                   [](const Descriptor& d) { return !d.os.empty(); });
+  if (!any_name && all_platforms && ref.digest.empty()) return SelectPlatform(entries);
+  std::string wanted = ref.digest.empty() ? "tag \"" + ref.tag + "\"" : ref.digest;
+  return Status::InvalidArgument("the layout holds " + std::to_string(entries.size()) +
+                                 " images and none is " + wanted +
+                                 " (it holds: " + ListNames(entries) +
+                                 "); import it with a reference whose tag is one of them");
 }
 
 // Reads index.json and follows it (through nested indexes) to one image manifest and config.
@@ -139,7 +166,7 @@ Result<LayoutImage> ReadLayout(const fs::path& layout, const ImageReference& ref
   }
   ASSIGN_OR_RETURN(std::string index_json, ReadFile(layout / "index.json"));
   ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(index_json));
-  ASSIGN_OR_RETURN(Descriptor current, SelectEntry(entries, ref, /*top_level=*/true));
+  ASSIGN_OR_RETURN(Descriptor current, SelectTopEntry(entries, ref));
   LayoutImage image;
   for (int depth = 0; depth < kMaxIndexDepth; ++depth) {
     ASSIGN_OR_RETURN(std::string doc, ReadLayoutDocument(layout, current));
@@ -148,7 +175,7 @@ Result<LayoutImage> ReadLayout(const fs::path& layout, const ImageReference& ref
     if (kind == DocumentKind::kUnknown) kind = KindOfDocument(doc);
     if (kind == DocumentKind::kIndex) {
       ASSIGN_OR_RETURN(entries, ParseIndex(doc));
-      ASSIGN_OR_RETURN(current, SelectEntry(entries, ref, /*top_level=*/false));
+      ASSIGN_OR_RETURN(current, SelectPlatform(entries));
       continue;
     }
     if (kind != DocumentKind::kManifest) {
@@ -316,10 +343,20 @@ Status PublishOnce(const fs::path& from, const fs::path& to) {
   return ErrnoStatus("publish " + to.string(), errno);
 }
 
-// The name an OCI layout gives its single image, when it is a full reference.
+// The name an OCI layout gives its single image, when it is a full reference. A layout of
+// several tagged images names none: the caller must choose.
 Result<std::string> LayoutName(const fs::path& layout) {
   ASSIGN_OR_RETURN(std::string index_json, ReadFile(layout / "index.json"));
   ASSIGN_OR_RETURN(std::vector<Descriptor> entries, ParseIndex(index_json));
+  std::set<std::string> names;
+  for (const Descriptor& d : entries) {
+    if (!d.ref_name.empty()) names.insert(d.ref_name);
+  }
+  if (names.size() > 1) {
+    return Status::InvalidArgument(layout.string() + " holds " + std::to_string(names.size()) +
+                                   " tagged images (" + ListNames(entries) +
+                                   "); give a reference whose tag is one of them");
+  }
   for (const Descriptor& d : entries) {
     if (d.ref_name.find_first_of("/:") != std::string::npos) return d.ref_name;
   }

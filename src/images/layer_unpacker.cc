@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@ constexpr int kExtractFlags = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_
                               ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM |
                               ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
 constexpr size_t kReadBlockSize = 1 << 16;
+constexpr int64_t kEntryOverhead = 512;  // what an entry costs the budget besides its data
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
@@ -68,9 +70,13 @@ Status ArchiveError(archive* a, std::string_view path, std::string_view action) 
   return EntryError(path, std::string(action) + ": " + (msg != nullptr ? msg : "unknown error"));
 }
 
-// Components of a relative entry path, without "." and empty ones. Refuses "/..." and "..".
-Result<std::vector<std::string>> SplitEntryPath(std::string_view path) {
-  if (!path.empty() && path.front() == '/') return EntryError(path, "absolute path");
+// An entry path cleaned like containerd and podman do (Go's filepath.Clean, then joined to
+// the root): "." and empty components dropped, ".." taken back. A rooted path ("/usr/bin",
+// umoci's "/") cannot climb above the root, as in filepath.Clean("/../x") == "/x"; a relative
+// one that climbs above it ("../x", "a/../../x") escapes the layer and is refused. Empty parts
+// mean the root itself.
+Result<std::vector<std::string>> CleanEntryPath(std::string_view path) {
+  const bool rooted = !path.empty() && path.front() == '/';
   std::vector<std::string> parts;
   std::string_view rest = path;
   while (!rest.empty()) {
@@ -78,10 +84,26 @@ Result<std::vector<std::string>> SplitEntryPath(std::string_view path) {
     std::string_view part = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     if (part.empty() || part == ".") continue;
-    if (part == "..") return EntryError(path, "path contains \"..\"");
+    if (part == "..") {
+      if (!parts.empty()) {
+        parts.pop_back();
+      } else if (!rooted) {
+        return EntryError(path, "path escapes the layer root (\"..\")");
+      }
+      continue;
+    }
     parts.emplace_back(part);
   }
   return parts;
+}
+
+std::string JoinParts(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += '/';
+    out += p;
+  }
+  return out;
 }
 
 // Opens the directory `parts[0..count)` below `root`, creating missing ones (0755), never
@@ -148,46 +170,72 @@ void KeepSafeXattrs(archive_entry* entry) {
     archive_entry_xattr_add_entry(entry, n.c_str(), v.data(), v.size());
 }
 
-Status CopyEntryData(archive* in, archive* out, std::string_view path) {
+// Copies the current entry's data. True when the archive ended right after the entry's last
+// data byte, without the padding to 512 bytes and the end-of-archive blocks: umoci 0.4.7's
+// `insert` writes layers so, and podman (Go's tar reader) takes them; so do we, as the entry is
+// complete (and the layer's digest was checked).
+Result<bool> CopyEntryData(archive* in, archive* out, std::string_view path, int64_t entry_size,
+                           UnpackBudget* budget) {
   const void* buf = nullptr;
   size_t size = 0;
   la_int64_t offset = 0;
+  int64_t end = 0;  // how far the data delivered so far reaches
   while (true) {
     int r = archive_read_data_block(in, &buf, &size, &offset);
-    if (r == ARCHIVE_EOF) return Status::Ok();
-    if (r < ARCHIVE_WARN) return ArchiveError(in, path, "read");
+    if (r == ARCHIVE_EOF) return false;
+    if (r < ARCHIVE_WARN) {
+      if (end >= entry_size) return true;  // only the padding after the data is missing
+      return ArchiveError(in, path, "read");
+    }
+    if (budget != nullptr && !budget->Take(static_cast<int64_t>(size))) return budget->Exceeded();
     if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
       return ArchiveError(out, path, "write");
     }
+    end = std::max<int64_t>(end, offset + static_cast<int64_t>(size));
   }
 }
 
-// Extracts one entry (after the path checks) or applies it as a whiteout.
-Status ExtractEntry(archive* in, archive* out, archive_entry* entry, int root) {
+// Extracts one entry (after cleaning its paths) or applies it as a whiteout. The layer root
+// itself ("/", "./") is skipped, as containerd and podman do: the layer directory is the root.
+// True when the archive ended right after this entry's data (see CopyEntryData).
+Result<bool> ExtractEntry(archive* in, archive* out, archive_entry* entry, int root,
+                          UnpackBudget* budget) {
   const char* raw = archive_entry_pathname(entry);
   std::string path = raw != nullptr ? raw : "";
-  ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitEntryPath(path));
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, CleanEntryPath(path));
+  if (parts.empty()) return false;
+  archive_entry_copy_pathname(entry, JoinParts(parts).c_str());
   if (const char* link = archive_entry_hardlink(entry); link != nullptr) {
-    RETURN_IF_ERROR(SplitEntryPath(link).status());
+    ASSIGN_OR_RETURN(std::vector<std::string> target, CleanEntryPath(link));
+    if (target.empty()) return EntryError(path, "hard link to the layer root");
+    archive_entry_copy_hardlink(entry, JoinParts(target).c_str());
   }
-  if (!parts.empty() && parts.back().substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
-    return ApplyWhiteout(root, path, parts);
+  if (budget != nullptr && !budget->Take(kEntryOverhead)) return budget->Exceeded();
+  if (parts.back().substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
+    RETURN_IF_ERROR(ApplyWhiteout(root, path, parts));
+    return false;
   }
   mode_t type = archive_entry_filetype(entry);
-  if (type == AE_IFCHR || type == AE_IFBLK) return Status::Ok();  // device nodes: refused
+  if (type == AE_IFCHR || type == AE_IFBLK) return false;  // device nodes: refused
   KeepSafeXattrs(entry);
   if (archive_write_header(out, entry) < ARCHIVE_WARN) return ArchiveError(out, path, "extract");
-  if (archive_entry_size(entry) > 0) RETURN_IF_ERROR(CopyEntryData(in, out, path));
+  bool ended = false;
+  if (const int64_t size = archive_entry_size(entry); size > 0) {
+    ASSIGN_OR_RETURN(ended, CopyEntryData(in, out, path, size, budget));
+  }
   if (archive_write_finish_entry(out) < ARCHIVE_WARN) return ArchiveError(out, path, "finish");
-  return Status::Ok();
+  return ended;
 }
 
 // Extracts every entry of `archive_path` into the current directory, which is `root`.
-Status ExtractAll(const std::filesystem::path& archive_path, int root) {
+Status ExtractAll(const std::filesystem::path& archive_path, int root, UnpackBudget* budget) {
   ReadArchive in(archive_read_new());
   WriteArchive out(archive_write_disk_new());
   if (!in || !out) return Status::ResourceExhausted("libarchive: out of memory");
-  archive_read_support_filter_all(in.get());
+  // Only what OCI layers use. Not archive_read_support_filter_all: some of its decompressors
+  // (lrzip, lzop, grzip, ...) run external programs.
+  archive_read_support_filter_gzip(in.get());
+  archive_read_support_filter_zstd(in.get());
   archive_read_support_format_tar(in.get());
   archive_read_support_format_empty(in.get());
   archive_write_disk_set_options(out.get(), kExtractFlags);
@@ -202,7 +250,9 @@ Status ExtractAll(const std::filesystem::path& archive_path, int root) {
     if (r < ARCHIVE_WARN) {
       return Status::InvalidArgument("layer " + name + ": " + archive_error_string(in.get()));
     }
-    RETURN_IF_ERROR(ExtractEntry(in.get(), out.get(), entry, root).WithContext("layer " + name));
+    Result<bool> ended = ExtractEntry(in.get(), out.get(), entry, root, budget);
+    if (!ended.ok()) return ended.status().WithContext("layer " + name);
+    if (*ended) break;  // nothing can be read after a truncated tail
   }
   // Closing applies the deferred directory permissions and timestamps.
   if (archive_write_close(out.get()) < ARCHIVE_WARN) {
@@ -213,18 +263,24 @@ Status ExtractAll(const std::filesystem::path& archive_path, int root) {
 
 // Runs on its own thread: gives the thread a private cwd and umask, enters `dest`, extracts.
 Status UnpackWithPrivateCwd(const std::filesystem::path& archive_path,
-                            const std::filesystem::path& dest) {
+                            const std::filesystem::path& dest, UnpackBudget* budget) {
   if (::unshare(CLONE_FS) != 0) return ErrnoStatus("unshare(CLONE_FS) for layer unpacking", errno);
   UniqueFd root(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (root.get() < 0) return ErrnoStatus("open " + dest.string(), errno);
   if (::fchdir(root.get()) != 0) return ErrnoStatus("chdir " + dest.string(), errno);
   ::umask(0);
-  return ExtractAll(archive_path, root.get());
+  return ExtractAll(archive_path, root.get(), budget);
 }
 
 }  // namespace
 
-Status UnpackLayer(const std::filesystem::path& archive, const std::filesystem::path& dest) {
+Status UnpackBudget::Exceeded() const {
+  return Status::FailedPrecondition("the image is larger than " + std::to_string(max_bytes_) +
+                                    " bytes unpacked (ImagePullMaxBytes)");
+}
+
+Status UnpackLayer(const std::filesystem::path& archive, const std::filesystem::path& dest,
+                   UnpackBudget* budget) {
   std::error_code ec;
   std::filesystem::path abs_archive = std::filesystem::absolute(archive, ec);
   if (ec) return ErrnoStatus("resolve " + archive.string(), ec.value());
@@ -232,7 +288,7 @@ Status UnpackLayer(const std::filesystem::path& archive, const std::filesystem::
   if (ec) return ErrnoStatus("resolve " + dest.string(), ec.value());
   Status result;
   try {
-    std::thread worker([&] { result = UnpackWithPrivateCwd(abs_archive, abs_dest); });
+    std::thread worker([&] { result = UnpackWithPrivateCwd(abs_archive, abs_dest, budget); });
     worker.join();
   } catch (const std::system_error& e) {
     return Status::ResourceExhausted(std::string("cannot start layer unpacking thread: ") +

@@ -76,6 +76,21 @@ TEST_F(CredentialsTest, MalformedFileIsAnError) {
   EXPECT_FALSE(LookupCredentials(path_, "x.io").ok());
 }
 
+TEST(RegistryOptionsTest, AllowedRegistries) {
+  EXPECT_TRUE(RegistryAllowed("anything.io", {}));
+  std::vector<std::string> allowed = {"ghcr.io", "127.0.0.1:5000", "*.corp.example"};
+  EXPECT_TRUE(RegistryAllowed("ghcr.io", allowed));
+  EXPECT_TRUE(RegistryAllowed("GHCR.io", allowed));
+  EXPECT_TRUE(RegistryAllowed("127.0.0.1:5000", allowed));
+  EXPECT_FALSE(RegistryAllowed("127.0.0.1:5001", allowed));
+  EXPECT_FALSE(RegistryAllowed("127.0.0.1", allowed));
+  EXPECT_TRUE(RegistryAllowed("reg.corp.example", allowed));
+  EXPECT_TRUE(RegistryAllowed("reg.corp.example:443", allowed));
+  EXPECT_FALSE(RegistryAllowed("corp.example", allowed));
+  EXPECT_FALSE(RegistryAllowed("evilcorp.example", allowed));
+  EXPECT_FALSE(RegistryAllowed("docker.io", allowed));
+}
+
 TEST(RegistryOptionsTest, SplitsLists) {
   EXPECT_EQ(SplitRegistryList(" a:1, b ,,c"), (std::vector<std::string>{"a:1", "b", "c"}));
   EXPECT_TRUE(SplitRegistryList("").empty());

@@ -77,7 +77,45 @@ std::string RegistryMessage(const std::string& body) {
   return out;
 }
 
+// "http://Host:5000/token?x" -> {"http", "host"}.
+std::pair<std::string, std::string> SchemeAndHost(std::string_view url) {
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return {"", ""};
+  std::string scheme = Lower(std::string(url.substr(0, sep)));
+  std::string_view rest = url.substr(sep + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (rest.starts_with("[")) {
+    rest = rest.substr(0, rest.find(']') + 1);
+  } else {
+    rest = rest.substr(0, rest.find(':'));
+  }
+  return {scheme, Lower(std::string(rest))};
+}
+
+// A Bearer realm is honoured over https, or over http only on the registry's own host.
+bool RealmAllowed(std::string_view realm, std::string_view registry_base_url) {
+  auto [scheme, host] = SchemeAndHost(realm);
+  if (scheme == "https") return !host.empty();
+  return scheme == "http" && !host.empty() && host == SchemeAndHost(registry_base_url).second;
+}
+
 }  // namespace
+
+bool RegistryAllowed(std::string_view registry, const std::vector<std::string>& allowed) {
+  if (allowed.empty()) return true;
+  std::string want = Lower(std::string(registry));
+  std::string host = want.starts_with("[") ? want : want.substr(0, want.find(':'));
+  for (const std::string& entry : allowed) {
+    std::string e = Lower(entry);
+    if (e == want) return true;
+    if (e.starts_with("*.") && host.size() > e.size() - 1 &&
+        host.ends_with(std::string_view(e).substr(1))) {
+      return true;
+    }
+  }
+  return false;
+}
 
 RegistryEndpoint EndpointFor(std::string_view registry, const RegistryOptions& opts) {
   RegistryEndpoint e;
@@ -109,6 +147,7 @@ struct RegistryClient::Answer {
   std::string body;                            // when collected (no sink, or not 2xx)
   bool body_started = false;
   bool too_large = false;
+  bool deadline_passed = false;  // the pull's deadline ended (or forbade) the request
   Transfer* transfer = nullptr;
 };
 
@@ -165,17 +204,29 @@ bool IsTransient(CURLcode code, long status) {
 }  // namespace
 
 RegistryClient::RegistryClient(RegistryEndpoint endpoint, std::string repository,
-                               Credentials credentials, const RegistryOptions& opts)
+                               Credentials credentials, const RegistryOptions& opts,
+                               std::chrono::steady_clock::time_point deadline)
     : endpoint_(std::move(endpoint)),
       repository_(std::move(repository)),
       credentials_(std::move(credentials)),
-      opts_(opts) {
+      opts_(opts),
+      deadline_(deadline) {
   GlobalInitOnce();
 }
 
 RegistryClient::Answer RegistryClient::Perform(Transfer& t) {
   Answer a;
   a.transfer = &t;
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= deadline_) {
+    a.code = CURLE_OPERATION_TIMEDOUT;
+    a.curl_error = "the pull's deadline passed";
+    a.deadline_passed = true;
+    return a;
+  }
+  const long remaining_ms = static_cast<long>(std::min<int64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now).count() + 1,
+      int64_t{1} << 30));
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), &curl_easy_cleanup);
   if (!c) {
     a.code = CURLE_OUT_OF_MEMORY;
@@ -195,6 +246,7 @@ RegistryClient::Answer RegistryClient::Perform(Transfer& t) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(opts_.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts_.stall_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, remaining_ms);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "berth/0.1");
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
@@ -204,6 +256,8 @@ RegistryClient::Answer RegistryClient::Perform(Transfer& t) {
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
   a.code = curl_easy_perform(h);
   if (a.code != CURLE_OK) a.curl_error = error[0] != '\0' ? error : curl_easy_strerror(a.code);
+  a.deadline_passed =
+      a.code == CURLE_OPERATION_TIMEDOUT && std::chrono::steady_clock::now() >= deadline_;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a.status);
   curl_slist_free_all(list);
   return a;
@@ -233,7 +287,9 @@ RegistryClient::Answer RegistryClient::SendAuthorized(Transfer& t) {
 }
 
 void RegistryClient::Backoff(int attempt) const {
-  std::this_thread::sleep_for(opts_.retry_backoff * (1 << std::min(attempt - 1, 8)));
+  auto wake =
+      std::chrono::steady_clock::now() + opts_.retry_backoff * (1 << std::min(attempt - 1, 8));
+  std::this_thread::sleep_until(std::min(wake, deadline_));
 }
 
 Result<RegistryClient::Answer> RegistryClient::SendWithRetries(Transfer& t,
@@ -241,7 +297,7 @@ Result<RegistryClient::Answer> RegistryClient::SendWithRetries(Transfer& t,
   for (int attempt = 1;; ++attempt) {
     Answer a = SendAuthorized(t);
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return a;
-    if (!IsTransient(a.code, a.status) || attempt >= opts_.max_attempts) {
+    if (a.deadline_passed || !IsTransient(a.code, a.status) || attempt >= opts_.max_attempts) {
       return ErrorOf(a, what);
     }
     Backoff(attempt);
@@ -252,6 +308,11 @@ Status RegistryClient::ErrorOf(const Answer& a, const std::string& what) const {
   const std::string where = what + " from " + endpoint_.name;
   if (a.code == CURLE_LOGIN_DENIED) return Status::PermissionDenied(where + ": " + a.curl_error);
   if (a.too_large) return Status::FailedPrecondition(where + ": the answer is too large");
+  if (a.deadline_passed) {
+    return Status::DeadlineExceeded(where + ": the pull did not finish within " +
+                                    std::to_string(opts_.pull_timeout.count()) +
+                                    " s (ImagePullTimeoutSeconds)");
+  }
   if (a.code != CURLE_OK) {
     return Status::Unavailable(where + ": cannot reach " + endpoint_.base_url + ": " +
                                a.curl_error);
@@ -300,6 +361,12 @@ Status RegistryClient::FetchToken(const AuthChallenge& challenge) {
   auto realm = challenge.params.find("realm");
   if (realm == challenge.params.end() || realm->second.empty()) {
     return Status::PermissionDenied(endpoint_.name + ": Bearer challenge without a realm");
+  }
+  if (!RealmAllowed(realm->second, endpoint_.base_url)) {
+    return Status::PermissionDenied(
+        endpoint_.name + ": the token realm " + realm->second +
+        " is neither https nor on the registry's own host; refused (credentials are never sent "
+        "to another host over plain http)");
   }
   std::string url = realm->second;
   url += url.find('?') == std::string::npos ? '?' : '&';
@@ -450,7 +517,7 @@ Status RegistryClient::DownloadBlob(const Descriptor& blob, const std::filesyste
                                           std::to_string(blob.size) + " bytes)"));
     }
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) break;
-    if (!IsTransient(a.code, a.status) || attempt >= opts_.max_attempts) {
+    if (a.deadline_passed || !IsTransient(a.code, a.status) || attempt >= opts_.max_attempts) {
       return fail(ErrorOf(a, what));
     }
     if (on_retry) on_retry(ErrorOf(a, what).message());

@@ -4,14 +4,17 @@
 //
 // Everything fetched is verified against its digest before it is returned. A 401 answer is met
 // with the challenge it carries (Bearer: a token from the realm, with Basic credentials when
-// there are some; Basic: the credentials), once per request. Transient failures (connection
-// errors, 5xx, 429, a broken transfer) are retried with doubling backoff; a broken blob
-// download resumes with a Range request. Errors: Unavailable (unreachable, 5xx after retries),
-// PermissionDenied (401/403), NotFound (404, e.g. MANIFEST_UNKNOWN), InvalidArgument (digest or
-// size mismatch), FailedPrecondition (unsupported manifest type, other 4xx); messages carry
-// the registry's own. Thread-safe: layer downloads of one pull share one client.
+// there are some; Basic: the credentials), once per request. A token realm is used only when it
+// is https or on the registry's own host: credentials never travel to another host in clear.
+// Transient failures (connection errors, 5xx, 429, a broken transfer) are retried with doubling
+// backoff; a broken blob download resumes with a Range request. Errors: Unavailable (unreachable,
+// 5xx after retries), PermissionDenied (401/403), NotFound (404, e.g. MANIFEST_UNKNOWN),
+// InvalidArgument (digest or size mismatch), FailedPrecondition (unsupported manifest type, other
+// 4xx); messages carry the registry's own. Thread-safe: layer downloads of one pull share one
+// client.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -44,8 +47,12 @@ struct FetchedManifest {
 
 class RegistryClient {
  public:
+  // Every request must end by `deadline` (the pull's): past it a request fails with
+  // DeadlineExceeded and is not retried.
   RegistryClient(RegistryEndpoint endpoint, std::string repository, Credentials credentials,
-                 const RegistryOptions& opts);
+                 const RegistryOptions& opts,
+                 std::chrono::steady_clock::time_point deadline =
+                     std::chrono::steady_clock::time_point::max());
 
   // The manifest or index `reference` (a tag or "sha256:...") names. A digest reference must
   // match the bytes; for a tag, so must the Docker-Content-Digest header when present.
@@ -80,6 +87,7 @@ class RegistryClient {
   std::string repository_;
   Credentials credentials_;
   RegistryOptions opts_;
+  std::chrono::steady_clock::time_point deadline_;
   std::mutex mu_;
   std::string authorization_;  // GUARDED_BY(mu_): the Authorization header value, once known
 };

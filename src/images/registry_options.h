@@ -1,11 +1,14 @@
 // RegistryOptions: where and how images are pulled from (the daemon fills them from the
-// DefaultRegistry, RegistryMirrors, InsecureRegistries and RegistryAuthFile settings).
+// DefaultRegistry, RegistryMirrors, InsecureRegistries, RegistryAuthFile, AllowedRegistries,
+// ImagePullMaxBytes and ImagePullTimeoutSeconds settings).
 // A plain value.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace berth {
@@ -19,6 +22,16 @@ struct RegistryOptions {
   std::vector<std::string> mirrors;
   // host[:port] entries spoken to over plain HTTP (loopback and lab registries).
   std::vector<std::string> insecure;
+  // The only registries (host[:port] as in references, or "*.example.com") pulls may use;
+  // empty = any. Checked before anything is sent, so a key holder cannot make the daemon
+  // connect elsewhere. Docker Hub names count as "docker.io".
+  std::vector<std::string> allowed;
+  // A pull fails once its layers are larger than this, compressed (as the manifest declares
+  // them) or unpacked (data plus 512 bytes per entry): a decompression bomb stops here.
+  int64_t max_image_bytes = int64_t{16} << 30;
+  // A whole pull (every request, retries and backoff included) must end within this long,
+  // so a registry trickling bytes cannot hold a starter thread.
+  std::chrono::seconds pull_timeout{1800};
   // A Docker config.json whose "auths" map hosts to credentials; empty = anonymous.
   std::filesystem::path auth_file;
   // Layers downloaded at once per pull.
@@ -48,5 +61,9 @@ inline std::vector<std::string> SplitRegistryList(const std::string& text) {
   }
   return out;
 }
+
+// Whether `registry` (host[:port]) is in `allowed` (exact, case-insensitive, or "*.domain"
+// for any host under domain); an empty list allows every registry.
+bool RegistryAllowed(std::string_view registry, const std::vector<std::string>& allowed);
 
 }  // namespace berth

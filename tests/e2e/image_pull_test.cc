@@ -313,5 +313,127 @@ TEST_F(ImagePullTest, PruneFreesDiskAndKeepsWhatRunningJobsUse) {
   EXPECT_NE(out.find("removed 1 layers"), std::string::npos) << out;
 }
 
+// --- Registry policy (issue 10) ---
+
+TEST_F(ImagePullTest, AllowedRegistriesRefusesOtherRegistriesBeforeConnecting) {
+  LocalRegistry registry;
+  ASSERT_TRUE(registry.ok());
+  TestImage image;
+  image.Layer(BusyboxLayer(), LayerCompression::kGzip).Config({{"Cmd", {"true"}}}, HostArch());
+  ASSERT_FALSE(image.Push(registry, "app", "v1").empty());
+  const std::string ref = registry.host() + "/app:v1";
+  std::string out;
+  std::string elsewhere = Settings({{"AllowedRegistries", "registry.example.com, *.corp.example"}});
+  EXPECT_NE(Image({"pull", "--settings", elsewhere, ref}, &out), 0);
+  EXPECT_NE(out.find("not in AllowedRegistries"), std::string::npos) << out;
+  EXPECT_EQ(registry.ManifestGets("app"), 0) << registry.Log();
+  ExpectEmptyStore();
+
+  // The daemon applies it to jobs: any key holder could otherwise make it connect anywhere.
+  BerthProcess berth(json{{"AllowedRegistries", "registry.example.com"}});
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(json{{"image", ref}}.dump());
+  Reply done = berth.WaitTerminal(id, seconds(60));
+  EXPECT_EQ(done.status, 500) << done.body;
+  EXPECT_NE(done.Json().value("reason", "").find("AllowedRegistries"), std::string::npos)
+      << done.body;
+  EXPECT_EQ(registry.ManifestGets("app"), 0) << registry.Log();
+
+  std::string listed = Settings({{"AllowedRegistries", "registry.example.com," + registry.host()}});
+  EXPECT_EQ(Image({"pull", "--settings", listed, ref}, &out), 0) << out;
+}
+
+// A registry on 127.0.0.1 whose Bearer challenge names a plain-http realm on another host
+// (127.0.0.2): the credentials for the registry must not go there.
+TEST_F(ImagePullTest, BearerRealmOnAnotherHostOverHttpGetsNoCredentials) {
+  ScriptedServer realm("127.0.0.2", [](const std::string&, const std::string&) {
+    return ScriptedServer::Answer{200, {"Content-Type: application/json"}, R"({"token":"t"})"};
+  });
+  const std::string realm_url = "http://" + realm.host() + "/token";
+  ScriptedServer registry("127.0.0.1", [&](const std::string&, const std::string&) {
+    return ScriptedServer::Answer{
+        401,
+        {"WWW-Authenticate: Bearer realm=\"" + realm_url + "\",service=\"reg\"",
+         "Content-Type: application/json"},
+        R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})"};
+  });
+  std::string creds = Settings({{"RegistryAuthFile", AuthFile(registry.host(), "u", "secret")}});
+  std::string out;
+  EXPECT_NE(Image({"pull", "--settings", creds, registry.host() + "/app:v1"}, &out), 0);
+  EXPECT_NE(out.find("token realm"), std::string::npos) << out;
+  EXPECT_NE(out.find(realm_url), std::string::npos) << out;
+  EXPECT_TRUE(realm.Requests().empty()) << realm.Requests()[0];
+  EXPECT_FALSE(registry.Requests().empty());
+  ExpectEmptyStore();
+}
+
+TEST_F(ImagePullTest, DecompressionBombFailsThePullCleanly) {
+  LocalRegistry registry;
+  ASSERT_TRUE(registry.ok());
+  TestImage bomb;  // 64 MiB of zeros: about 64 KiB gzipped
+  bomb.Layer(BusyboxLayer(), LayerCompression::kGzip)
+      .Layer(MakeLayer({{"zeros", 'f', std::string(64 << 20, '\0')}}, LayerCompression::kGzip),
+             LayerCompression::kGzip)
+      .Config({{"Cmd", {"true"}}}, HostArch());
+  ASSERT_FALSE(bomb.Push(registry, "bomb", "v1").empty());
+  std::string out;
+  std::string capped = Settings({{"ImagePullMaxBytes", 16 << 20}});
+  EXPECT_NE(Image({"pull", "--settings", capped, registry.host() + "/bomb:v1"}, &out), 0);
+  EXPECT_NE(out.find("ImagePullFailed"), std::string::npos) << out;
+  EXPECT_NE(out.find("larger than 16777216 bytes unpacked (ImagePullMaxBytes)"), std::string::npos)
+      << out;
+  ExpectEmptyStore();
+  std::string roomy = Settings({{"ImagePullMaxBytes", 128 << 20}});
+  EXPECT_EQ(Image({"pull", "--settings", roomy, registry.host() + "/bomb:v1"}, &out), 0) << out;
+}
+
+// A registry that trickles a layer just above the stall limit (1 KiB/s) would hold a pull for
+// hours; the pull deadline ends it.
+TEST_F(ImagePullTest, TricklingRegistryHitsThePullDeadline) {
+  const std::string layer =
+      MakeLayer({{"big", 'f', std::string(1 << 20, 'x')}}, LayerCompression::kNone);
+  const std::string config = json{{"architecture", HostArch()},
+                                  {"os", "linux"},
+                                  {"config", {{"Cmd", {"true"}}}},
+                                  {"rootfs", {{"type", "layers"}, {"diff_ids", {DigestOf(layer)}}}}}
+                                 .dump();
+  const std::string manifest = json{
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+      {"config",
+       {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+        {"digest", DigestOf(config)},
+        {"size", config.size()}}},
+      {"layers",
+       {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+         {"digest", DigestOf(layer)},
+         {"size", layer.size()}}}}}.dump();
+  ScriptedServer registry("127.0.0.1", [&](const std::string& target, const std::string&) {
+    ScriptedServer::Answer a;
+    if (target == "/v2/slow/manifests/v1") {
+      a.headers = {"Content-Type: application/vnd.oci.image.manifest.v1+json",
+                   "Docker-Content-Digest: " + DigestOf(manifest)};
+      a.body = manifest;
+    } else if (target == "/v2/slow/blobs/" + DigestOf(config)) {
+      a.body = config;
+    } else if (target == "/v2/slow/blobs/" + DigestOf(layer)) {
+      a.body = layer;
+      a.bytes_per_second = 8 << 10;  // 128 s for the whole layer
+    } else {
+      a.status = 404;
+    }
+    return a;
+  });
+  std::string out;
+  std::string settings = Settings({{"ImagePullTimeoutSeconds", 3}});
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_NE(Image({"pull", "--settings", settings, registry.host() + "/slow:v1"}, &out), 0);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, seconds(30)) << out;
+  EXPECT_NE(out.find("did not finish within 3 s (ImagePullTimeoutSeconds)"), std::string::npos)
+      << out;
+  ExpectEmptyStore();
+}
+
 }  // namespace
 }  // namespace berth::e2e

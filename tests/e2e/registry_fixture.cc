@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -250,6 +251,93 @@ void TokenIssuer::Serve() {
     (void)!write(fd, answer.data(), answer.size());
     close(fd);
   }
+}
+
+// --- ScriptedServer ---
+
+ScriptedServer::ScriptedServer(const std::string& address, Handler handler)
+    : handler_(std::move(handler)), address_(address) {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
+  EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << address;
+  listen(listen_fd_, 64);
+  socklen_t len = sizeof addr;
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { Serve(); });
+}
+
+ScriptedServer::~ScriptedServer() {
+  stop_ = true;
+  shutdown(listen_fd_, SHUT_RDWR);
+  close(listen_fd_);
+  thread_.join();
+  std::vector<std::thread> connections;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    connections.swap(connections_);
+  }
+  for (std::thread& t : connections) t.join();
+}
+
+std::string ScriptedServer::host() const { return address_ + ":" + std::to_string(port_); }
+
+std::vector<std::string> ScriptedServer::Requests() const {
+  std::lock_guard<std::mutex> guard(mu_);
+  return requests_;
+}
+
+void ScriptedServer::Serve() {
+  while (!stop_) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::lock_guard<std::mutex> guard(mu_);
+    connections_.emplace_back([this, fd] { Respond(fd); });
+  }
+}
+
+void ScriptedServer::Respond(int fd) {
+  std::string request;
+  char buf[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    request.append(buf, static_cast<size_t>(n));
+  }
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    requests_.push_back(request);
+  }
+  size_t sp1 = request.find(' ');
+  size_t sp2 = request.find(' ', sp1 + 1);
+  std::string target = sp1 == std::string::npos ? "" : request.substr(sp1 + 1, sp2 - sp1 - 1);
+  Answer a = handler_(target, request);
+  std::string head = "HTTP/1.1 " + std::to_string(a.status) + " X\r\nConnection: close\r\n" +
+                     "Content-Length: " + std::to_string(a.body.size()) + "\r\n";
+  for (const std::string& h : a.headers) head += h + "\r\n";
+  head += "\r\n";
+  auto send_all = [&](const char* data, size_t n) {
+    while (n > 0) {
+      ssize_t w = send(fd, data, n, MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  };
+  bool ok = send_all(head.data(), head.size());
+  if (a.bytes_per_second <= 0) {
+    if (ok) send_all(a.body.data(), a.body.size());
+  } else {
+    const size_t piece = std::max<size_t>(1, static_cast<size_t>(a.bytes_per_second) / 10);
+    for (size_t at = 0; ok && !stop_ && at < a.body.size(); at += piece) {
+      ok = send_all(a.body.data() + at, std::min(piece, a.body.size() - at));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  close(fd);
 }
 
 // --- LocalRegistry ---

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -60,6 +62,42 @@ class TokenIssuer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// A scripted HTTP/1.1 server on a loopback address ("127.0.0.1", or "127.0.0.2" to play
+// another host), port 0, one request per connection: `handler` answers each; a body may be
+// trickled. For what docker-registry cannot be made to do (foreign token realms, slow blobs).
+class ScriptedServer {
+ public:
+  struct Answer {
+    int status = 200;
+    std::vector<std::string> headers;  // "Name: value"
+    std::string body;
+    int bytes_per_second = 0;  // 0: all at once; else sent in small pieces at this rate
+  };
+  // Gets the request line's target ("/v2/app/manifests/v1") and the whole request head.
+  using Handler = std::function<Answer(const std::string& target, const std::string& request)>;
+
+  ScriptedServer(const std::string& address, Handler handler);
+  ~ScriptedServer();
+  // "127.0.0.2:PORT".
+  std::string host() const;
+  // The request heads received so far.
+  std::vector<std::string> Requests() const;
+
+ private:
+  void Serve();
+  void Respond(int fd);
+
+  Handler handler_;
+  std::string address_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<std::string> requests_;     // GUARDED_BY(mu_)
+  std::vector<std::thread> connections_;  // GUARDED_BY(mu_)
   std::thread thread_;
 };
 
