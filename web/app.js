@@ -204,8 +204,7 @@ function drawChart(started, finished, queued) {
   const points = queued.map((v, i) => (i * bw + bw / 2).toFixed(1) + ',' + y(v).toFixed(1));
   add('polyline', { points: points.join(' '), fill: 'none', stroke: '#9a6700',
     'stroke-width': 2 });
-  const label = add('text', { x: 4, y: 12, 'font-size': 10, fill: '#5b6570' });
-  label.textContent = 'max ' + max;
+  $('chart-scale').textContent = '(top of the chart: ' + max + ')';
 }
 
 // ---- one job -----------------------------------------------------------------------------

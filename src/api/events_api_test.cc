@@ -7,6 +7,7 @@ namespace {
 
 // Pulls chunks from a response stream the way the server does: one request at a time.
 struct Reader {
+  explicit Reader(ChunkSource s) : source(std::move(s)) {}
   ChunkSource source;
   std::string got;
   bool done = false;
@@ -44,7 +45,7 @@ TEST_F(EventsApiTest, StreamsEachStateChangeAsAJobEvent) {
   HttpResponse r = api.Subscribe(Get());
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/event-stream");
-  Reader reader{r.stream};
+  Reader reader(r.stream);
   reader.Ask();  // the opening comment comes at once
   EXPECT_NE(reader.got.find("retry: 2000"), std::string::npos);
   reader.got.clear();
@@ -75,8 +76,8 @@ TEST_F(EventsApiTest, RefusesWithoutKey) {
 
 TEST_F(EventsApiTest, KeepAlivesGoToWaitingStreamsAndStreamsNoLongerReadAreDropped) {
   EventsApi api(hub_, clock_, Opts());
-  Reader live{api.Subscribe(Get()).stream};
-  Reader gone{api.Subscribe(Get()).stream};
+  Reader live(api.Subscribe(Get()).stream);
+  Reader gone(api.Subscribe(Get()).stream);
   live.Ask();
   live.Ask();  // waiting
   gone.Ask();  // took the opening chunk; the server never asks again (client went away)
@@ -95,7 +96,7 @@ TEST_F(EventsApiTest, AReaderTooFarBehindHasItsStreamEnded) {
   EventsApiOptions o = Opts();
   o.max_buffered_bytes = 1000;
   EventsApi api(hub_, clock_, o);
-  Reader slow{api.Subscribe(Get()).stream};
+  Reader slow(api.Subscribe(Get()).stream);
   for (int i = 0; i < 50; ++i) hub_.Publish({"id", JobState::kRunning, "", std::nullopt});
   slow.Ask();
   EXPECT_TRUE(slow.done);

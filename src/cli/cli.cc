@@ -38,6 +38,7 @@ void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
 
 int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   CLI::App app{"berth: run containerized batch jobs in response to events"};
+  app.name("berth");
   app.require_subcommand(1);
   app.set_version_flag("--version", VersionLine());
 

@@ -35,6 +35,11 @@ std::vector<const CLI::App*> VisibleCommands(const CLI::App& app) {
 
 }  // namespace
 
+// The help text of `app` itself (App::help() shows the chosen subcommand's instead).
+std::string HelpOf(const CLI::App& app) {
+  return app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal);
+}
+
 std::string VersionLine() { return "berth " + BerthVersion() + " (commit " + BerthCommit() + ")"; }
 
 void AddHelpCommands(CLI::App& app, std::function<int()>& run) {
@@ -52,12 +57,12 @@ void AddHelpCommands(CLI::App& app, std::function<int()>& run) {
   help->callback([&app, &run, topic] {
     run = [&app, topic] {
       if (topic->empty()) {
-        printf("%s", app.help().c_str());
+        printf("%s", HelpOf(app).c_str());
         return 0;
       }
       for (const CLI::App* sub : VisibleCommands(app)) {
         if (sub->get_name() == *topic) {
-          printf("%s", sub->help().c_str());
+          printf("%s", HelpOf(*sub).c_str());
           return 0;
         }
       }
@@ -86,7 +91,7 @@ std::string NearestCommand(const CLI::App& app, const std::string& name) {
 
 std::optional<int> CheckCommandName(const CLI::App& app, int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "%s\nberth: a command is required (try 'berth help').\n", app.help().c_str());
+    fprintf(stderr, "%s\nberth: a command is required (try 'berth help').\n", HelpOf(app).c_str());
     return 2;
   }
   std::string first = argv[1];

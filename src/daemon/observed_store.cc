@@ -47,16 +47,16 @@ void ObservedStore::SubmitJob(JobRecord job, std::string queue, std::function<vo
 }
 
 Status ObservedStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
-  std::optional<JobState> before;
+  std::optional<JobRecord> before;
   if (update.state == JobState::kRunning) {
     // A redelivered message adopts a running job again: only a move into Running counts.
-    if (auto job = inner_.GetJob(id); job.ok()) before = job->state;
+    if (auto job = inner_.GetJob(id); job.ok()) before = std::move(*job);
   }
   TimePoint start = clock_.Now();
   Status st = inner_.UpdateJobStatus(id, update);
   if (!st.ok()) return st;
   ObserveCommit("update", start);
-  Changed(id, update, before);
+  Changed(id, update, before ? &*before : nullptr);
   return st;
 }
 
@@ -74,14 +74,14 @@ Status ObservedStore::RecordRunning(const QueueMessage& msg, const JobStatusUpda
 Status ObservedStore::RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
                                  const JobStatusUpdate& update) {
   Status st = inner_.RequeueJob(id, queue, delay, update);
-  if (st.ok()) Changed(id, update, std::nullopt);
+  if (st.ok()) Changed(id, update, nullptr);
   return st;
 }
 
 Status ObservedStore::PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
                                     const JobStatusUpdate& job_update) {
   Status st = inner_.PoisonMessage(msg, poison_queue, job_update);
-  if (st.ok()) Changed(msg.job_id, job_update, std::nullopt);
+  if (st.ok()) Changed(msg.job_id, job_update, nullptr);
   return st;
 }
 
@@ -91,23 +91,24 @@ Result<JobRecord> ObservedStore::RequestCancel(std::string_view id) {
   if (before.ok() && !IsTerminal(before->state) && IsTerminal(after.state)) {
     JobStatusUpdate u{after.state,      after.exit_code,   after.reason,
                       after.started_at, after.finished_at, after.attempts};
-    Changed(id, u, before->state);
+    Changed(id, u, &*before);
   }
   return after;
 }
 
 void ObservedStore::Changed(std::string_view id, const JobStatusUpdate& update,
-                            std::optional<JobState> before) {
-  if (update.state == JobState::kRunning && before != JobState::kRunning) {
+                            const JobRecord* before) {
+  bool readopted = update.state == JobState::kRunning && before != nullptr &&
+                   before->state == JobState::kRunning;
+  if (update.state == JobState::kRunning && !readopted) {
     metrics_.Counter("berth_jobs_started_total", "Job runs started (containers running)")
         .Increment();
-    auto job = inner_.GetJob(id);
     // Start latency is the first run's: from the POST's commit to its container running.
-    if (job.ok() && job->history.empty() && job->started_at) {
+    if (before != nullptr && before->history.empty() && update.started_at) {
       metrics_
           .Histogram("berth_job_start_latency_seconds",
                      "From a job's submission to its container running", LatencyBuckets())
-          .Observe(Seconds(job->created_at, *job->started_at));
+          .Observe(Seconds(before->created_at, *update.started_at));
     }
   }
   if (IsTerminal(update.state)) {
@@ -116,15 +117,21 @@ void ObservedStore::Changed(std::string_view id, const JobStatusUpdate& update,
                  {{"state", std::string(ToString(update.state))},
                   {"reason", ReasonLabel(update.reason)}})
         .Increment();
-    auto job = inner_.GetJob(id);
-    if (job.ok() && job->started_at && job->finished_at) {
+    std::optional<TimePoint> started = update.started_at, finished = update.finished_at;
+    if (!started || !finished) {
+      if (auto job = inner_.GetJob(id); job.ok()) {
+        started = job->started_at;
+        finished = job->finished_at;
+      }
+    }
+    if (started && finished) {
       metrics_
           .Histogram("berth_job_run_duration_seconds",
                      "From a job's (last) start to its end, for jobs that ran", LatencyBuckets())
-          .Observe(Seconds(*job->started_at, *job->finished_at));
+          .Observe(Seconds(*started, *finished));
     }
   }
-  if (update.state == JobState::kRunning && before == JobState::kRunning) return;
+  if (readopted) return;
   events_.Publish({std::string(id), update.state, update.reason, update.exit_code});
 }
 

@@ -60,8 +60,8 @@ class ObservedStore : public Store {
   void AddGauges(const std::vector<std::string>& queues);
 
  private:
-  // Records a change the inner store accepted. `before` is the state it left, when known.
-  void Changed(std::string_view id, const JobStatusUpdate& update, std::optional<JobState> before);
+  // Records a change the inner store accepted. `before` is the job as it was, when known.
+  void Changed(std::string_view id, const JobStatusUpdate& update, const JobRecord* before);
   void ObserveCommit(const char* op, TimePoint start);
 
   Store& inner_;

@@ -38,6 +38,7 @@ try {
   await page.getByTestId('key-save').click();
   await page.getByText('That key was refused.').waitFor();
   // With the keyboard: type the key and press Enter.
+  await page.getByTestId('key-input').fill('');
   await page.getByTestId('key-input').focus();
   await page.keyboard.type(key);
   await page.keyboard.press('Enter');

@@ -30,6 +30,7 @@ TEST(CliHelpTest, VersionAndDashDashVersionNameTheVersionAndCommit) {
 TEST(CliHelpTest, HelpListsTheCommandsAndExplainsOne) {
   std::string out;
   EXPECT_EQ(Berth({"help"}, &out), 0) << out;
+  EXPECT_NE(out.find("Usage: berth [OPTIONS] SUBCOMMAND"), std::string::npos) << out;
   for (const char* cmd : {"serve", "submit", "status", "logs", "cancel", "ls", "version"}) {
     EXPECT_NE(out.find(cmd), std::string::npos) << cmd << " missing from:\n" << out;
   }
@@ -39,7 +40,7 @@ TEST(CliHelpTest, HelpListsTheCommandsAndExplainsOne) {
   EXPECT_NE(submit.find("--wait"), std::string::npos) << submit;
   std::string nope;
   EXPECT_EQ(Berth({"help", "sumbit"}, &nope), 2) << nope;
-  EXPECT_NE(nope.find("did you mean 'submit'"), std::string::npos) << nope;
+  EXPECT_NE(nope.find("no command 'sumbit'. Did you mean 'submit'?"), std::string::npos) << nope;
 }
 
 TEST(CliHelpTest, UnknownCommandsSayWhatToDoInstead) {
