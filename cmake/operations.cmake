@@ -36,6 +36,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGE_CONTACT "berth maintainers <berth@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "containerized batch jobs behind an HTTP API (crun)")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_STRIP_FILES TRUE)  # the build keeps its debug info; the package does not
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # library dependencies from the binaries (dpkg-shlibdeps)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "crun | runc")

@@ -67,8 +67,8 @@ void AddHelpCommands(CLI::App& app, std::function<int()>& run) {
         }
       }
       std::string near = NearestCommand(app, *topic);
-      fprintf(stderr, "berth: no command '%s'%s. Run 'berth help' for the list.\n", topic->c_str(),
-              near.empty() ? "" : ("; did you mean '" + near + "'?").c_str());
+      fprintf(stderr, "berth: no command '%s'.%s Run 'berth help' for the list.\n", topic->c_str(),
+              near.empty() ? "" : (" Did you mean '" + near + "'?").c_str());
       return 2;
     };
   });

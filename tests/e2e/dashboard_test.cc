@@ -44,7 +44,8 @@ TEST(DashboardTest, KeyJobsSubmitLiveLogCancelAndFailedJobInChromium) {
       Http("GET", berth.url() + "/api/jobs?limit=100", "", {"x-functions-key: " + berth.key()});
   ASSERT_EQ(list.status, 200);
   std::map<std::string, int> states;
-  for (const auto& j : list.Json()["jobs"]) states[j["state"].get<std::string>()]++;
+  json listed = list.Json();
+  for (const auto& j : listed["jobs"]) states[j["state"].get<std::string>()]++;
   EXPECT_EQ(states["Succeeded"], 2) << list.body;  // the default job and the live-list job
   EXPECT_EQ(states["Canceled"], 1) << list.body;
   EXPECT_EQ(states["Failed"], 1) << list.body;

@@ -24,32 +24,45 @@ std::string ReadText(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// The .deb is built and unpacked once for the suite (cpack takes a while).
 class PackageTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
-    // Build the .deb from this build dir into our temp dir (the binaries are built already).
+  static void SetUpTestSuite() {
+    dir_ = new TempDir;
     std::string out;
-    int code = RunProgram(
-        {"cpack", "-G", "DEB", "--config", std::string(BERTH_BUILD_DIR) + "/CPackConfig.cmake",
-         "-B", dir_.path().string()},
-        "", &out);
-    ASSERT_EQ(code, 0) << out;
-    for (const auto& e : fs::directory_iterator(dir_.path())) {
+    // Build the .deb from this build dir into our temp dir (the binaries are built already).
+    if (RunProgram(
+            {"cpack", "-G", "DEB", "--config", std::string(BERTH_BUILD_DIR) + "/CPackConfig.cmake",
+             "-B", dir_->path().string()},
+            "", &out) != 0) {
+      setup_error_ = "cpack failed: " + out;
+      return;
+    }
+    for (const auto& e : fs::directory_iterator(dir_->path())) {
       if (e.path().extension() == ".deb") deb_ = e.path();
     }
-    ASSERT_FALSE(deb_.empty()) << out;
-    root_ = dir_.path() / "root";
-    ASSERT_EQ(RunProgram({"dpkg-deb", "-x", deb_.string(), root_.string()}, "", &out), 0) << out;
-    ASSERT_EQ(
-        RunProgram({"dpkg-deb", "-e", deb_.string(), (dir_.path() / "DEBIAN").string()}, "", &out),
-        0)
-        << out;
+    root_ = dir_->path() / "root";
+    if (deb_.empty() ||
+        RunProgram({"dpkg-deb", "-x", deb_.string(), root_.string()}, "", &out) != 0 ||
+        RunProgram({"dpkg-deb", "-e", deb_.string(), (dir_->path() / "DEBIAN").string()}, "",
+                   &out) != 0) {
+      setup_error_ = "no .deb, or dpkg-deb failed: " + out;
+    }
   }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+    ASSERT_EQ(setup_error_, "");
+  }
+  static fs::path dir() { return dir_->path(); }
 
-  TempDir dir_;
-  fs::path deb_;
-  fs::path root_;
+  static inline TempDir* dir_ = nullptr;
+  static inline std::string setup_error_;
+  static inline fs::path deb_;
+  static inline fs::path root_;
 };
 
 TEST_F(PackageTest, HoldsBinariesUnitSettingsAndDeclaresItsDependencies) {
@@ -73,7 +86,7 @@ TEST_F(PackageTest, HoldsBinariesUnitSettingsAndDeclaresItsDependencies) {
   auto settings = nlohmann::json::parse(ReadText(root_ / "etc/berth/settings.json"));
   EXPECT_EQ(settings["Values"]["BundledImagesDir"], "/usr/share/berth/images");
 
-  std::string control = ReadText(dir_.path() / "DEBIAN/control");
+  std::string control = ReadText(dir() / "DEBIAN/control");
   EXPECT_NE(control.find("Package: berth"), std::string::npos) << control;
   EXPECT_NE(control.find("Version: 0.1.0"), std::string::npos) << control;
   std::smatch depends;
@@ -82,7 +95,7 @@ TEST_F(PackageTest, HoldsBinariesUnitSettingsAndDeclaresItsDependencies) {
        {"crun | runc", "libprometheus-cpp-core", "libsqlite3", "libcurl", "libarchive"}) {
     EXPECT_NE(depends[1].str().find(dep), std::string::npos) << dep << " in " << depends[1];
   }
-  EXPECT_EQ(ReadText(dir_.path() / "DEBIAN/conffiles"), "/etc/berth/settings.json\n");
+  EXPECT_EQ(ReadText(dir() / "DEBIAN/conffiles"), "/etc/berth/settings.json\n");
 }
 
 TEST_F(PackageTest, SystemdAnalyzeVerifiesTheUnit) {
@@ -91,7 +104,7 @@ TEST_F(PackageTest, SystemdAnalyzeVerifiesTheUnit) {
   std::string text = ReadText(unit);
   text =
       std::regex_replace(text, std::regex("/usr/bin/berth "), (root_ / "usr/bin/berth ").string());
-  fs::path checked = dir_.path() / "berth.service";
+  fs::path checked = dir() / "berth.service";
   std::ofstream(checked) << text;
   std::string out;
   int code = RunProgram({"systemd-analyze", "verify", checked.string()}, "", &out,
@@ -119,10 +132,10 @@ TEST_F(PackageTest, PackagedBinaryRunsAJobFromAFreshDataDir) {
   ASSERT_EQ(RunProgram({berth.string(), "version"}, "", &version), 0) << version;
   EXPECT_EQ(version.rfind("berth 0.1.0 (commit ", 0), 0u) << version;
 
-  fs::path data = dir_.path() / "data";
+  fs::path data = dir() / "data";
   ChildProcess serve({berth.string(), "serve", "--listen", "127.0.0.1:0", "--data-dir",
                       data.string(), "--settings", (root_ / "etc/berth/settings.json").string()},
-                     dir_.path() / "serve.log",
+                     dir() / "serve.log",
                      {"BundledImagesDir=" + (root_ / "usr/share/berth/images").string(),
                       "DefaultRegistry=127.0.0.1:9"});
   std::optional<int> port = serve.WaitListeningPort(seconds(60));
