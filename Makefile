@@ -4,7 +4,7 @@ LISTEN ?= 127.0.0.1:7071
 DATA_DIR ?= .berth
 JOBS ?= 2
 
-.PHONY: deps build run test unit e2e bench format clean
+.PHONY: deps build run test unit e2e bench format clean package
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,6 +30,10 @@ unit: build
 
 e2e: build
 	cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# A .deb (CPack): binaries, the systemd unit, /etc/berth/settings.json. Lands in $(BUILD)/.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 # Benchmarks against their baselines (see bench/README.md); SCENARIO=P1 runs one.
 bench: build

@@ -14,6 +14,8 @@ packages=(
   umoci skopeo buildah podman  # image builders of the compatibility matrix (image_compat_test)
   clang-14 libclang-rt-14-dev
   golang-github-containers-common  # /usr/share/containers/seccomp.json: Podman's seccomp profile
+  prometheus-cpp-dev prometheus  # /metrics (core library); promtool and a real Prometheus in tests
+  systemd dpkg-dev chromium  # package tests (systemd-analyze, dpkg-shlibdeps); dashboard tests
 )
 
 missing=()
@@ -23,13 +25,15 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The browser tests' npm packages (exact versions, package-lock.json), into the git-ignored
+# tests/browser/node_modules; they drive Debian's chromium and never download a browser.
+bash "$(dirname "$0")/install-node-deps.sh"

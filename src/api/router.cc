@@ -25,7 +25,9 @@ std::vector<std::string> Split(const std::string& path) {
 }  // namespace
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
-  routes_.push_back({std::move(method), Split(pattern), std::move(handler)});
+  std::vector<std::string> segments = Split(pattern);
+  routes_.push_back(
+      {std::move(method), std::move(segments), std::move(handler), std::move(pattern)});
 }
 
 bool Router::Match(const Route& route, const std::vector<std::string>& segments,
@@ -43,8 +45,26 @@ bool Router::Match(const Route& route, const std::vector<std::string>& segments,
   return true;
 }
 
+Respond Router::Observed(const HttpRequest& req, const std::vector<std::string>& segments,
+                         Respond respond) const {
+  static const std::string kNoRoute;
+  const std::string* pattern = &kNoRoute;
+  std::vector<std::string> params;
+  for (const Route& route : routes_) {
+    if (Match(route, segments, params)) {
+      pattern = &route.pattern;
+      break;
+    }
+  }
+  return [done = observer_(req, *pattern), respond = std::move(respond)](HttpResponse r) {
+    done(r.status);
+    respond(std::move(r));
+  };
+}
+
 void Router::Handle(const HttpRequest& req, Respond respond) const {
   std::vector<std::string> segments = Split(req.path);
+  if (observer_) respond = Observed(req, segments, std::move(respond));
   std::vector<std::string> params;
   std::string allow;
   for (const Route& route : routes_) {

@@ -15,9 +15,17 @@ namespace berth {
 using Handler =
     std::function<void(const HttpRequest& req, const std::vector<std::string>& params, Respond)>;
 
+// Told of each request before it is handled, with its route's pattern ("" when no route
+// matched); returns what to call with the answer's status code once it is given.
+using RouteObserver =
+    std::function<std::function<void(int status)>(const HttpRequest& req, const std::string&)>;
+
 class Router {
  public:
   void Add(std::string method, std::string pattern, Handler handler);
+
+  // Sets the observer of every request (HTTP metrics). Call during set-up only.
+  void SetObserver(RouteObserver observer) { observer_ = std::move(observer); }
 
   // Routes `req` to its handler, or answers 404/405.
   void Handle(const HttpRequest& req, Respond respond) const;
@@ -27,10 +35,15 @@ class Router {
     std::string method;
     std::vector<std::string> segments;
     Handler handler;
+    std::string pattern;
   };
   static bool Match(const Route& route, const std::vector<std::string>& segments,
                     std::vector<std::string>& params);
+  // `respond`, telling the observer of the answer.
+  Respond Observed(const HttpRequest& req, const std::vector<std::string>& segments,
+                   Respond respond) const;
   std::vector<Route> routes_;
+  RouteObserver observer_;
 };
 
 }  // namespace berth

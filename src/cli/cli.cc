@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "cli/client_commands.h"
+#include "cli/help_commands.h"
 #include "cli/image_commands.h"
 #include "cli/key_commands.h"
 #include "daemon/server.h"
@@ -37,8 +38,9 @@ void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
 
 int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   CLI::App app{"berth: run containerized batch jobs in response to events"};
+  app.name("berth");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "berth 0.1.0");
+  app.set_version_flag("--version", VersionLine());
 
   ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run a node: HTTP API, dispatcher, runtime");
@@ -97,7 +99,10 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   AddImageCommands(app, image_command);
   std::function<int()> key_command;
   AddKeyCommands(app, key_command);
+  std::function<int()> help_command;
+  AddHelpCommands(app, help_command);
 
+  if (auto code = CheckCommandName(app, argc, argv)) return *code;
   CLI11_PARSE(app, argc, argv);
 
   if (*serve_cmd) {
@@ -113,6 +118,7 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   if (*shim_cmd) return RunShim(shim);
   if (image_command) return image_command();
   if (key_command) return key_command();
+  if (help_command) return help_command();
   return 2;
 }
 

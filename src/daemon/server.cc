@@ -9,15 +9,22 @@
 #include <cstring>
 #include <thread>
 
+#include "api/events_api.h"
+#include "api/http_metrics.h"
 #include "api/http_server.h"
 #include "api/image_api.h"
 #include "api/job_api.h"
 #include "api/key_api.h"
+#include "api/metrics_api.h"
+#include "api/prometheus_metrics.h"
+#include "api/web_api.h"
 #include "common/files.h"
 #include "common/log_text.h"
 #include "common/random.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/key_store.h"
+#include "daemon/observed_store.h"
+#include "daemon/process_metrics.h"
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
@@ -157,8 +164,14 @@ int Serve(const ServeOptions& opts) {
   }
 
   SystemClock clock;
-  auto store = SqliteStore::Open(data / "berth.db", clock);
-  if (!store.ok()) return Die(store.status().ToString());
+  auto opened_store = SqliteStore::Open(data / "berth.db", clock);
+  if (!opened_store.ok()) return Die(opened_store.status().ToString());
+  // Every part uses the store through the observer, which feeds the metrics and live events.
+  PrometheusMetrics metrics;
+  JobEventHub events;
+  ObservedStore store(**opened_store, clock, metrics, events);
+  store.AddGauges({settings->job_queue_name, settings->job_queue_name + "-poison"});
+  AddProcessMetrics(metrics);
   ImageStore images(data / "images");
   if (Status st = images.Init(); !st.ok()) return Die(st.ToString());
   images.ConfigureRegistries(settings->Registries());
@@ -209,13 +222,13 @@ int Serve(const ServeOptions& opts) {
   dopts.max_retries = settings->max_retries;
   dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
   dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
-  Dispatcher dispatcher(dopts, **store, runtime, clock, opts.crash_points);
+  Dispatcher dispatcher(dopts, store, runtime, clock, opts.crash_points);
   RetentionOptions retention_opts;
   retention_opts.retention =
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
-  RetentionSweeper sweeper(retention_opts, **store, runtime, clock);
+  RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
-  LocalJobService service(**store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  LocalJobService service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
 
   JobApiOptions aopts;
   aopts.keys = keys;
@@ -229,6 +242,7 @@ int Serve(const ServeOptions& opts) {
   }
   JobApi api(service, aopts);
   Router router;
+  router.SetObserver(HttpMetricsObserver(metrics, clock));
   api.Register(router);
   KeyApi key_api(keys);
   key_api.Register(router);
@@ -239,6 +253,15 @@ int Serve(const ServeOptions& opts) {
   };
   ImageApi image_api(image_catalog, image_api_opts);
   image_api.Register(router);
+  MetricsApiOptions metrics_api_opts;
+  if (settings->metrics_require_key) metrics_api_opts.authorize = image_api_opts.authorize;
+  MetricsApi metrics_api(metrics, metrics_api_opts);
+  metrics_api.Register(router);
+  EventsApiOptions events_api_opts;
+  events_api_opts.authorize = image_api_opts.authorize;
+  EventsApi events_api(events, clock, events_api_opts);
+  events_api.Register(router);
+  WebApi::Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
   hopts.port = port;

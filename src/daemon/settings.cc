@@ -130,6 +130,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"StartBackoffMaxMs", IntSetter(&Settings::start_backoff_max_ms, 0, 86400000)},
       {"Runtime", StringSetter(&Settings::runtime)},
       {"StatusRequiresKey", BoolSetter(&Settings::status_requires_key)},
+      {"MetricsRequireKey", BoolSetter(&Settings::metrics_require_key)},
       {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},
       {"DefaultJobImage", StringSetter(&Settings::default_job_image)},
       {"DefaultJobCommand",

@@ -36,6 +36,7 @@ struct Settings {
   // is abandoned, its leftovers removed, and the start retried. Default 60.
   int job_start_timeout_seconds = 60;
   bool status_requires_key = false;  // StatusRequiresKey: GET routes need a function key too
+  bool metrics_require_key = false;  // MetricsRequireKey: GET /metrics needs a function key
   int64_t job_pids_limit = 1024;     // JobPidsLimit: processes per job; 0 = unlimited
   std::string default_job_image = "busybox";  // DefaultJobImage: what an empty POST runs
   // DefaultJobCommand: a string (run with /bin/sh -c) or an array of strings.
