@@ -256,7 +256,7 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
       const AttemptRecord& last = job.history.back();
       int runs = static_cast<int>(job.history.size());
       std::string marker =
-          RetryMarker(runs, last.reason, opts_.max_retries + 1,
+          RetryMarker(runs, last.reason, job.spec.max_retries.value_or(opts_.max_retries) + 1,
                       RetryDelay(runs, opts_.retry_backoff, opts_.retry_backoff_max));
       if (Status st = runtime_.PrepareRetry(id, last.number, marker); !st.ok()) {
         LaunchFailed(msg, job, st);

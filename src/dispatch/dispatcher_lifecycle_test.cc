@@ -119,6 +119,27 @@ TEST_F(SupervisionTest, OnFailureRetriesWithDoublingBackoffUntilRetriesAreSpent)
       << runtime_.markers()[0];
 }
 
+TEST_F(SupervisionTest, AJobsOwnMaxRetriesOverridesTheSetting) {
+  StartDispatcher();  // the setting allows 3 retries
+  for (int own : {0, 1}) {
+    JobSpec spec = Spec();
+    spec.restart_policy = RestartPolicy::kOnFailure;
+    spec.max_retries = own;
+    std::string id = Submit(spec);
+    for (int run = 1; run <= own + 1; ++run) {
+      ASSERT_TRUE(Eventually([&] { return runtime_.containers(id) == 1; })) << run;
+      runtime_.Finish(id, Exited{5});
+      if (run <= own) {
+        ASSERT_TRUE(Eventually([&] { return Job(id).state == JobState::kQueued; }));
+        clock_.Advance(seconds(1));
+        dispatcher_->Wake();
+      }
+    }
+    ASSERT_TRUE(Eventually([&] { return Job(id).state == JobState::kFailed; })) << own;
+    EXPECT_EQ(Job(id).history.size(), static_cast<size_t>(own + 1)) << "maxRetries " << own;
+  }
+}
+
 TEST_F(SupervisionTest, NeverAndCanceledJobsAreNotRetried) {
   StartDispatcher();
   std::string never = Submit(Spec());

@@ -108,7 +108,8 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
                        const OutcomeVerdict& verdict) {
   if (job.spec.restart_policy != RestartPolicy::kOnFailure) return false;
   int runs = static_cast<int>(history.size());
-  if (runs > opts_.max_retries) return false;
+  int max_retries = job.spec.max_retries.value_or(opts_.max_retries);  // the job's own wins
+  if (runs > max_retries) return false;
   milliseconds delay = RetryDelay(runs, opts_.retry_backoff, opts_.retry_backoff_max);
   // The store first: once the retry is queued with the finished run in its history, a crash at
   // any later step loses nothing (the next start sets the run's records aside if this did not).
@@ -125,7 +126,7 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
                     [&] { return store_.RequeueJob(job.id, opts_.queue, delay, queued); });
   if (!st.ok()) return false;
   CrashPoint(crash_points_, "requeued");
-  std::string marker = RetryMarker(runs, verdict.reason, opts_.max_retries + 1, delay);
+  std::string marker = RetryMarker(runs, verdict.reason, max_retries + 1, delay);
   st = runtime_.PrepareRetry(job.id, job.attempts, marker);
   if (!st.ok()) {
     // The next start tries again before it runs anything.
