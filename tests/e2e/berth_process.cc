@@ -16,13 +16,6 @@
 namespace berth::e2e {
 namespace {
 
-std::string ReadAll(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 size_t OnBody(char* d, size_t s, size_t n, void* out) {
   static_cast<std::string*>(out)->append(d, s * n);
   return s * n;
@@ -43,6 +36,13 @@ size_t OnHeader(char* d, size_t s, size_t n, void* out) {
 }
 
 }  // namespace
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 nlohmann::json Reply::Json() const { return nlohmann::json::parse(body, nullptr, false); }
 

@@ -80,6 +80,9 @@ class BerthProcess {
   int crash_nth_ = 1;
 };
 
+// The whole content of a file ("" when it cannot be read).
+std::string ReadAll(const std::filesystem::path& p);
+
 // Mount points (from /proc/self/mountinfo) under `dir`.
 std::vector<std::string> MountsUnder(const std::filesystem::path& dir);
 

@@ -12,15 +12,10 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/e2e/berth_process.h"
+
 namespace berth::e2e {
 namespace {
-
-std::string ReadAll(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 [[noreturn]] void Exec(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   for (const std::string& e : env) putenv(strdup(e.c_str()));

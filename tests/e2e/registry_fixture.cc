@@ -29,13 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 la_ssize_t AppendToString(archive*, void* client, const void* buf, size_t n) {
   static_cast<std::string*>(client)->append(static_cast<const char*>(buf), n);
   return static_cast<la_ssize_t>(n);
