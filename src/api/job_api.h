@@ -24,12 +24,14 @@
 namespace berth {
 
 struct JobApiOptions {
-  std::shared_ptr<const KeyStore> keys;   // who may call function "jobs"; null: nobody
-  bool status_requires_key = false;       // GET routes need a key too
-  JobSpec default_job;                    // what an empty POST runs
-  bool allow_host_network = false;        // AllowHostNetwork: a spec may ask for "host"
-  size_t max_status_log_bytes = 4 << 20;  // `logs` in the status body: at most its last 4 MiB
-  milliseconds follow_poll{25};           // how often a followed log is checked for growth
+  std::shared_ptr<const KeyStore> keys;  // who may call function "jobs"; null: nobody
+  bool status_requires_key = false;      // GET routes need a key too
+  JobSpec default_job;                   // what an empty POST runs
+  bool allow_host_network = false;       // AllowHostNetwork: a spec may ask for "host"
+  // `logs` in the status body: at most its last 64 KiB. Anyone may read a status, many at once:
+  // a body stays small (the whole log streams from /logs in bounded chunks).
+  size_t max_status_log_bytes = 64 << 10;
+  milliseconds follow_poll{25};  // how often a followed log is checked for growth
   // Host paths a caller never sees (the data dir, as given and resolved): in a job's reason
   // they are shown as "<data>".
   std::vector<std::string> hidden_paths;

@@ -1,10 +1,11 @@
 // RenderCache: status bodies of finished jobs, already rendered. A terminal job's status and
 // log never change, so its body can be reused; an entry is used only while the job's record
 // still says the same finish time (a deleted job is never found, so never served). Bounded by
-// entry count and body size; thread-safe.
+// the bytes it holds (oldest entries go first); thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,20 +15,37 @@ namespace berth {
 
 class RenderCache {
  public:
-  RenderCache(size_t max_entries = 2048, size_t max_body_bytes = 64 << 10)
-      : max_entries_(max_entries), max_body_bytes_(max_body_bytes) {}
+  explicit RenderCache(size_t max_bytes = 16 << 20, size_t max_body_bytes = 128 << 10)
+      : max_bytes_(max_bytes), max_body_bytes_(max_body_bytes) {}
 
   // The body cached under `key` for a job that finished at `finished_ms`.
   std::optional<std::string> Get(const std::string& key, int64_t finished_ms);
 
-  // Caches `body` (bodies over the size bound are not kept).
+  // Caches `body` (bodies over the size bound are not kept), dropping the oldest entries
+  // while the cache holds more than its bound.
   void Put(const std::string& key, int64_t finished_ms, std::string body);
 
+  // Bytes held (keys and bodies).
+  size_t bytes() const;
+
  private:
-  size_t max_entries_;
+  struct Entry {
+    int64_t finished_ms;
+    std::string body;
+    uint64_t seq;  // when it was put: names it in `order_`
+  };
+  void Erase(const std::string& key);
+  bool Live(const std::string& key, uint64_t seq) const;  // `order_`'s pair is the current put
+
+  size_t max_bytes_;
   size_t max_body_bytes_;
-  std::mutex mu_;
-  std::unordered_map<std::string, std::pair<int64_t, std::string>> entries_;  // GUARDED_BY(mu_)
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): (key, seq) of every put, oldest first; a pair whose entry was replaced
+  // since is skipped when it reaches the front.
+  std::deque<std::pair<std::string, uint64_t>> order_;
+  uint64_t next_seq_ = 0;  // GUARDED_BY(mu_)
+  size_t bytes_ = 0;       // GUARDED_BY(mu_)
 };
 
 }  // namespace berth

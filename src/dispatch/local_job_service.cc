@@ -1,13 +1,9 @@
 #include "dispatch/local_job_service.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "common/files.h"
 #include "common/random.h"
 #include "job/job_files.h"
+#include "job/job_log.h"
 
 namespace berth {
 
@@ -89,21 +85,7 @@ Result<JobPage> LocalJobService::List(std::optional<JobState> state, int limit,
 
 Result<LogChunk> LocalJobService::ReadLogFrom(std::string_view id, uint64_t offset,
                                               size_t max_bytes) {
-  JobFiles files(jobs_root_, id);
-  int fd = ::open(files.log().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return LogChunk{"", offset};
-    return ErrnoStatus("open log of job " + std::string(id), errno);
-  }
-  LogChunk chunk;
-  chunk.text.resize(max_bytes);
-  ssize_t n = ::pread(fd, chunk.text.data(), max_bytes, static_cast<off_t>(offset));
-  int err = errno;
-  ::close(fd);
-  if (n < 0) return ErrnoStatus("read log of job " + std::string(id), err);
-  chunk.text.resize(static_cast<size_t>(n));
-  chunk.next_offset = offset + static_cast<uint64_t>(n);
-  return chunk;
+  return ReadLogChunk(JobFiles(jobs_root_, id).log(), offset, max_bytes);
 }
 
 Result<JobRecord> LocalJobService::Get(std::string_view id) { return store_.GetJob(id); }

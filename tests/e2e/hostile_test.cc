@@ -458,7 +458,7 @@ TEST_F(HostileTest, TwoHundredSlowLogReadersKeepTheDaemonSmall) {
   BerthProcess berth;
   ASSERT_FALSE(berth.url().empty());
   uint16_t port = PortOf(berth.url());
-  constexpr long kLogBytes = 16 << 20;
+  constexpr long kLogBytes = 64 << 20;  // JobLogMaxBytes: the biggest log a job keeps
   std::string id = berth.SubmitOk(R"({"image":"busybox","command":"yes a | head -c )" +
                                   std::to_string(kLogBytes) + R"("})");
   Reply done = berth.WaitTerminal(id, seconds(120));
@@ -493,6 +493,50 @@ TEST_F(HostileTest, TwoHundredSlowLogReadersKeepTheDaemonSmall) {
   EXPECT_EQ(whole.status, 200);
   EXPECT_EQ(whole.body.size(), static_cast<size_t>(kLogBytes));
   EXPECT_EQ(whole.body.find_first_not_of("a\n"), std::string::npos);
+  readers.clear();
+
+  ExpectAlive(berth);
+  std::string normal = berth.SubmitOk(R"({"image":"busybox","command":"echo still fine"})");
+  Reply ok = berth.WaitTerminal(normal, seconds(60));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.Json().value("logs", ""), "still fine\n");
+}
+
+// Issue 10: each status body carried up to the last 4 MiB of the log, so a thousand slow
+// anonymous readers of a big job's status made the daemon hold gigabytes. A status carries the
+// log's last 64 KiB (the whole log streams from /logs).
+TEST_F(HostileTest, AThousandSlowStatusReadersKeepTheDaemonSmall) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  uint16_t port = PortOf(berth.url());
+  constexpr long kLogBytes = 64 << 20;
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"yes a | head -c )" +
+                                  std::to_string(kLogBytes) + R"("})");
+  Reply done = berth.WaitTerminal(id, seconds(120));
+  ASSERT_EQ(done.status, 200) << done.body.substr(0, 300);
+  EXPECT_EQ(done.Json().value("logs", "").size(), size_t{64} << 10);
+  EXPECT_TRUE(done.Json().value("logsTruncated", false));
+  long before = RssKiB(berth.pid());
+
+  // A thousand readers ask for the status at once and read nothing of the answer.
+  std::vector<std::unique_ptr<RawClient>> readers;
+  for (int i = 0; i < 1000; ++i) {
+    readers.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(readers.back()->connected()) << "reader " << i;
+    readers.back()->Send(Get("/api/jobs/" + id));
+  }
+  long peak = 0;
+  for (int i = 0; i < 50; ++i) {  // the daemon renders and writes what the sockets take
+    std::this_thread::sleep_for(milliseconds(100));
+    peak = std::max(peak, RssKiB(berth.pid()));
+  }
+  EXPECT_LT(peak, 200 * 1024) << "RSS before the readers: " << before << " KiB";
+  // Every reader gets its answer once it reads.
+  int answered = 0;
+  for (auto& r : readers) {
+    if (StatusOf(r->Response(seconds(30))) == 200) ++answered;
+  }
+  EXPECT_EQ(answered, 1000);
   readers.clear();
 
   ExpectAlive(berth);
