@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/fake_job_service.h"
 #include "api/http_server.h"
 #include "api/job_api.h"
 #include "api/key_api.h"
@@ -21,42 +22,15 @@ namespace {
 
 constexpr char kJobId[] = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
-// Answers at once, from memory: one known job, every submit "succeeds" with the same id.
-class FakeJobService : public JobService {
- public:
-  void Submit(JobSpec, const SubmitOptions&,
-              std::function<void(Result<std::string>)> done) override {
-    done(std::string(kJobId));
-  }
-  Result<CancelResult> Cancel(std::string_view id) override {
-    ASSIGN_OR_RETURN(JobRecord job, Get(id));
-    return CancelResult{job, true};
-  }
-  Result<JobPage> List(std::optional<JobState>, int, std::string_view) override {
-    return JobPage{{job_}, ""};
-  }
-  Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t) override {
-    ASSIGN_OR_RETURN(JobRecord job, Get(id));
-    return LogChunk{offset < 4 ? std::string("log\n").substr(offset) : "", 4};
-  }
-  Result<JobRecord> Get(std::string_view id) override {
-    if (id != kJobId) return Status::NotFound("no such job");
-    return job_;
-  }
-  Result<JobLog> ReadLog(std::string_view id, size_t) override {
-    ASSIGN_OR_RETURN(JobRecord job, Get(id));
-    return JobLog{"log\n", false};
-  }
-
-  JobRecord job_ = [] {
-    JobRecord r;
-    r.id = kJobId;
-    r.spec.image = "busybox";
-    r.state = JobState::kSucceeded;
-    r.exit_code = 0;
-    return r;
-  }();
-};
+// The one job every input finds (the rest are created by the input's own submits).
+JobRecord KnownJob() {
+  JobRecord r;
+  r.id = kJobId;
+  r.spec.image = "busybox";
+  r.state = JobState::kSucceeded;
+  r.exit_code = 0;
+  return r;
+}
 
 // The same keys at the start of every input (the key routes change them).
 class ResettableKeys : public KeyStore {
@@ -125,6 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   world->keys->Reset();
+  world->jobs.Clear();
+  world->jobs.Put(berth::KnownJob(), "log\n");
   auto answers = std::make_shared<std::atomic<int>>(0);
   world->router.Handle(std::get<berth::HttpRequest>(parsed), [answers](berth::HttpResponse r) {
     ++*answers;

@@ -18,110 +18,15 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/raw_tcp_client.h"
+
 namespace berth {
 namespace {
 
 using std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// A connected client socket with blocking reads that give up after a timeout.
-class Client {
- public:
-  explicit Client(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~Client() { Close(); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  bool connected() const { return connected_; }
-
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  // Reads what arrives within `timeout` into the pending input; false on EOF or error.
-  bool ReadSome(milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return true;
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    in_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  // Reads until `pred(in)` holds, EOF, or `timeout`; returns pred's last answer.
-  template <class Pred>
-  bool ReadUntil(Pred pred, milliseconds timeout = 5000ms) {
-    auto deadline = steady_clock::now() + timeout;
-    while (!pred(in_)) {
-      if (eof_ || steady_clock::now() >= deadline) return pred(in_);
-      ReadSome(10ms);
-    }
-    return true;
-  }
-
-  // Reads until the server closes the connection (true) or `timeout` passes (false).
-  bool ReadToEof(milliseconds timeout = 5000ms) {
-    ReadUntil([this](const std::string&) { return eof_; }, timeout);
-    return eof_;
-  }
-
-  // Takes one response with a Content-Length (or none) off the pending input.
-  std::string TakeResponse(milliseconds timeout = 5000ms) {
-    ReadUntil([](const std::string& s) { return CompleteLength(s) != std::string::npos; }, timeout);
-    size_t n = CompleteLength(in_);
-    if (n == std::string::npos) return "";
-    std::string r = in_.substr(0, n);
-    in_.erase(0, n);
-    return r;
-  }
-
-  std::string& input() { return in_; }
-  bool eof() const { return eof_; }
-
- private:
-  // The length of the first complete Content-Length response in `s`, or npos.
-  static size_t CompleteLength(const std::string& s) {
-    size_t end = s.find("\r\n\r\n");
-    if (end == std::string::npos) return std::string::npos;
-    size_t len = 0;
-    size_t cl = s.find("Content-Length: ");
-    if (cl != std::string::npos && cl < end) len = std::stoul(s.substr(cl + 16));
-    if (s.size() < end + 4 + len) return std::string::npos;
-    return end + 4 + len;
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  bool eof_ = false;
-  std::string in_;
-};
-
-int StatusOf(const std::string& response) {
-  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
-  return std::stoi(response.substr(9, 3));
-}
+using Client = RawTcpClient;
 
 // Hands chunks to a stream's sink from a producer thread, one chunk per Emit.
 class ChunkProducer {

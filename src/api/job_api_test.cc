@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/fake_job_service.h"
 #include "api/http_types.h"
 #include "api/keys.h"
 #include "api/router.h"
@@ -27,106 +28,6 @@ constexpr char kOtherKey[] = "second-key";
 constexpr int64_t kCreatedMs = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
 constexpr char kCreatedText[] = "2023-11-14T22:13:20.000Z";
 constexpr char kFinishedText[] = "2023-11-14T22:13:25.250Z";
-
-// A JobService that keeps jobs in memory. Submit answers synchronously.
-class FakeJobService : public JobService {
- public:
-  // Like the real service: a repeated Idempotency-Key answers the first job's id.
-  void Submit(JobSpec spec, const SubmitOptions& opts,
-              std::function<void(Result<std::string>)> done) override {
-    submitted_.push_back(spec);
-    if (!fail_with_.ok()) {
-      done(fail_with_);
-      return;
-    }
-    if (!opts.idempotency_key.empty()) {
-      auto it = by_idempotency_key_.find(opts.idempotency_key);
-      if (it != by_idempotency_key_.end()) {
-        done(it->second);
-        return;
-      }
-    }
-    JobRecord rec;
-    rec.id = NewUuidV4();
-    rec.spec = std::move(spec);
-    rec.created_at = FromUnixMillis(kCreatedMs);
-    rec.idempotency_key = opts.idempotency_key;
-    if (!opts.idempotency_key.empty()) by_idempotency_key_[opts.idempotency_key] = rec.id;
-    jobs_[rec.id] = rec;
-    done(rec.id);
-  }
-
-  Result<JobRecord> Get(std::string_view id) override {
-    auto it = jobs_.find(std::string(id));
-    if (it == jobs_.end()) return Status::NotFound("job " + std::string(id) + " does not exist");
-    return it->second;
-  }
-
-  Result<CancelResult> Cancel(std::string_view id) override {
-    auto it = jobs_.find(std::string(id));
-    if (it == jobs_.end()) return Status::NotFound("no such job");
-    CancelResult result;
-    result.already_ended = IsTerminal(it->second.state);
-    if (!result.already_ended) it->second.state = JobState::kCanceled;
-    result.job = it->second;
-    return result;
-  }
-
-  Result<JobPage> List(std::optional<JobState> state, int limit, std::string_view) override {
-    JobPage page;
-    for (const auto& [id, rec] : jobs_) {
-      if (state && rec.state != *state) continue;
-      if (static_cast<int>(page.jobs.size()) >= limit) break;
-      page.jobs.push_back(rec);
-    }
-    return page;
-  }
-
-  Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override {
-    if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
-    const std::string& text = logs_[std::string(id)];
-    LogChunk chunk;
-    if (offset < text.size()) chunk.text = text.substr(offset, max_bytes);
-    chunk.next_offset = offset + chunk.text.size();
-    return chunk;
-  }
-
-  Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override {
-    largest_read_log_ = std::max(largest_read_log_, max_bytes);
-    if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
-    const std::string& text = logs_[std::string(id)];
-    JobLog log;
-    if (text.size() > max_bytes) {
-      log.text = text.substr(text.size() - max_bytes);
-      log.truncated = true;
-    } else {
-      log.text = text;
-    }
-    return log;
-  }
-
-  // Makes every later Submit fail with `st` (Ok() to succeed again).
-  void FailSubmitWith(Status st) { fail_with_ = std::move(st); }
-
-  // Adds a job directly, as if it had been submitted and progressed.
-  void Put(JobRecord rec, std::string log = "") {
-    logs_[rec.id] = std::move(log);
-    jobs_[rec.id] = std::move(rec);
-  }
-
-  const std::vector<JobSpec>& submitted() const { return submitted_; }
-  // The largest `max_bytes` ReadLog was asked for (what one request may hold in memory).
-  size_t largest_read_log() const { return largest_read_log_; }
-  const std::map<std::string, JobRecord>& jobs() const { return jobs_; }
-
- private:
-  Status fail_with_;
-  std::vector<JobSpec> submitted_;
-  std::map<std::string, JobRecord> jobs_;
-  std::map<std::string, std::string> logs_;
-  std::map<std::string, std::string> by_idempotency_key_;
-  size_t largest_read_log_ = 0;
-};
 
 // The whole body of `r`: its `body`, or every chunk of its stream (the fake answers at once).
 std::string Drain(const HttpResponse& r, size_t* largest_chunk = nullptr) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/raw_tcp_client.h"
 #include "tests/e2e/berth_process.h"
 
 namespace berth::e2e {
@@ -24,89 +25,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using std::chrono::steady_clock;
 
-// A raw TCP client: every byte on the wire is the test's.
-class RawClient {
- public:
-  explicit RawClient(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~RawClient() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  bool connected() const { return connected_; }
-  const std::string& received() const { return in_; }
-
-  bool Send(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
-
-  // Reads for up to `wait`; false once the server has closed (or reset) the connection.
-  bool Poll(milliseconds wait) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return true;
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      closed_ = true;
-      return false;
-    }
-    in_.append(buf, static_cast<size_t>(n));
-    return true;
-  }
-
-  // Reads one whole response (by Content-Length) or until the server closes; "" on timeout.
-  std::string Response(seconds timeout = seconds(20)) {
-    auto deadline = steady_clock::now() + timeout;
-    while (steady_clock::now() < deadline) {
-      size_t end = in_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t cl = in_.find("Content-Length: ");
-        size_t len = cl != std::string::npos && cl < end ? std::stoul(in_.substr(cl + 16)) : 0;
-        if (in_.size() >= end + 4 + len) {
-          std::string r = in_.substr(0, end + 4 + len);
-          in_.erase(0, end + 4 + len);
-          return r;
-        }
-      }
-      if (closed_) return std::exchange(in_, "");
-      Poll(milliseconds(20));
-    }
-    return "";
-  }
-
-  // Waits until the server closes the connection; false after `timeout`.
-  bool WaitClosed(seconds timeout) {
-    auto deadline = steady_clock::now() + timeout;
-    while (!closed_ && steady_clock::now() < deadline) Poll(milliseconds(50));
-    return closed_;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  bool closed_ = false;
-  std::string in_;
-};
-
-int StatusOf(const std::string& response) {
-  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
-  return std::atoi(response.c_str() + 9);
-}
+using RawClient = RawTcpClient;
 
 uint16_t PortOf(const std::string& url) {
   return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
@@ -341,7 +260,7 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
     RawClient client(port);
     ASSERT_TRUE(client.connected());
     client.Send(c.request);
-    std::string r = client.Response();
+    std::string r = client.TakeResponse(seconds(20));
     EXPECT_EQ(StatusOf(r), c.want) << c.name << " answered:\n" << r.substr(0, 300);
     if (c.want >= 400 && StatusOf(r) == c.want && c.want != 405) {
       EXPECT_NE(r.find("{\"error\":{\"code\":" + std::to_string(c.want)), std::string::npos)
@@ -355,9 +274,9 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
   {
     RawClient client(port);
     client.Send(Get("/healthz") + Get("/api/jobs/nope") + Get("/nowhere"));
-    EXPECT_EQ(StatusOf(client.Response()), 200);
-    EXPECT_EQ(StatusOf(client.Response()), 400);
-    EXPECT_EQ(StatusOf(client.Response()), 404);
+    EXPECT_EQ(StatusOf(client.TakeResponse(seconds(20))), 200);
+    EXPECT_EQ(StatusOf(client.TakeResponse(seconds(20))), 400);
+    EXPECT_EQ(StatusOf(client.TakeResponse(seconds(20))), 404);
   }
 
   // 3. Half-closed: the request is answered after the client shut its sending side.
@@ -365,14 +284,14 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
     RawClient client(port);
     client.Send(Post("/api/jobs?code=" + berth.key(), R"({"image":"busybox","command":"true"})"));
     client.ShutdownWrite();
-    EXPECT_EQ(StatusOf(client.Response()), 202);
-    EXPECT_TRUE(client.WaitClosed(seconds(5)));
+    EXPECT_EQ(StatusOf(client.TakeResponse(seconds(20))), 202);
+    EXPECT_TRUE(client.ReadToEof(seconds(5)));
   }
   {
     RawClient client(port);  // half-closed in the middle of its headers
     client.Send("POST /api/jobs HTTP/1.1\r\nContent-Le");
     client.ShutdownWrite();
-    EXPECT_TRUE(client.WaitClosed(seconds(5)));
+    EXPECT_TRUE(client.ReadToEof(seconds(5)));
   }
 
   // 4. Slowloris: headers trickled a byte at a time are cut off at the header timeout (10 s).
@@ -383,7 +302,7 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
     bool cut = false;
     for (size_t i = 0; !cut && steady_clock::now() - start < seconds(20); ++i) {
       client.Send(i < req.size() ? req.substr(i, 1) : "a");
-      cut = !client.Poll(milliseconds(250));
+      cut = !client.ReadSome(milliseconds(250));
     }
     EXPECT_TRUE(cut) << "a slowloris client was not cut off";
     EXPECT_LT(steady_clock::now() - start, seconds(15));
@@ -401,14 +320,14 @@ TEST_F(HostileTest, BatteryThenConnectionsThenANormalJobSucceeds) {
     std::this_thread::sleep_for(milliseconds(500));  // let the server accept them all
     RawClient probe(port);
     probe.Send(Get("/healthz"));
-    EXPECT_EQ(StatusOf(probe.Response()), 200);
+    EXPECT_EQ(StatusOf(probe.TakeResponse(seconds(20))), 200);
     int turned_away = 0;
     for (int i = 0; i < 60; ++i) {
       idle.push_back(std::make_unique<RawClient>(port));
       idle.back()->Send(Get("/healthz"));
     }
     for (size_t i = 1000; i < idle.size(); ++i) {
-      std::string r = idle[i]->Response(seconds(5));
+      std::string r = idle[i]->TakeResponse(seconds(5));
       if (StatusOf(r) == 503) ++turned_away;
     }
     EXPECT_GE(turned_away, 20) << "connections beyond the cap should get 503";
@@ -475,10 +394,10 @@ TEST_F(HostileTest, TwoHundredSlowLogReadersKeepTheDaemonSmall) {
   long peak = 0;
   for (auto& r : readers) {
     auto deadline = steady_clock::now() + seconds(30);
-    while (r->received().find("\r\n\r\n") == std::string::npos && steady_clock::now() < deadline) {
-      r->Poll(milliseconds(20));
+    while (r->input().find("\r\n\r\n") == std::string::npos && steady_clock::now() < deadline) {
+      r->ReadSome(milliseconds(20));
     }
-    EXPECT_EQ(StatusOf(r->received()), 200) << r->received().substr(0, 200);
+    EXPECT_EQ(StatusOf(r->input()), 200) << r->input().substr(0, 200);
     peak = std::max(peak, RssKiB(berth.pid()));
   }
   for (int i = 0; i < 20; ++i) {  // the daemon goes on filling the stalled sockets' buffers
@@ -534,7 +453,7 @@ TEST_F(HostileTest, AThousandSlowStatusReadersKeepTheDaemonSmall) {
   // Every reader gets its answer once it reads.
   int answered = 0;
   for (auto& r : readers) {
-    if (StatusOf(r->Response(seconds(30))) == 200) ++answered;
+    if (StatusOf(r->TakeResponse(seconds(30))) == 200) ++answered;
   }
   EXPECT_EQ(answered, 1000);
   readers.clear();

@@ -1,0 +1,127 @@
+// FakeJobService: a JobService that keeps jobs and logs in memory, for tests of the API layer
+// (unit tests and the HTTP fuzzer). Submit answers synchronously; a repeated Idempotency-Key
+// answers the first job's id, as the real service does. Not thread-safe.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/random.h"
+#include "job/job_service.h"
+
+namespace berth {
+
+class FakeJobService : public JobService {
+ public:
+  // Like the real service: a repeated Idempotency-Key answers the first job's id.
+  void Submit(JobSpec spec, const SubmitOptions& opts,
+              std::function<void(Result<std::string>)> done) override {
+    submitted_.push_back(spec);
+    if (!fail_with_.ok()) {
+      done(fail_with_);
+      return;
+    }
+    if (!opts.idempotency_key.empty()) {
+      auto it = by_idempotency_key_.find(opts.idempotency_key);
+      if (it != by_idempotency_key_.end()) {
+        done(it->second);
+        return;
+      }
+    }
+    JobRecord rec;
+    rec.id = NewUuidV4();
+    rec.spec = std::move(spec);
+    rec.created_at = created_at_;
+    rec.idempotency_key = opts.idempotency_key;
+    if (!opts.idempotency_key.empty()) by_idempotency_key_[opts.idempotency_key] = rec.id;
+    jobs_[rec.id] = rec;
+    done(rec.id);
+  }
+
+  Result<JobRecord> Get(std::string_view id) override {
+    auto it = jobs_.find(std::string(id));
+    if (it == jobs_.end()) return Status::NotFound("job " + std::string(id) + " does not exist");
+    return it->second;
+  }
+
+  Result<CancelResult> Cancel(std::string_view id) override {
+    auto it = jobs_.find(std::string(id));
+    if (it == jobs_.end()) return Status::NotFound("no such job");
+    CancelResult result;
+    result.already_ended = IsTerminal(it->second.state);
+    if (!result.already_ended) it->second.state = JobState::kCanceled;
+    result.job = it->second;
+    return result;
+  }
+
+  Result<JobPage> List(std::optional<JobState> state, int limit, std::string_view) override {
+    JobPage page;
+    for (const auto& [id, rec] : jobs_) {
+      if (state && rec.state != *state) continue;
+      if (static_cast<int>(page.jobs.size()) >= limit) break;
+      page.jobs.push_back(rec);
+    }
+    return page;
+  }
+
+  Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override {
+    if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
+    const std::string& text = logs_[std::string(id)];
+    LogChunk chunk;
+    if (offset < text.size()) chunk.text = text.substr(offset, max_bytes);
+    chunk.next_offset = offset + chunk.text.size();
+    return chunk;
+  }
+
+  Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override {
+    largest_read_log_ = std::max(largest_read_log_, max_bytes);
+    if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
+    const std::string& text = logs_[std::string(id)];
+    JobLog log;
+    if (text.size() > max_bytes) {
+      log.text = text.substr(text.size() - max_bytes);
+      log.truncated = true;
+    } else {
+      log.text = text;
+    }
+    return log;
+  }
+
+  // Makes every later Submit fail with `st` (Ok() to succeed again).
+  void FailSubmitWith(Status st) { fail_with_ = std::move(st); }
+
+  // Adds a job directly, as if it had been submitted and progressed.
+  void Put(JobRecord rec, std::string log = "") {
+    logs_[rec.id] = std::move(log);
+    jobs_[rec.id] = std::move(rec);
+  }
+
+  const std::vector<JobSpec>& submitted() const { return submitted_; }
+  // The largest `max_bytes` ReadLog was asked for (what one request may hold in memory).
+  size_t largest_read_log() const { return largest_read_log_; }
+  const std::map<std::string, JobRecord>& jobs() const { return jobs_; }
+
+  // Forgets every job, log and submit (a fuzzer starts each input from the same state).
+  void Clear() {
+    submitted_.clear();
+    jobs_.clear();
+    logs_.clear();
+    by_idempotency_key_.clear();
+  }
+  // The creation time new jobs get.
+  void set_created_at(TimePoint t) { created_at_ = t; }
+
+ private:
+  Status fail_with_;
+  std::vector<JobSpec> submitted_;
+  std::map<std::string, JobRecord> jobs_;
+  std::map<std::string, std::string> logs_;
+  std::map<std::string, std::string> by_idempotency_key_;
+  size_t largest_read_log_ = 0;
+  TimePoint created_at_ = FromUnixMillis(1'700'000'000'000);
+};
+
+}  // namespace berth
