@@ -15,11 +15,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "api/router.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/scheduler.h"
 #include "job/job_events.h"
 
@@ -61,9 +61,9 @@ class EventsApi {
   JobEventSource& source_;
   Clock& clock_;
   EventsApiOptions opts_;
-  mutable std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<Stream>> streams_;  // GUARDED_BY(mu_), by subscription
-  std::unique_ptr<Scheduler> scheduler_;                 // null when keepalive is 0
+  mutable Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Stream>> streams_ GUARDED_BY(mu_);  // by subscription
+  std::unique_ptr<Scheduler> scheduler_;                                 // null when keepalive is 0
 };
 
 }  // namespace berth

@@ -136,23 +136,23 @@ std::shared_ptr<MemoryKeyStore> MemoryKeyStore::WithHostKeys(
 }
 
 KeyAccess MemoryKeyStore::Check(std::string_view function, std::string_view presented) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.Check(function, presented);
 }
 
 Result<std::vector<NamedKey>> MemoryKeyStore::List(std::string_view function) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.List(function);
 }
 
 Result<PutKeyResult> MemoryKeyStore::Put(std::string_view function, std::string_view name,
                                          std::string_view value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.Put(function, name, value);
 }
 
 Status MemoryKeyStore::Delete(std::string_view function, std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.Delete(function, name);
 }
 

@@ -10,11 +10,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace berth {
@@ -102,8 +102,8 @@ class MemoryKeyStore final : public KeyStore {
   Status Delete(std::string_view function, std::string_view name) override;
 
  private:
-  mutable std::mutex mu_;
-  KeySet keys_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  KeySet keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

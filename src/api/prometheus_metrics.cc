@@ -54,7 +54,7 @@ PrometheusMetrics::~PrometheusMetrics() = default;
 
 CounterMetric& PrometheusMetrics::Counter(const std::string& name, const std::string& help,
                                           const MetricLabels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = counters_[{name, labels}];
   if (slot) return *slot;
   void*& family = counter_families_[name];
@@ -68,7 +68,7 @@ CounterMetric& PrometheusMetrics::Counter(const std::string& name, const std::st
 
 GaugeMetric& PrometheusMetrics::Gauge(const std::string& name, const std::string& help,
                                       const MetricLabels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = gauges_[{name, labels}];
   if (slot) return *slot;
   void*& family = gauge_families_[name];
@@ -83,7 +83,7 @@ GaugeMetric& PrometheusMetrics::Gauge(const std::string& name, const std::string
 HistogramMetric& PrometheusMetrics::Histogram(const std::string& name, const std::string& help,
                                               const std::vector<double>& buckets,
                                               const MetricLabels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = histograms_[{name, labels}];
   if (slot) return *slot;
   void*& family = histogram_families_[name];
@@ -99,7 +99,7 @@ HistogramMetric& PrometheusMetrics::Histogram(const std::string& name, const std
 void PrometheusMetrics::AddCallback(const std::string& name, const std::string& help,
                                     MetricType type,
                                     std::function<std::vector<MetricSample>()> read) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   callbacks_.push_back({name, help, type, std::move(read)});
 }
 
@@ -107,7 +107,7 @@ std::string PrometheusMetrics::RenderText() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   std::vector<Callback> callbacks;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     callbacks = callbacks_;
   }
   for (const Callback& cb : callbacks) {

@@ -6,12 +6,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/mutex.h"
 
 namespace prometheus {
 class Registry;
@@ -47,15 +47,15 @@ class PrometheusMetrics : public Metrics {
   using SeriesKey = std::pair<std::string, MetricLabels>;
 
   std::shared_ptr<prometheus::Registry> registry_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   // Families by name (prometheus::Family<T>*, typed by the map they are in).
-  std::map<std::string, void*> counter_families_;                     // GUARDED_BY(mu_)
-  std::map<std::string, void*> gauge_families_;                       // GUARDED_BY(mu_)
-  std::map<std::string, void*> histogram_families_;                   // GUARDED_BY(mu_)
-  std::map<SeriesKey, std::unique_ptr<CounterMetric>> counters_;      // GUARDED_BY(mu_)
-  std::map<SeriesKey, std::unique_ptr<GaugeMetric>> gauges_;          // GUARDED_BY(mu_)
-  std::map<SeriesKey, std::unique_ptr<HistogramMetric>> histograms_;  // GUARDED_BY(mu_)
-  std::vector<Callback> callbacks_;                                   // GUARDED_BY(mu_)
+  std::map<std::string, void*> counter_families_ GUARDED_BY(mu_);
+  std::map<std::string, void*> gauge_families_ GUARDED_BY(mu_);
+  std::map<std::string, void*> histogram_families_ GUARDED_BY(mu_);
+  std::map<SeriesKey, std::unique_ptr<CounterMetric>> counters_ GUARDED_BY(mu_);
+  std::map<SeriesKey, std::unique_ptr<GaugeMetric>> gauges_ GUARDED_BY(mu_);
+  std::map<SeriesKey, std::unique_ptr<HistogramMetric>> histograms_ GUARDED_BY(mu_);
+  std::vector<Callback> callbacks_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

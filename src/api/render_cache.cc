@@ -3,7 +3,7 @@
 namespace berth {
 
 std::optional<std::string> RenderCache::Get(const std::string& key, int64_t finished_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || it->second.finished_ms != finished_ms) return std::nullopt;
   return it->second.body;
@@ -11,7 +11,7 @@ std::optional<std::string> RenderCache::Get(const std::string& key, int64_t fini
 
 void RenderCache::Put(const std::string& key, int64_t finished_ms, std::string body) {
   if (body.size() > max_body_bytes_) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Erase(key);
   uint64_t seq = next_seq_++;
   bytes_ += key.size() + body.size();
@@ -38,7 +38,7 @@ bool RenderCache::Live(const std::string& key, uint64_t seq) const {
 }
 
 size_t RenderCache::bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return bytes_;
 }
 

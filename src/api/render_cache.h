@@ -6,10 +6,11 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "common/mutex.h"
 
 namespace berth {
 
@@ -34,18 +35,19 @@ class RenderCache {
     std::string body;
     uint64_t seq;  // when it was put: names it in `order_`
   };
-  void Erase(const std::string& key);
-  bool Live(const std::string& key, uint64_t seq) const;  // `order_`'s pair is the current put
+  void Erase(const std::string& key) REQUIRES(mu_);
+  bool Live(const std::string& key, uint64_t seq) const
+      REQUIRES(mu_);  // `order_`'s pair is the current put
 
   size_t max_bytes_;
   size_t max_body_bytes_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
-  // GUARDED_BY(mu_): (key, seq) of every put, oldest first; a pair whose entry was replaced
-  // since is skipped when it reaches the front.
-  std::deque<std::pair<std::string, uint64_t>> order_;
-  uint64_t next_seq_ = 0;  // GUARDED_BY(mu_)
-  size_t bytes_ = 0;       // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Entry> entries_ GUARDED_BY(mu_);
+  // (key, seq) of every put, oldest first; a pair whose entry was replaced since is skipped
+  // when it reaches the front.
+  std::deque<std::pair<std::string, uint64_t>> order_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 0;
+  size_t bytes_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace berth

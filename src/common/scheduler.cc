@@ -10,7 +10,7 @@ Scheduler::Scheduler(Clock& clock, milliseconds max_sleep)
 
 Scheduler::~Scheduler() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -20,7 +20,7 @@ Scheduler::~Scheduler() {
 uint64_t Scheduler::At(TimePoint when, std::function<void()> task) {
   uint64_t handle;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     handle = next_handle_++;
     tasks_.emplace(when, std::make_pair(handle, std::move(task)));
   }
@@ -33,7 +33,7 @@ uint64_t Scheduler::After(milliseconds delay, std::function<void()> task) {
 }
 
 bool Scheduler::Cancel(uint64_t handle) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = tasks_.begin(); it != tasks_.end(); ++it) {
     if (it->second.first == handle) {
       tasks_.erase(it);
@@ -44,7 +44,7 @@ bool Scheduler::Cancel(uint64_t handle) {
 }
 
 void Scheduler::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     TimePoint now = clock_.Now();
     std::vector<std::function<void()>> due;

@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 
 namespace berth {
 
@@ -34,11 +34,11 @@ class Scheduler {
 
   Clock& clock_;
   milliseconds max_sleep_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::multimap<TimePoint, std::pair<uint64_t, std::function<void()>>> tasks_;  // GUARDED_BY(mu_)
-  uint64_t next_handle_ = 1;                                                    // GUARDED_BY(mu_)
-  bool stopping_ = false;                                                       // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  std::multimap<TimePoint, std::pair<uint64_t, std::function<void()>>> tasks_ GUARDED_BY(mu_);
+  uint64_t next_handle_ GUARDED_BY(mu_) = 1;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

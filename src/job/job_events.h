@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "common/mutex.h"
 #include "job/job.h"
 
 namespace berth {
@@ -41,9 +41,9 @@ class JobEventHub : public JobEventSource {
   size_t subscribers() const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<uint64_t, std::function<void(const JobEvent&)>> subs_;  // GUARDED_BY(mu_)
-  uint64_t next_ = 1;                                              // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<uint64_t, std::function<void(const JobEvent&)>> subs_ GUARDED_BY(mu_);
+  uint64_t next_ GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace berth
