@@ -413,17 +413,23 @@ class Server:
             f.write(str(os.getpid()))
 
     def poll_ready(self):
-        """True once the daemon printed its URL and key (parsed into self)."""
+        """True once the daemon logged its URL and where its keys are (parsed into self).
+
+        The daemon logs to stderr and never prints a key: the key is read from its file (or is
+        the pinned FunctionKey setting)."""
         try:
-            with open(self.out_path) as f:
+            with open(self.err_path) as f:
                 text = f.read()
         except OSError:
             return False
         m = re.search(r"serving on http://([0-9.]+):(\d+)", text)
-        k = re.search(r"function key: (\S+)", text)
-        if not (m and k):
+        if not (m and "master key in " in text):
             return False
-        self.host, self.port, self.key = m.group(1), int(m.group(2)), k.group(1)
+        key = self.values.get("FunctionKey")
+        if not key:
+            with open(os.path.join(self.data, "function-key")) as f:
+                key = f.read().strip()
+        self.host, self.port, self.key = m.group(1), int(m.group(2)), key
         self.url = f"http://{self.host}:{self.port}"
         return True
 

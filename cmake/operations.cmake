@@ -46,3 +46,15 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 include(CPack)
+
+# Bash completion, written by the binary from its own command table (the one --help shows), so
+# it never falls behind the commands; the package installs it where bash-completion looks.
+set(BERTH_COMPLETION ${CMAKE_BINARY_DIR}/berth.bash-completion)
+add_custom_command(
+  OUTPUT ${BERTH_COMPLETION}
+  COMMAND sh -c "$<TARGET_FILE:berth> completion bash > ${BERTH_COMPLETION}.tmp && mv ${BERTH_COMPLETION}.tmp ${BERTH_COMPLETION}"
+  DEPENDS berth
+  VERBATIM
+  COMMENT "Generating the bash completion (berth completion bash)")
+add_custom_target(berth_completion ALL DEPENDS ${BERTH_COMPLETION})
+install(FILES ${BERTH_COMPLETION} DESTINATION share/bash-completion/completions RENAME berth)

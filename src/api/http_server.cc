@@ -11,9 +11,11 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>  // Boost 1.74 under C++20 needs this before Beast.
 #include <vector>
 
@@ -125,31 +127,57 @@ bool HasNoBody(int status) { return status < 200 || status == 204 || status == 3
 
 // One connection. Everything runs on its strand (`executor_`); a Respond or a ChunkSink may be
 // called from any thread and posts there.
-class Session : public std::enable_shared_from_this<Session> {
+// `Stream` is beast::tcp_stream (plain HTTP) or beast::ssl_stream<beast::tcp_stream> (HTTPS:
+// the TLS handshake comes first, under the header timeout).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(std::shared_ptr<Shared> shared, tcp::socket socket)
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  // `tls` (only for HTTPS) is the server's TLS context.
+  template <class... Tls>
+  Session(std::shared_ptr<Shared> shared, tcp::socket socket, Tls&... tls)
       : shared_(std::move(shared)),
         opts_(shared_->opts),
         executor_(socket.get_executor()),
-        stream_(std::move(socket)) {
+        stream_(std::move(socket), tls...) {
     ++shared_->connections;
   }
   ~Session() { --shared_->connections; }
 
   void Start() {
-    net::dispatch(executor_, [self = shared_from_this()] { self->WaitRequest(); });
+    net::dispatch(executor_, [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->WaitRequest();
+      }
+    });
   }
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void Handshake() {
+    if constexpr (kTls) {
+      Tcp().expires_after(opts_.header_timeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->Close();
+                                self->WaitRequest();
+                              });
+    }
+  }
+
   // ---- Reading a request ----
 
   // Waits (up to the idle timeout) for the first byte of the next request.
   void WaitRequest() {
     if (closed_) return;
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
-    stream_.expires_after(opts_.idle_timeout);
+    Tcp().expires_after(opts_.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
                               self->ReadHeader();
@@ -163,10 +191,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(opts_.body_limit);
     parser_->header_limit(opts_.header_limit);
-    stream_.expires_at(request_start_ + opts_.header_timeout);
+    Tcp().expires_at(request_start_ + opts_.header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -180,9 +208,9 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = msg.keep_alive();
     if (parser_->is_done()) return Dispatch();
     if (version_ >= 11 && beast::iequals(msg[http::field::expect], "100-continue")) {
-      stream_.expires_after(opts_.write_timeout);
+      Tcp().expires_after(opts_.write_timeout);
       net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          if (ec) return self->Close();
                          self->ReadBody();
                        });
@@ -192,9 +220,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    stream_.expires_at(request_start_ + opts_.read_timeout);
+    Tcp().expires_at(request_start_ + opts_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->OnReadError(ec);
                        self->Dispatch();
                      });
@@ -212,9 +240,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto* code = std::get_if<int>(&converted)) return Fail(*code, "malformed request target");
     HttpRequest req = std::move(std::get<HttpRequest>(converted));
     head_ = req.method == "HEAD";
-    stream_.expires_never();
+    Tcp().expires_never();
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    Respond respond = [self = shared_from_this(), answered](HttpResponse resp) {
+    Respond respond = [self = this->shared_from_this(), answered](HttpResponse resp) {
       if (answered->exchange(true)) return;  // a second answer is a handler bug; drop it
       // Inline when answered on the session's own strand (most routes); else queued onto it.
       net::dispatch(self->executor_,
@@ -251,9 +279,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!head_ && !no_body) res->body() = std::move(resp.body);
     res->prepare_payload();
     if (head_ && !no_body) res->content_length(length);
-    stream_.expires_after(opts_.write_timeout);
+    Tcp().expires_after(opts_.write_timeout);
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
                         self->AfterResponse(ec);
                       });
   }
@@ -286,9 +314,9 @@ class Session : public std::enable_shared_from_this<Session> {
       keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
     }
     head->res.keep_alive(keep_alive_);
-    stream_.expires_after(opts_.write_timeout);
+    Tcp().expires_after(opts_.write_timeout);
     http::async_write_header(stream_, head->sr,
-                             [self = shared_from_this(), head](beast::error_code ec, size_t) {
+                             [self = this->shared_from_this(), head](beast::error_code ec, size_t) {
                                if (ec) return self->Abort();
                                if (self->head_) return self->EndStream();
                                self->WatchPeer();
@@ -300,8 +328,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void PullChunk() {
     waiting_ = true;
     uint64_t pull = ++pull_id_;
-    stream_.expires_never();  // the source may take its time; a gone client is seen by WatchPeer
-    ChunkSink sink = [self = shared_from_this(), pull](std::string chunk, bool done) {
+    Tcp().expires_never();  // the source may take its time; a gone client is seen by WatchPeer
+    ChunkSink sink = [self = this->shared_from_this(), pull](std::string chunk, bool done) {
       net::post(self->executor_, [self, pull, chunk = std::move(chunk), done]() mutable {
         self->OnChunk(pull, std::move(chunk), done);
       });
@@ -321,12 +349,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return FinishStream();
     }
     auto data = std::make_shared<std::string>(std::move(chunk));
-    auto next = [self = shared_from_this(), data, done](beast::error_code ec, size_t) {
+    auto next = [self = this->shared_from_this(), data, done](beast::error_code ec, size_t) {
       if (ec) return self->Abort();
       if (done) return self->FinishStream();
       self->PullChunk();
     };
-    stream_.expires_after(opts_.write_timeout);
+    Tcp().expires_after(opts_.write_timeout);
     if (chunked_) {
       net::async_write(stream_, http::make_chunk(net::buffer(*data)), std::move(next));
     } else {
@@ -336,9 +364,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void FinishStream() {
     if (!chunked_) return EndStream();
-    stream_.expires_after(opts_.write_timeout);
+    Tcp().expires_after(opts_.write_timeout);
     net::async_write(stream_, http::make_chunk_last(),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Abort();
                        self->EndStream();
                      });
@@ -349,17 +377,17 @@ class Session : public std::enable_shared_from_this<Session> {
     source_ = nullptr;
     ++stream_id_;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // the peer watch; nothing else is pending now
+    Tcp().socket().cancel(ignored);  // the peer watch; nothing else is pending now
     AfterResponse({});
   }
 
   // While a stream runs, notices the client closing its side (or resetting).
   void WatchPeer() {
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(),
-                                                         id = stream_id_](beast::error_code ec) {
+    Tcp().socket().async_wait(tcp::socket::wait_read, [self = this->shared_from_this(),
+                                                       id = stream_id_](beast::error_code ec) {
       if (ec || !self->streaming_ || id != self->stream_id_) return;
       char c;
-      ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      ssize_t n = ::recv(self->Tcp().socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
       if (n > 0) return;  // a pipelined request: it waits for this answer to end
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         return self->WatchPeer();
@@ -382,16 +410,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // moment), then close, so the client reads the answer instead of a reset.
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
-    stream_.expires_after(opts_.linger_timeout);
+    Tcp().expires_after(opts_.linger_timeout);
     Drain();
   }
 
   void Drain() {
     drain_.resize(kFirstReadBytes);
     stream_.async_read_some(net::buffer(drain_),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               self->drained_ += n;
                               if (ec || self->drained_ > kMaxLingerBytes) return self->Close();
                               self->Drain();
@@ -402,14 +430,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().close();
   }
 
   std::shared_ptr<Shared> shared_;  // first member: destroyed last, after the stream
   const HttpServerOptions& opts_;
   const net::any_io_executor executor_;  // the connection's strand
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<Parser> parser_;
   SteadyTime request_start_;
@@ -430,8 +458,13 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 // Answers a connection over the cap with a 503 without giving it a session.
-void Reject(tcp::socket socket) {
+// Over TLS the answer cannot be read before a handshake: the connection is just closed.
+void Reject(tcp::socket socket, bool tls) {
   beast::error_code ec;
+  if (tls) {
+    socket.close(ec);
+    return;
+  }
   socket.non_blocking(true, ec);
   char buf[4096];
   for (int i = 0; i < 16 && !ec; ++i) socket.read_some(net::buffer(buf), ec);  // what has come
@@ -439,6 +472,29 @@ void Reject(tcp::socket socket) {
   socket.write_some(net::buffer(kBusy.data(), kBusy.size()), ec);
   socket.shutdown(tcp::socket::shutdown_send, ec);
   socket.close(ec);
+}
+
+// A server TLS context (TLS 1.2 and later) with the certificate chain and key of `opts`.
+Result<net::ssl::context> LoadTls(const HttpServerOptions& opts) {
+  if (opts.tls_cert_file.empty() || opts.tls_key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate file and a key file");
+  }
+  net::ssl::context ctx(net::ssl::context::tls_server);
+  ctx.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                  net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                  net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx.use_certificate_chain_file(opts.tls_cert_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("TLS certificate " + opts.tls_cert_file + ": " + ec.message());
+  }
+  ctx.use_private_key_file(opts.tls_key_file, net::ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("TLS key " + opts.tls_key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return Status::InvalidArgument("TLS key " + opts.tls_key_file +
+                                   " does not match the certificate " + opts.tls_cert_file);
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -457,26 +513,31 @@ struct HttpServer::Impl {
   }
 
   void Accept() {
-    acceptor.async_accept(net::make_strand(shared->ioc),
-                          [this](beast::error_code ec, tcp::socket socket) {
-                            if (!acceptor.is_open()) return;
-                            if (ec) {  // e.g. out of file descriptors: back off instead of spinning
-                              retry_timer.expires_after(kAcceptRetryDelay);
-                              retry_timer.async_wait([this](beast::error_code ec) {
-                                if (!ec) Accept();
-                              });
-                              return;
-                            }
-                            if (shared->connections.load() >= shared->opts.max_connections) {
-                              Reject(std::move(socket));
-                            } else {
-                              std::make_shared<Session>(shared, std::move(socket))->Start();
-                            }
-                            Accept();
-                          });
+    acceptor.async_accept(
+        net::make_strand(shared->ioc), [this](beast::error_code ec, tcp::socket socket) {
+          if (!acceptor.is_open()) return;
+          if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+            retry_timer.expires_after(kAcceptRetryDelay);
+            retry_timer.async_wait([this](beast::error_code ec) {
+              if (!ec) Accept();
+            });
+            return;
+          }
+          if (shared->connections.load() >= shared->opts.max_connections) {
+            Reject(std::move(socket), tls.has_value());
+          } else if (tls) {
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(shared,
+                                                                            std::move(socket), *tls)
+                ->Start();
+          } else {
+            std::make_shared<Session<beast::tcp_stream>>(shared, std::move(socket))->Start();
+          }
+          Accept();
+        });
   }
 
   std::shared_ptr<Shared> shared;
+  std::optional<net::ssl::context> tls;  // set by Listen when the options name a certificate
   tcp::acceptor acceptor;
   net::steady_timer retry_timer;
 };
@@ -488,9 +549,27 @@ HttpServer::~HttpServer() = default;
 
 Result<uint16_t> HttpServer::Listen() {
   const HttpServerOptions& opts = impl_->shared->opts;
+  if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+    ASSIGN_OR_RETURN(impl_->tls, LoadTls(opts));
+  }
   beast::error_code ec;
   auto addr = net::ip::make_address(opts.host, ec);
-  if (ec) return Status::InvalidArgument("bad listen address '" + opts.host + "'");
+  if (ec) {
+    // A name (localhost): its first address, IPv4 first.
+    tcp::resolver resolver(impl_->shared->ioc);
+    auto found = resolver.resolve(opts.host, "", ec);
+    if (ec || found.empty()) {
+      return Status::InvalidArgument("bad listen address '" + opts.host + "'" +
+                                     (ec ? ": " + ec.message() : ""));
+    }
+    addr = found.begin()->endpoint().address();
+    for (const auto& entry : found) {
+      if (entry.endpoint().address().is_v4()) {
+        addr = entry.endpoint().address();
+        break;
+      }
+    }
+  }
   tcp::endpoint ep(addr, opts.port);
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);

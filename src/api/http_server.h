@@ -10,6 +10,8 @@
 // are closed at once. HTTP/1.0 (no keep-alive unless asked, no chunking: a streamed body ends
 // with the connection), pipelined requests (answered in order) and half-closed connections (the
 // request is answered, then the connection closed) work. A handler that throws answers 500.
+// With a certificate and key (HttpServerOptions::tls_*), every connection speaks TLS (OpenSSL
+// through Boost.Asio's ssl stream); the handshake counts against the header timeout.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,10 @@ struct HttpServerOptions {
   // After an error answer: how long to read and drop what the client still sends before closing,
   // so that it sees the answer rather than a reset.
   milliseconds linger_timeout{1'000};
+  // HTTPS: PEM files of the certificate (chain) and its private key; both empty = plain HTTP.
+  // Listen fails when they cannot be read or do not match.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {

@@ -24,7 +24,7 @@ std::string SettingsHelp() {
       "Settings (JSON file with a \"Values\" object; environment variables of the "
       "same names override it):\n ";
   for (const auto& n : SettingNames()) s += " " + n;
-  return s;
+  return s + "\n'berth help settings' lists each with its default.";
 }
 
 void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
@@ -32,6 +32,8 @@ void AddClientOptions(CLI::App* cmd, ClientOptions& c) {
   cmd->add_option("--key", c.key, "Function key (env BERTH_KEY; else read from --data-dir)");
   cmd->add_option("--data-dir", c.data_dir, "Data dir whose function-key file to use")
       ->capture_default_str();
+  cmd->add_option("--cacert", c.cacert,
+                  "CA certificate (PEM) to trust for an https server (env BERTH_CACERT)");
 }
 
 }  // namespace
@@ -44,17 +46,23 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
 
   ServeOptions serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run a node: HTTP API, dispatcher, runtime");
-  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any free)")
+  serve_cmd
+      ->add_option("--listen", serve.listen,
+                   "HOST:PORT, :PORT or PORT to listen on (port 0: any free)")
       ->capture_default_str();
   serve_cmd->add_option("--data-dir", serve.data_dir, "Where the database, jobs and images live")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--log-format", serve.log_format,
+                   "Log lines as text (default) or json (overrides the LogFormat setting)")
+      ->check(CLI::IsMember({"text", "json"}));
   std::string settings_file;
   serve_cmd->add_option("--settings", settings_file, "Settings file (local.settings.json shape)")
       ->check(CLI::ExistingFile);
   serve_cmd->footer(SettingsHelp());
 
   ClientOptions client{EnvOr("BERTH_SERVER", "http://127.0.0.1:7071"), EnvOr("BERTH_KEY", ""),
-                       ".berth"};
+                       ".berth", EnvOr("BERTH_CACERT", "")};
   SubmitCommandOptions submit;
   auto* submit_cmd = app.add_subcommand("submit", "Queue a job; prints its id and status URL");
   AddClientOptions(submit_cmd, client);
@@ -83,12 +91,16 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   AddClientOptions(cancel_cmd, client);
   cancel_cmd->add_option("id", id, "Job id")->required();
 
-  std::string list_state;
-  int list_limit = 50;
+  ListCommandOptions list;
   auto* ls_cmd = app.add_subcommand("ls", "List jobs, newest first");
   AddClientOptions(ls_cmd, client);
-  ls_cmd->add_option("--state", list_state, "Only jobs in this state (e.g. Running)");
-  ls_cmd->add_option("-n,--limit", list_limit, "At most this many")->capture_default_str();
+  ls_cmd->add_option("--state", list.state, "Only jobs in this state (e.g. Running)");
+  ls_cmd->add_option("-n,--limit", list.limit, "At most this many (a page)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  ls_cmd->add_option("--cursor", list.cursor, "Start after this page (ls says the next cursor)");
+  ls_cmd->add_flag("--all", list.all, "Every job, page after page");
+  ls_cmd->add_flag("--json", list.json, "Print JSON ({\"jobs\": [...], \"nextCursor\": ...})");
 
   ShimOptions shim;
   auto* shim_cmd = app.add_subcommand("shim", "Per-job monitor (started by the daemon)");
@@ -114,7 +126,7 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   if (*status_cmd) return StatusCommand(client, id);
   if (*logs_cmd) return LogsCommand(client, id, follow);
   if (*cancel_cmd) return CancelCommand(client, id);
-  if (*ls_cmd) return ListCommand(client, list_state, list_limit);
+  if (*ls_cmd) return ListCommand(client, list);
   if (*shim_cmd) return RunShim(shim);
   if (image_command) return image_command();
   if (key_command) return key_command();

@@ -1,5 +1,6 @@
 #include "cli/client_commands.h"
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -22,6 +23,19 @@ std::string ResolveKey(const ClientOptions& c) {
   return key;
 }
 
+std::string QueryEscape(const std::string& s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
 std::string Trimmed(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
@@ -42,23 +56,40 @@ int ReportError(const Result<ClientResponse>& r) {
   return 1;
 }
 
+Result<std::string> ReadSpecFile(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  return ReadFile(path);
+}
+
 Result<std::string> BuildSpec(const SubmitCommandOptions& opts) {
+  bool overrides = !opts.image.empty() || !opts.command.empty() || !opts.env.empty();
+  json spec = json::object();
   if (!opts.spec_file.empty()) {
-    if (opts.spec_file == "-") {
-      return std::string(std::istreambuf_iterator<char>(std::cin), {});
+    ASSIGN_OR_RETURN(std::string text, ReadSpecFile(opts.spec_file));
+    if (!overrides) return text;  // sent as it is: the server's own errors name its fields
+    spec = json::parse(text, nullptr, false);
+    if (spec.is_discarded() || !spec.is_object()) {
+      return Status::InvalidArgument(opts.spec_file + ": not a JSON object (a job spec)");
     }
-    return ReadFile(opts.spec_file);
+  } else if (!overrides) {
+    return std::string();
   }
-  if (opts.image.empty() && opts.command.empty() && opts.env.empty()) return std::string();
-  json spec;
-  spec["image"] = opts.image.empty() ? "busybox" : opts.image;
+  if (!opts.image.empty()) {
+    spec["image"] = opts.image;
+  } else if (!spec.contains("image")) {
+    spec["image"] = "busybox";
+  }
   if (!opts.command.empty()) spec["command"] = opts.command;
   for (const auto& e : opts.env) {
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0) {
       return Status::InvalidArgument("--env takes NAME=VALUE, got '" + e + "'");
     }
-    spec["environmentVariables"][e.substr(0, eq)] = e.substr(eq + 1);
+    json& env = spec["environmentVariables"];
+    if (!env.is_null() && !env.is_object()) {
+      return Status::InvalidArgument(opts.spec_file + ": environmentVariables must be an object");
+    }
+    env[e.substr(0, eq)] = e.substr(eq + 1);
   }
   return spec.dump();
 }
@@ -81,7 +112,8 @@ int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts)
   }
   std::vector<std::string> headers = {"x-functions-key: " + key, "Content-Type: application/json"};
   if (!opts.idempotency_key.empty()) headers.push_back("Idempotency-Key: " + opts.idempotency_key);
-  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs", headers, *body);
+  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs", headers, *body,
+                    ClientTls{client.cacert});
   if (!r.ok() || r->status != 202) return ReportError(r);
   json j = json::parse(r->body, nullptr, false);
   if (j.is_discarded()) return ReportError(r);
@@ -92,8 +124,8 @@ int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts)
   }
   fprintf(stderr, "berth: job %s queued; following its log\n", id.c_str());
   if (int rc = LogsCommand(client, id, /*follow=*/true); rc != 0) return rc;
-  auto st =
-      HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, {"x-functions-key: " + key}, "");
+  auto st = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, {"x-functions-key: " + key},
+                     "", ClientTls{client.cacert});
   if (!st.ok()) return ReportError(st);
   json status = json::parse(st->body, nullptr, false);
   if (status.is_discarded()) return ReportError(st);
@@ -112,7 +144,8 @@ int StatusCommand(const ClientOptions& client, const std::string& id) {
   std::vector<std::string> headers;
   std::string key = ResolveKey(client);
   if (!key.empty()) headers.push_back("x-functions-key: " + key);
-  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, headers, "");
+  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, headers, "",
+                    ClientTls{client.cacert});
   if (!r.ok() || (r->status != 200 && r->status != 202 && r->status != 500)) {
     return ReportError(r);
   }
@@ -128,15 +161,18 @@ int LogsCommand(const ClientOptions& client, const std::string& id, bool follow)
   if (!key.empty()) headers.push_back("x-functions-key: " + key);
   std::string url = Trimmed(client.server) + "/api/jobs/" + id + "/logs";
   if (!follow) {
-    auto r = HttpCall("GET", url, headers, "");
+    auto r = HttpCall("GET", url, headers, "", ClientTls{client.cacert});
     if (!r.ok() || r->status != 200) return ReportError(r);
     fwrite(r->body.data(), 1, r->body.size(), stdout);
     return 0;
   }
-  auto r = HttpStream("GET", url + "?follow=true", headers, [&](std::string_view data) {
-    fwrite(data.data(), 1, data.size(), stdout);
-    fflush(stdout);
-  });
+  auto r = HttpStream(
+      "GET", url + "?follow=true", headers,
+      [&](std::string_view data) {
+        fwrite(data.data(), 1, data.size(), stdout);
+        fflush(stdout);
+      },
+      ClientTls{client.cacert});
   if (!r.ok() || r->status != 200) return ReportError(r);
   return 0;
 }
@@ -144,7 +180,7 @@ int LogsCommand(const ClientOptions& client, const std::string& id, bool follow)
 int CancelCommand(const ClientOptions& client, const std::string& id) {
   std::string key = ResolveKey(client);
   auto r = HttpCall("DELETE", Trimmed(client.server) + "/api/jobs/" + id,
-                    {"x-functions-key: " + key}, "");
+                    {"x-functions-key: " + key}, "", ClientTls{client.cacert});
   if (!r.ok()) return ReportError(r);
   json j = json::parse(r->body, nullptr, false);
   if (r->status == 200 || r->status == 202) {
@@ -159,20 +195,45 @@ int CancelCommand(const ClientOptions& client, const std::string& id) {
   return ReportError(r);
 }
 
-int ListCommand(const ClientOptions& client, const std::string& state, int limit) {
+int ListCommand(const ClientOptions& client, const ListCommandOptions& opts) {
   std::string key = ResolveKey(client);
-  std::string url = Trimmed(client.server) + "/api/jobs?limit=" + std::to_string(limit);
-  if (!state.empty()) url += "&state=" + state;
-  auto r = HttpCall("GET", url, {"x-functions-key: " + key}, "");
-  if (!r.ok() || r->status != 200) return ReportError(r);
-  json j = json::parse(r->body, nullptr, false);
-  if (j.is_discarded()) return ReportError(r);
-  printf("%-36s  %-9s  %-4s  %-24s  %s\n", "ID", "STATE", "EXIT", "CREATED", "IMAGE");
-  for (const auto& job : j["jobs"]) {
-    std::string exit = job["exitCode"].is_null() ? "-" : std::to_string(job["exitCode"].get<int>());
-    printf("%-36s  %-9s  %-4s  %-24s  %s\n", job.value("id", "").c_str(),
-           job.value("state", "").c_str(), exit.c_str(), job.value("createdAt", "").c_str(),
-           job.value("image", "").c_str());
+  json all = json::array();
+  std::string cursor = opts.cursor;
+  std::string next;
+  bool table = !opts.json;
+  if (table) printf("%-36s  %-9s  %-4s  %-24s  %s\n", "ID", "STATE", "EXIT", "CREATED", "IMAGE");
+  do {
+    std::string url = Trimmed(client.server) + "/api/jobs?limit=" + std::to_string(opts.limit);
+    if (!opts.state.empty()) url += "&state=" + QueryEscape(opts.state);
+    if (!cursor.empty()) url += "&cursor=" + QueryEscape(cursor);
+    auto r = HttpCall("GET", url, {"x-functions-key: " + key}, "", ClientTls{client.cacert});
+    if (!r.ok() || r->status != 200) return ReportError(r);
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j["jobs"].is_array()) return ReportError(r);
+    for (const auto& job : j["jobs"]) {
+      if (!table) {
+        all.push_back(job);
+        continue;
+      }
+      std::string exit =
+          job["exitCode"].is_number_integer() ? std::to_string(job["exitCode"].get<int>()) : "-";
+      printf("%-36s  %-9s  %-4s  %-24s  %s\n", job.value("id", "").c_str(),
+             job.value("state", "").c_str(), exit.c_str(), job.value("createdAt", "").c_str(),
+             job.value("image", "").c_str());
+    }
+    next = j["nextCursor"].is_string() ? j["nextCursor"].get<std::string>() : "";
+    cursor = next;
+  } while (opts.all && !next.empty());
+  if (!table) {
+    json out = {{"jobs", all}, {"nextCursor", next.empty() ? json(nullptr) : json(next)}};
+    printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  if (!next.empty()) {
+    // On stderr, so that a script reading the table still gets only rows.
+    fprintf(stderr,
+            "berth: more jobs exist: 'berth ls --cursor %s' shows the next %d, --all every one\n",
+            next.c_str(), opts.limit);
   }
   return 0;
 }

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "cli/completion.h"
 #include "common/version.h"
+#include "daemon/settings.h"
 
 namespace berth {
 namespace {
@@ -33,6 +35,28 @@ std::vector<const CLI::App*> VisibleCommands(const CLI::App& app) {
   return out;
 }
 
+// `berth help settings`: every setting with its default, from the settings table itself.
+std::string SettingsTopic() {
+  std::string s =
+      "Settings of 'berth serve': a JSON file given with --settings, shaped like a function "
+      "app's\nlocal.settings.json ({\"IsEncrypted\": false, \"Values\": {\"NAME\": VALUE, "
+      "...}}); an environment\nvariable of the same name overrides the file. Values may be "
+      "given as JSON or as strings.\n\n";
+  auto defaults = SettingDefaults();
+  size_t width = 0;
+  for (const auto& [name, value] : defaults) width = std::max(width, name.size());
+  char line[512];
+  snprintf(line, sizeof line, "%-*s  %s\n", static_cast<int>(width), "SETTING", "DEFAULT");
+  s += line;
+  for (const auto& [name, value] : defaults) {
+    std::string shown = value == "\"\"" ? "(empty)" : value;
+    snprintf(line, sizeof line, "%-*s  %s\n", static_cast<int>(width), name.c_str(), shown.c_str());
+    s += line;
+  }
+  s += "\nWhat each one does: the README's Settings table.\n";
+  return s;
+}
+
 }  // namespace
 
 // The help text of `app` itself (App::help() shows the chosen subcommand's instead).
@@ -51,13 +75,31 @@ void AddHelpCommands(CLI::App& app, std::function<int()>& run) {
       return 0;
     };
   });
-  auto* help = app.add_subcommand("help", "Show help for berth or for one command");
+  auto* completion = app.add_subcommand(
+      "completion", "Print a shell completion script (bash), generated from the commands");
+  auto shell = std::make_shared<std::string>();
+  completion->add_option("shell", *shell, "The shell (bash)")
+      ->required()
+      ->check(CLI::IsMember({"bash"}));
+  completion->footer(
+      "Load it now with: source <(berth completion bash); the package installs it for bash.");
+  completion->callback([&app, &run] {
+    run = [&app] {
+      printf("%s", BashCompletion(app).c_str());
+      return 0;
+    };
+  });
+  auto* help = app.add_subcommand("help", "Show help for berth, for one command, or a topic");
   auto topic = std::make_shared<std::string>();
-  help->add_option("command", *topic, "The command to explain");
+  help->add_option("command", *topic, "The command to explain, or 'settings'");
   help->callback([&app, &run, topic] {
     run = [&app, topic] {
       if (topic->empty()) {
         printf("%s", HelpOf(app).c_str());
+        return 0;
+      }
+      if (*topic == "settings") {
+        printf("%s", SettingsTopic().c_str());
         return 0;
       }
       for (const CLI::App* sub : VisibleCommands(app)) {

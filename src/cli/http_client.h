@@ -17,14 +17,26 @@ struct ClientResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
 };
 
-// Sends one request. Unavailable with curl's message when the server cannot be reached.
+// How to trust an https server: `ca_file` (--cacert, env BERTH_CACERT) names a PEM file of the
+// CA certificates to trust; empty = the system's CAs.
+struct ClientTls {
+  std::string ca_file;
+};
+
+// Sends one request. Unavailable, in plain words (TransportError), when no answer came.
 Result<ClientResponse> HttpCall(const std::string& method, const std::string& url,
-                                const std::vector<std::string>& headers, const std::string& body);
+                                const std::vector<std::string>& headers, const std::string& body,
+                                const ClientTls& tls = {});
 
 // Sends one request and hands the body to `on_data` as it arrives (for streamed answers).
 // The returned response has the status and headers; its body is empty.
 Result<ClientResponse> HttpStream(const std::string& method, const std::string& url,
                                   const std::vector<std::string>& headers,
-                                  const std::function<void(std::string_view)>& on_data);
+                                  const std::function<void(std::string_view)>& on_data,
+                                  const ClientTls& tls = {});
+
+// What libcurl's `curl_code` means for a person talking to the server at `url`: plain words,
+// no transport jargon ("Transferred a partial file").
+Status TransportError(int curl_code, const std::string& url);
 
 }  // namespace berth

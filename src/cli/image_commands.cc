@@ -11,6 +11,7 @@
 #include "daemon/settings.h"
 #include "images/image_gc.h"
 #include "images/image_puller.h"
+#include "images/image_reference.h"
 #include "images/image_store.h"
 
 namespace berth {
@@ -20,6 +21,7 @@ namespace {
 struct ImageCommandOptions {
   std::string data_dir = ".berth";
   std::string settings_file;  // registry settings (DefaultRegistry, ...); env overrides apply
+  bool force = false;         // rm: remove even the image the default job runs
 };
 
 int Fail(const Status& st) {
@@ -31,11 +33,41 @@ std::filesystem::path ImagesRoot(const ImageCommandOptions& o) {
   return std::filesystem::path(o.data_dir) / "images";
 }
 
-Result<RegistryOptions> LoadRegistryOptions(const ImageCommandOptions& o) {
+// The image commands work on a data dir the server made (or an image store an earlier command
+// made), never on a new one: a command run from the wrong directory would otherwise fill a
+// store the server never reads.
+Status CheckDataDir(const ImageCommandOptions& o) {
+  std::filesystem::path dir(o.data_dir);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return Status::NotFound("no data dir at " + o.data_dir +
+                            ": pass the --data-dir the server uses ('berth serve' makes it; "
+                            "./.berth when started without --data-dir)");
+  }
+  if (!std::filesystem::exists(dir / "berth.db", ec) &&
+      !std::filesystem::is_directory(dir / "images", ec)) {
+    return Status::FailedPrecondition(o.data_dir +
+                                      " holds no berth data (no berth.db, no images/): pass the "
+                                      "--data-dir the server uses");
+  }
+  return Status::Ok();
+}
+
+Result<Settings> LoadCommandSettings(const ImageCommandOptions& o) {
   std::optional<std::filesystem::path> file;
   if (!o.settings_file.empty()) file = o.settings_file;
-  ASSIGN_OR_RETURN(Settings s, LoadSettings(file, [](const char* n) { return std::getenv(n); }));
+  return LoadSettings(file, [](const char* n) { return std::getenv(n); });
+}
+
+Result<RegistryOptions> LoadRegistryOptions(const ImageCommandOptions& o) {
+  ASSIGN_OR_RETURN(Settings s, LoadCommandSettings(o));
   return s.Registries();
+}
+
+// One spelling of a reference ("busybox" = "docker.io/library/busybox:latest").
+std::string Canonical(const std::string& reference) {
+  Result<ImageReference> ref = ParseImageReference(reference);
+  return ref.ok() ? ref->ToString() : reference;
 }
 
 int PullCommand(const ImageCommandOptions& o, const std::string& reference) {
@@ -86,6 +118,19 @@ int PruneCommand(const ImageCommandOptions& o) {
 }
 
 int RemoveCommand(const ImageCommandOptions& o, const std::vector<std::string>& references) {
+  if (!o.force) {
+    Result<Settings> settings = LoadCommandSettings(o);
+    if (!settings.ok()) return Fail(settings.status());
+    for (const std::string& reference : references) {
+      if (Canonical(reference) == Canonical(settings->default_job_image)) {
+        fprintf(stderr,
+                "berth: %s is the image the default job runs (DefaultJobImage): an empty POST "
+                "would fail without it; pass --force to remove it anyway\n",
+                reference.c_str());
+        return 1;
+      }
+    }
+  }
   ImageStore store(ImagesRoot(o));
   int rc = 0;
   for (const std::string& reference : references) {
@@ -97,6 +142,14 @@ int RemoveCommand(const ImageCommandOptions& o, const std::vector<std::string>& 
   }
   // Layers no image needs any more go too, except those running jobs use.
   return PruneCommand(o) != 0 ? 1 : rc;
+}
+
+// `run` after checking the data dir.
+std::function<int()> Checked(std::shared_ptr<ImageCommandOptions> o, std::function<int()> run) {
+  return [o, run = std::move(run)] {
+    if (Status st = CheckDataDir(*o); !st.ok()) return Fail(st);
+    return run();
+  };
 }
 
 }  // namespace
@@ -119,36 +172,39 @@ void AddImageCommands(CLI::App& app, std::function<int()>& chosen) {
                    "RegistryAuthFile (environment variables override)");
   pull->add_option("reference", *reference, "Image reference, e.g. alpine:3.19")->required();
   pull->callback([&chosen, opts, reference] {
-    chosen = [opts, reference] { return PullCommand(*opts, *reference); };
+    chosen = Checked(opts, [opts, reference] { return PullCommand(*opts, *reference); });
   });
 
   auto path = std::make_shared<std::string>();
-  auto* import = image->add_subcommand(
+  auto* import_cmd = image->add_subcommand(
       "import", "Import an OCI layout directory, a docker-save tarball or an OCI archive");
-  add_common(import);
-  import->add_option("path", *path, "Directory or tarball")->required();
-  import->add_option("reference", *reference, "Tag it as (default: the name it carries)");
-  import->callback([&chosen, opts, path, reference] {
-    chosen = [opts, path, reference] { return ImportCommand(*opts, *path, *reference);
-};
-}  // namespace berth
-);
+  add_common(import_cmd);
+  import_cmd->add_option("path", *path, "Directory or tarball")->required();
+  import_cmd->add_option("reference", *reference, "Tag it as (default: the name it carries)");
+  import_cmd->callback([&chosen, opts, path, reference] {
+    chosen =
+        Checked(opts, [opts, path, reference] { return ImportCommand(*opts, *path, *reference); });
+  });
 
-auto* ls = image->add_subcommand("ls", "List images");
-add_common(ls);
-ls->callback([&chosen, opts] { chosen = [opts] { return ListCommand(*opts); }; });
+  auto* ls = image->add_subcommand("ls", "List images");
+  add_common(ls);
+  ls->callback([&chosen, opts] { chosen = Checked(opts, [opts] { return ListCommand(*opts); }); });
 
-auto* rm = image->add_subcommand("rm", "Untag images and free what nothing else uses");
-add_common(rm);
-rm->add_option("reference", *args, "Image references")->required();
-rm->callback([&chosen, opts, args] {
-  chosen = [opts, args] { return RemoveCommand(*opts, *args); };
-});
+  auto* rm = image->add_subcommand("rm", "Untag images and free what nothing else uses");
+  add_common(rm);
+  rm->add_option("reference", *args, "Image references")->required();
+  rm->add_option("--settings", opts->settings_file,
+                 "Settings file naming DefaultJobImage (environment variables override)");
+  rm->add_flag("--force", opts->force, "Remove even the image the default job runs");
+  rm->callback([&chosen, opts, args] {
+    chosen = Checked(opts, [opts, args] { return RemoveCommand(*opts, *args); });
+  });
 
-auto* prune = image->add_subcommand(
-    "prune", "Remove layers and blobs no image references (keeps those of running jobs)");
-add_common(prune);
-prune->callback([&chosen, opts] { chosen = [opts] { return PruneCommand(*opts); }; });
+  auto* prune = image->add_subcommand(
+      "prune", "Remove layers and blobs no image references (keeps those of running jobs)");
+  add_common(prune);
+  prune->callback(
+      [&chosen, opts] { chosen = Checked(opts, [opts] { return PruneCommand(*opts); }); });
 }
 
 }  // namespace berth

@@ -25,6 +25,8 @@ struct KeyCommandOptions {
   bool host = false;
   std::string name;
   std::string value;
+  bool force = false;  // create: replace a key that exists
+  std::string cacert;  // PEM CA certificates to trust for an https server
 };
 
 std::string EnvOr(const char* name, const std::string& fallback) {
@@ -75,8 +77,8 @@ std::optional<json> Admin(const KeyCommandOptions& o, const std::string& method,
             o.data_dir.c_str());
     return std::nullopt;
   }
-  auto r =
-      HttpCall(method, url, {"x-functions-key: " + key, "Content-Type: application/json"}, body);
+  auto r = HttpCall(method, url, {"x-functions-key: " + key, "Content-Type: application/json"},
+                    body, ClientTls{o.cacert});
   if (!r.ok()) {
     fprintf(stderr, "berth: %s\n", r.status().message().c_str());
     return std::nullopt;
@@ -100,6 +102,17 @@ int List(const KeyCommandOptions& o) {
   return 0;
 }
 
+// Whether the key `o.name` exists (GET answers 200 or 404); nullopt after printing an error.
+std::optional<bool> Exists(const KeyCommandOptions& o) {
+  auto j = Admin(o, "GET", KeysUrl(o, o.name), "", {200, 404});
+  if (!j) return std::nullopt;
+  return j->contains("value");
+}
+
+std::string Owner(const KeyCommandOptions& o) {
+  return o.host ? "host key" : "key of function '" + o.function + "'";
+}
+
 // PUT with the given value, or POST to generate one (create and renew: 201 new, 200 replaced).
 int Set(const KeyCommandOptions& o) {
   json body = json::object();
@@ -121,6 +134,7 @@ void AddKeyCommands(CLI::App& app, std::function<int()>& chosen) {
   auto opts = std::make_shared<KeyCommandOptions>();
   opts->server = EnvOr("BERTH_SERVER", "http://127.0.0.1:7071");
   opts->master_key = EnvOr("BERTH_MASTER_KEY", "");
+  opts->cacert = EnvOr("BERTH_CACERT", "");
   auto* keys = app.add_subcommand(
       "keys", "Manage function, host and master keys (through the server, with the master key)");
   keys->require_subcommand(1);
@@ -139,6 +153,8 @@ void AddKeyCommands(CLI::App& app, std::function<int()>& chosen) {
     cmd->add_option("--function", opts->function, "The function whose keys these are")
         ->capture_default_str();
     cmd->add_flag("--host", opts->host, "Host keys instead (they work for every function)");
+    cmd->add_option("--cacert", opts->cacert,
+                    "CA certificate (PEM) to trust for an https server (env BERTH_CACERT)");
   };
   auto* list = keys->add_subcommand("list", "Print NAME<TAB>VALUE for each key");
   common(list);
@@ -146,6 +162,7 @@ void AddKeyCommands(CLI::App& app, std::function<int()>& chosen) {
   common(create);
   create->add_option("name", opts->name, "Key name")->required();
   create->add_option("--value", opts->value, "The value (16+ URL-safe characters); else random");
+  create->add_flag("--force", opts->force, "Replace the key if it exists");
   auto* renew = keys->add_subcommand("renew", "Give a key a new random value; prints it");
   common(renew);
   renew->add_option("name", opts->name, "Key name ('_master' with --host: the master key)")
@@ -155,10 +172,34 @@ void AddKeyCommands(CLI::App& app, std::function<int()>& chosen) {
   del->add_option("name", opts->name, "Key name")->required();
 
   list->callback([opts, &chosen] { chosen = [opts] { return List(*opts); }; });
-  create->callback([opts, &chosen] { chosen = [opts] { return Set(*opts); }; });
+  create->callback([opts, &chosen] {
+    chosen = [opts] {
+      if (!opts->force) {
+        std::optional<bool> exists = Exists(*opts);
+        if (!exists) return 1;
+        if (*exists) {
+          fprintf(stderr,
+                  "berth: the %s '%s' exists already: 'berth keys renew %s' gives it a new "
+                  "value, --force replaces it\n",
+                  Owner(*opts).c_str(), opts->name.c_str(), opts->name.c_str());
+          return 1;
+        }
+      }
+      return Set(*opts);
+    };
+  });
   renew->callback([opts, &chosen] {
     opts->value.clear();
-    chosen = [opts] { return Set(*opts); };
+    chosen = [opts] {
+      std::optional<bool> exists = Exists(*opts);
+      if (!exists) return 1;
+      if (!*exists) {
+        fprintf(stderr, "berth: no %s named '%s' ('berth keys create %s' makes one)\n",
+                Owner(*opts).c_str(), opts->name.c_str(), opts->name.c_str());
+        return 1;
+      }
+      return Set(*opts);
+    };
   });
   del->callback([opts, &chosen] { chosen = [opts] { return Delete(*opts); }; });
 }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "api/access_log.h"
 #include "api/events_api.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
@@ -19,9 +20,11 @@
 #include "api/prometheus_metrics.h"
 #include "api/web_api.h"
 #include "common/files.h"
-#include "common/log_text.h"
+#include "common/log.h"
 #include "common/random.h"
+#include "common/version.h"
 #include "daemon/data_dir_lock.h"
+#include "daemon/job_log.h"
 #include "daemon/key_store.h"
 #include "daemon/observed_store.h"
 #include "daemon/process_metrics.h"
@@ -41,21 +44,22 @@
 namespace berth {
 namespace {
 
-int Die(const std::string& msg) {
-  fprintf(stderr, "berth: %s\n", EscapeForLog(msg).c_str());
+int Die(Logger& log, const std::string& msg) {
+  log.Error(msg);
   return 1;
 }
 
+// HOST:PORT, [V6]:PORT, :PORT or PORT (these two keep the default host, loopback: listening
+// on every interface is asked for by name, 0.0.0.0:PORT). HOST may be a name (localhost).
 bool SplitHostPort(const std::string& s, std::string& host, uint16_t& port) {
   size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = s.substr(0, colon);
+  host = colon == std::string::npos ? "" : s.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  std::string p = s.substr(colon + 1);
-  if (host.empty() || p.empty() || p.size() > 5 ||
-      p.find_first_not_of("0123456789") != std::string::npos) {
+  if (host.empty()) host = "127.0.0.1";
+  std::string p = colon == std::string::npos ? s : s.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
     return false;
   }
   unsigned long n = std::stoul(p);
@@ -115,6 +119,15 @@ class StoreImageCatalog : public ImageCatalog {
   ImageStore& images_;
 };
 
+// Logs "job adopted" for each of `before` (Pending or Running when the daemon started) that
+// runs now: its container outlived the last daemon and this one watches it.
+void LogAdopted(Logger& log, Store& store, const std::vector<JobRecord>& before) {
+  for (const JobRecord& job : before) {
+    auto now = store.GetJob(job.id);
+    if (now.ok() && now->state == JobState::kRunning) log.Info("job adopted", {{"job", job.id}});
+  }
+}
+
 }  // namespace
 
 int Serve(const ServeOptions& opts) {
@@ -131,41 +144,52 @@ int Serve(const ServeOptions& opts) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
+  SystemClock clock;
+  // Lines before the settings are read take --log-format (else text); then the setting counts.
+  Result<LogFormat> format = ParseLogFormat(opts.log_format.empty() ? "text" : opts.log_format);
+  if (!format.ok()) {
+    Logger early(LogFormat::kText, clock);
+    return Die(early, "--log-format: " + format.status().message());
+  }
   auto settings = LoadSettings(opts.settings_file, [](const char* n) { return std::getenv(n); });
-  if (!settings.ok()) return Die(settings.status().message());
+  if (!settings.ok()) {
+    Logger early(*format, clock);
+    return Die(early, settings.status().message());
+  }
+  if (opts.log_format.empty()) format = ParseLogFormat(settings->log_format);
+  Logger log(format.ok() ? *format : LogFormat::kText, clock);
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(opts.listen, host, port)) {
-    return Die("--listen must be HOST:PORT, got '" + opts.listen + "'");
+    return Die(log, "--listen must be HOST:PORT, :PORT or PORT, got '" + opts.listen + "'");
   }
   std::error_code ec;
   std::filesystem::path data = std::filesystem::absolute(opts.data_dir, ec);
   for (const auto& d : {data, data / "jobs", data / "images", data / "runtime"}) {
-    if (Status st = MakeDirs(d, 0700); !st.ok()) return Die(st.ToString());
+    if (Status st = MakeDirs(d, 0700); !st.ok()) return Die(log, st.ToString());
   }
   // One daemon per data dir, held until this function returns (the process's life).
   auto data_lock = DataDirLock::Acquire(data);
-  if (!data_lock.ok()) return Die(data_lock.status().message());
+  if (!data_lock.ok()) return Die(log, data_lock.status().message());
   FileKeyStoreOptions kopts;
   kopts.data_dir = data;
   kopts.pinned_default_key = settings->function_key;
   auto opened_keys = FileKeyStore::Open(kopts);
-  if (!opened_keys.ok()) return Die("keys: " + opened_keys.status().ToString());
+  if (!opened_keys.ok()) return Die(log, "keys: " + opened_keys.status().ToString());
   std::shared_ptr<FileKeyStore> keys = std::move(opened_keys).value();
-  std::string key = keys->default_key();
   std::string runtime_binary = FindRuntimeBinary(settings->runtime);
   if (runtime_binary.empty()) {
     if (settings->runtime.starts_with("/")) {
-      return Die("Runtime: '" + settings->runtime + "' is missing or not executable");
+      return Die(log, "Runtime: '" + settings->runtime + "' is missing or not executable");
     }
-    return Die("OCI runtime '" + settings->runtime +
-               "' not found in /usr/bin, /usr/local/bin, /usr/sbin or /bin (apt-get install " +
-               settings->runtime + ", or give its absolute path)");
+    return Die(log,
+               "OCI runtime '" + settings->runtime +
+                   "' not found in /usr/bin, /usr/local/bin, /usr/sbin or /bin (apt-get install " +
+                   settings->runtime + ", or give its absolute path)");
   }
 
-  SystemClock clock;
   auto opened_store = SqliteStore::Open(data / "berth.db", clock);
-  if (!opened_store.ok()) return Die(opened_store.status().ToString());
+  if (!opened_store.ok()) return Die(log, opened_store.status().ToString());
   // Every part uses the store through the observer, which feeds the metrics and live events.
   PrometheusMetrics metrics;
   JobEventHub events;
@@ -173,12 +197,12 @@ int Serve(const ServeOptions& opts) {
   store.AddGauges({settings->job_queue_name, settings->job_queue_name + "-poison"});
   AddProcessMetrics(metrics);
   ImageStore images(data / "images");
-  if (Status st = images.Init(); !st.ok()) return Die(st.ToString());
+  if (Status st = images.Init(); !st.ok()) return Die(log, st.ToString());
   images.ConfigureRegistries(settings->Registries());
   std::filesystem::path bundled = settings->bundled_images_dir.empty()
                                       ? std::filesystem::path(BERTH_DEFAULT_BUNDLED_IMAGES)
                                       : settings->bundled_images_dir;
-  if (Status st = EnsureBundledImage(images, bundled); !st.ok()) return Die(st.ToString());
+  if (Status st = EnsureBundledImage(images, bundled); !st.ok()) return Die(log, st.ToString());
 
   OciRuntimeOptions ropts;
   ropts.jobs_root = data / "jobs";
@@ -191,19 +215,17 @@ int Serve(const ServeOptions& opts) {
   ropts.config.default_memory_gb = settings->default_job_memory_gb;
   ropts.config.tmp_size_bytes = settings->job_tmp_size_bytes;
   auto userns = ParseIdRange(settings->user_namespace_range);
-  if (!userns.ok()) return Die("UserNamespaceRange: " + userns.status().message());
+  if (!userns.ok()) return Die(log, "UserNamespaceRange: " + userns.status().message());
   ropts.config.user_namespace = *userns;
   if (auto profile = ReadFile(settings->seccomp_profile); profile.ok()) {
     ropts.config.seccomp_profile = std::move(*profile);
   } else if (!settings->allow_no_seccomp) {
-    return Die("no seccomp profile at " + settings->seccomp_profile.string() +
-               " (apt-get install golang-github-containers-common); refusing to run jobs "
-               "without a seccomp filter (set AllowNoSeccomp=true to allow it)");
+    return Die(log, "no seccomp profile at " + settings->seccomp_profile.string() +
+                        " (apt-get install golang-github-containers-common); refusing to run jobs "
+                        "without a seccomp filter (set AllowNoSeccomp=true to allow it)");
   } else {
-    fprintf(stderr,
-            "berth: warning: no seccomp profile at %s; jobs run WITHOUT a seccomp filter "
-            "(AllowNoSeccomp is on)\n",
-            settings->seccomp_profile.c_str());
+    log.Warn("no seccomp profile at " + settings->seccomp_profile.string() +
+             "; jobs run WITHOUT a seccomp filter (AllowNoSeccomp is on)");
   }
   ropts.log_max_bytes = settings->job_log_max_bytes;
   ropts.upper_max_bytes = settings->job_upper_dir_max_bytes;
@@ -242,7 +264,8 @@ int Serve(const ServeOptions& opts) {
   }
   JobApi api(service, aopts);
   Router router;
-  router.SetObserver(HttpMetricsObserver(metrics, clock));
+  router.SetObserver(
+      BothObservers(HttpMetricsObserver(metrics, clock), AccessLogObserver(log, clock)));
   api.Register(router);
   KeyApi key_api(keys);
   key_api.Register(router);
@@ -265,31 +288,51 @@ int Serve(const ServeOptions& opts) {
   HttpServerOptions hopts;
   hopts.host = host;
   hopts.port = port;
+  hopts.tls_cert_file = settings->tls_cert_file;
+  hopts.tls_key_file = settings->tls_key_file;
   HttpServer server(hopts, router);
   auto bound = server.Listen();
-  if (!bound.ok()) return Die(bound.status().message());
-  if (Status st = dispatcher.Start(); !st.ok()) return Die(st.ToString());
+  if (!bound.ok()) return Die(log, bound.status().message());
+  // Every job change the store accepts is a log line; the jobs whose containers outlived the
+  // last daemon are named as this one adopts them.
+  uint64_t job_lines = events.Subscribe(JobEventLogger(log));
+  auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
+  if (Status st = dispatcher.Start(); !st.ok()) return Die(log, st.ToString());
+  if (unfinished.ok()) LogAdopted(log, store, *unfinished);
   sweeper.Start();
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string url = "http://" + shown_host + ":" + std::to_string(*bound);
-  printf("berth: serving on %s (data %s, runtime %s, cgroups %s)\n", url.c_str(), data.c_str(),
-         runtime_binary.c_str(), std::string(ToString(runtime.cgroup_layout().mode)).c_str());
-  printf("berth: function key: %s\n", key.c_str());
-  // The master key is never printed (it would land in the journal): only where it is.
-  printf("berth: master key in %s (mode 0600)\n", (data / "master-key").c_str());
-  printf("berth: try: curl -i -X POST '%s/api/jobs?code=%s'\n", url.c_str(), key.c_str());
-  fflush(stdout);
+  std::string url = std::string(settings->tls_cert_file.empty() ? "http" : "https") + "://" +
+                    shown_host + ":" + std::to_string(*bound);
+  log.Info("serving on " + url, {{"data", data.string()},
+                                 {"runtime", runtime_binary},
+                                 {"cgroups", std::string(ToString(runtime.cgroup_layout().mode))},
+                                 {"version", BerthVersion()}});
+  // Keys are never printed (they would land in the journal): only where they are.
+  std::string key_file = (data / "function-key").string();
+  if (settings->function_key.empty()) {
+    log.Info("function key in " + key_file + " (mode 0600; 'berth keys list' shows every key)");
+  } else {
+    log.Info("function key pinned by the FunctionKey setting");
+  }
+  log.Info("master key in " + (data / "master-key").string() + " (mode 0600)");
+  if (settings->function_key.empty()) {
+    log.Info(
+        "try: curl -i -X POST" +
+        std::string(settings->tls_cert_file.empty() ? "" : " --cacert " + settings->tls_cert_file) +
+        " \"" + url + "/api/jobs?code=$(cat " + key_file + ")\"");
+  }
 
   std::thread signal_waiter([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    fprintf(stderr, "berth: %s: stopping (running jobs keep running)\n", strsignal(sig));
+    log.Info(std::string(strsignal(sig)) + ": stopping (running jobs keep running)");
     server.Stop();
   });
   server.Run();
   dispatcher.Stop();
   signal_waiter.join();
+  events.Unsubscribe(job_lines);
   return 0;
 }
 

@@ -16,6 +16,7 @@ struct ServeOptions {
   std::string listen = "127.0.0.1:7071";  // HOST:PORT; port 0 picks a free one
   std::filesystem::path data_dir = ".berth";
   std::optional<std::filesystem::path> settings_file;
+  std::string log_format;  // --log-format: "text" or "json"; "" = the LogFormat setting
   // Tests only (berth-faulty): told each step of the job path. Null in production.
   CrashPoints* crash_points = nullptr;
 };

@@ -1,9 +1,13 @@
 #include "daemon/settings.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "common/files.h"
+#include "common/log.h"
 
 namespace berth {
 namespace {
@@ -69,50 +73,73 @@ Result<std::vector<std::string>> ToCommand(const std::string& name, const json& 
   return out;
 }
 
-using Setter = std::function<Status(Settings&, const std::string&, const json&)>;
+// Sets one setting from its JSON value; `show` gives the value a Settings holds (for `berth help
+// settings`), when the setter knows its field.
+struct Setter {
+  using Set = std::function<Status(Settings&, const std::string&, const json&)>;
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Setter>>>
+  Setter(F set, std::function<json(const Settings&)> show = nullptr)  // NOLINT: implicit
+      : set(std::move(set)), show(std::move(show)) {}
+  Status operator()(Settings& s, const std::string& n, const json& v) const { return set(s, n, v); }
+  Set set;
+  std::function<json(const Settings&)> show;
+};
+
+template <typename Field>
+std::function<json(const Settings&)> Show(Field Settings::*field) {
+  return [=](const Settings& s) { return json(s.*field); };
+}
 
 template <typename Field>
 Setter IntSetter(Field Settings::*field, int64_t min, int64_t max) {
-  return [=](Settings& s, const std::string& n, const json& v) -> Status {
-    ASSIGN_OR_RETURN(int64_t x, ToInt(n, v, min, max));
-    s.*field = static_cast<Field>(x);
-    return Status::Ok();
-  };
+  return Setter(
+      [=](Settings& s, const std::string& n, const json& v) -> Status {
+        ASSIGN_OR_RETURN(int64_t x, ToInt(n, v, min, max));
+        s.*field = static_cast<Field>(x);
+        return Status::Ok();
+      },
+      Show(field));
 }
 
 Setter BoolSetter(bool Settings::*field) {
-  return [=](Settings& s, const std::string& n, const json& v) -> Status {
-    ASSIGN_OR_RETURN(s.*field, ToBool(n, v));
-    return Status::Ok();
-  };
+  return Setter(
+      [=](Settings& s, const std::string& n, const json& v) -> Status {
+        ASSIGN_OR_RETURN(s.*field, ToBool(n, v));
+        return Status::Ok();
+      },
+      Show(field));
 }
 
 Setter DoubleSetter(double Settings::*field, double min, double max) {
-  return [=](Settings& s, const std::string& n, const json& v) -> Status {
-    double x = 0;
-    if (v.is_number()) {
-      x = v.get<double>();
-    } else if (v.is_string()) {
-      char* end = nullptr;
-      const std::string& text = v.get_ref<const std::string&>();
-      x = std::strtod(text.c_str(), &end);
-      if (text.empty() || *end != '\0') return Bad(n, "'" + text + "' is not a number");
-    } else {
-      return Bad(n, "must be a number");
-    }
-    if (!(x >= min && x <= max)) {
-      return Bad(n, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-    }
-    s.*field = x;
-    return Status::Ok();
-  };
+  return Setter(
+      [=](Settings& s, const std::string& n, const json& v) -> Status {
+        double x = 0;
+        if (v.is_number()) {
+          x = v.get<double>();
+        } else if (v.is_string()) {
+          char* end = nullptr;
+          const std::string& text = v.get_ref<const std::string&>();
+          x = std::strtod(text.c_str(), &end);
+          if (text.empty() || *end != '\0') return Bad(n, "'" + text + "' is not a number");
+        } else {
+          return Bad(n, "must be a number");
+        }
+        if (!(x >= min && x <= max)) {
+          return Bad(n, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        }
+        s.*field = x;
+        return Status::Ok();
+      },
+      Show(field));
 }
 
 Setter StringSetter(std::string Settings::*field) {
-  return [=](Settings& s, const std::string& n, const json& v) -> Status {
-    ASSIGN_OR_RETURN(s.*field, ToString(n, v));
-    return Status::Ok();
-  };
+  return Setter(
+      [=](Settings& s, const std::string& n, const json& v) -> Status {
+        ASSIGN_OR_RETURN(s.*field, ToString(n, v));
+        return Status::Ok();
+      },
+      Show(field));
 }
 
 const std::vector<std::pair<std::string, Setter>>& Setters() {
@@ -133,17 +160,20 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"MetricsRequireKey", BoolSetter(&Settings::metrics_require_key)},
       {"JobPidsLimit", IntSetter(&Settings::job_pids_limit, 0, 4194304)},
       {"DefaultJobImage", StringSetter(&Settings::default_job_image)},
-      {"DefaultJobCommand",
-       [](Settings& s, const std::string& n, const json& v) -> Status {
-         ASSIGN_OR_RETURN(s.default_job_command, ToCommand(n, v));
-         return Status::Ok();
-       }},
+      {"DefaultJobCommand", Setter(
+                                [](Settings& s, const std::string& n, const json& v) -> Status {
+                                  ASSIGN_OR_RETURN(s.default_job_command, ToCommand(n, v));
+                                  return Status::Ok();
+                                },
+                                Show(&Settings::default_job_command))},
       {"BundledImagesDir",
-       [](Settings& s, const std::string& n, const json& v) -> Status {
-         ASSIGN_OR_RETURN(std::string p, ToString(n, v));
-         s.bundled_images_dir = p;
-         return Status::Ok();
-       }},
+       Setter(
+           [](Settings& s, const std::string& n, const json& v) -> Status {
+             ASSIGN_OR_RETURN(std::string p, ToString(n, v));
+             s.bundled_images_dir = p;
+             return Status::Ok();
+           },
+           [](const Settings& s) { return json(s.bundled_images_dir.string()); })},
       {"DispatchPaused", BoolSetter(&Settings::dispatch_paused)},
       {"CancelGraceSeconds", IntSetter(&Settings::cancel_grace_seconds, 0, 3600)},
       {"JobRetentionHours", DoubleSetter(&Settings::job_retention_hours, 0, 24 * 3650)},
@@ -157,13 +187,14 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"DefaultJobMemoryInGB", DoubleSetter(&Settings::default_job_memory_gb, 0, 16384)},
       {"JobTmpSizeBytes", IntSetter(&Settings::job_tmp_size_bytes, 0, int64_t{1} << 40)},
       {"AllowNoSeccomp", BoolSetter(&Settings::allow_no_seccomp)},
-      {"SeccompProfile",
-       [](Settings& s, const std::string& n, const json& v) -> Status {
-         ASSIGN_OR_RETURN(std::string p, ToString(n, v));
-         if (p.empty()) return Bad(n, "must not be empty");
-         s.seccomp_profile = p;
-         return Status::Ok();
-       }},
+      {"SeccompProfile", Setter(
+                             [](Settings& s, const std::string& n, const json& v) -> Status {
+                               ASSIGN_OR_RETURN(std::string p, ToString(n, v));
+                               if (p.empty()) return Bad(n, "must not be empty");
+                               s.seccomp_profile = p;
+                               return Status::Ok();
+                             },
+                             [](const Settings& s) { return json(s.seccomp_profile.string()); })},
       {"UserNamespaceRange", StringSetter(&Settings::user_namespace_range)},
       {"DefaultRegistry", StringSetter(&Settings::default_registry)},
       {"RegistryMirrors", StringSetter(&Settings::registry_mirrors)},
@@ -172,6 +203,18 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"AllowedRegistries", StringSetter(&Settings::allowed_registries)},
       {"ImagePullMaxBytes", IntSetter(&Settings::image_pull_max_bytes, 1 << 20, int64_t{1} << 42)},
       {"ImagePullTimeoutSeconds", IntSetter(&Settings::image_pull_timeout_seconds, 1, 86400)},
+      {"LogFormat", Setter(
+                        [](Settings& s, const std::string& n, const json& v) -> Status {
+                          ASSIGN_OR_RETURN(std::string f, ToString(n, v));
+                          if (!ParseLogFormat(f).ok()) {
+                            return Bad(n, "must be text or json, got '" + f + "'");
+                          }
+                          s.log_format = f;
+                          return Status::Ok();
+                        },
+                        Show(&Settings::log_format))},
+      {"TlsCertFile", StringSetter(&Settings::tls_cert_file)},
+      {"TlsKeyFile", StringSetter(&Settings::tls_key_file)},
       // Common in a function app's settings; accepted and not used.
       {"FUNCTIONS_WORKER_RUNTIME",
        [](Settings&, const std::string&, const json&) -> Status { return Status::Ok(); }},
@@ -184,6 +227,44 @@ const Setter* FindSetter(const std::string& name) {
     if (n == name) return &setter;
   }
   return nullptr;
+}
+
+// "line L, column C" of the token the parser stopped at: `byte` is the 1-based offset of the
+// last byte it read (a token's end), so the position moves back to the token's start.
+std::string LineAndColumn(const std::string& text, size_t byte) {
+  size_t at = std::min(byte == 0 ? 0 : byte - 1, text.size());
+  if (at < text.size() && text[at] == '"' && at > 0) {
+    size_t open = at - 1;  // a string: back to its opening quote
+    while (open > 0 && !(text[open] == '"' && text[open - 1] != '\\')) --open;
+    if (text[open] == '"') at = open;
+  } else {
+    auto word = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+';
+    };
+    // A bad literal ("tru}") is read up to the byte that broke it: back onto the literal.
+    if (at > 0 && at < text.size() && !word(text[at]) && word(text[at - 1])) --at;
+    while (at > 0 && at < text.size() && word(text[at]) && word(text[at - 1])) --at;
+  }
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < at; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+// The parser's own words without its prefix ("[json.exception.parse_error.101] parse error at
+// line 3, column 5: ") and position, which LineAndColumn gives.
+std::string ParseErrorReason(const json::parse_error& e) {
+  std::string what = e.what();
+  size_t colon = what.find(": ");
+  if (colon != std::string::npos) what = what.substr(colon + 2);
+  // nlohmann writes "syntax error while parsing object - invalid literal; last read: 'x'".
+  return what;
 }
 
 // A pinned key shorter than this is refused: keys are the only guard of the submit route.
@@ -206,6 +287,10 @@ Status Validate(const Settings& s) {
     return Bad("JobQueueName", "must be 1 to 63 characters");
   }
   if (s.default_job_image.empty()) return Bad("DefaultJobImage", "must not be empty");
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    return Bad(s.tls_cert_file.empty() ? "TlsCertFile" : "TlsKeyFile",
+               "TLS needs both TlsCertFile and TlsKeyFile");
+  }
   return Status::Ok();
 }
 
@@ -240,14 +325,31 @@ const std::vector<std::string>& SettingNames() {
   return *names;
 }
 
+std::vector<std::pair<std::string, std::string>> SettingDefaults() {
+  Settings defaults;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, setter] : Setters()) {
+    if (!setter.show) continue;  // accepted for compatibility, not used
+    out.emplace_back(name, setter.show(defaults).dump());
+  }
+  return out;
+}
+
 Result<Settings> LoadSettings(const std::optional<std::filesystem::path>& file,
                               const std::function<const char*(const char*)>& getenv) {
   Settings s;
   if (file) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(*file));
-    json doc = json::parse(text, nullptr, false);
-    if (doc.is_discarded() || !doc.is_object()) {
-      return Status::InvalidArgument("settings file " + file->string() + ": malformed JSON");
+    json doc;
+    try {
+      doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+      return Status::InvalidArgument("settings file " + file->string() + ": malformed JSON at " +
+                                     LineAndColumn(text, e.byte) + ": " + ParseErrorReason(e));
+    }
+    if (!doc.is_object()) {
+      return Status::InvalidArgument("settings file " + file->string() +
+                                     ": must be a JSON object ({\"Values\": {...}})");
     }
     for (const auto& [key, v] : doc.items()) {
       if (key == "Values") continue;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -81,6 +82,15 @@ struct Settings {
   int64_t image_pull_max_bytes = int64_t{16} << 30;  // ImagePullMaxBytes: layers, each way
   int image_pull_timeout_seconds = 1800;  // ImagePullTimeoutSeconds: a whole pull's deadline
 
+  // The daemon's log.
+  std::string log_format = "text";  // LogFormat: "text" for people, "json" for log shippers
+
+  // HTTPS on the main listener: TlsCertFile (PEM certificate, chain after it) and TlsKeyFile
+  // (its PEM private key). Both empty (the default) = plain HTTP; one without the other is an
+  // error. Keys travel in `?code=`: anything past loopback wants TLS.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+
   // The job an empty POST runs.
   JobSpec DefaultJob() const;
 
@@ -91,8 +101,13 @@ struct Settings {
 // Names of every setting, for --help and error messages.
 const std::vector<std::string>& SettingNames();
 
+// Each setting berth uses with its default as JSON text ("16", "\"jobs\"", "[...]"), in the
+// table's order: what `berth help settings` prints.
+std::vector<std::pair<std::string, std::string>> SettingDefaults();
+
 // Reads `file` (when given) then applies environment overrides through `getenv`. Unknown
-// setting names, malformed values and malformed JSON are InvalidArgument naming the setting.
+// setting names, malformed values and malformed JSON are InvalidArgument naming the setting
+// (malformed JSON: the file's line and column).
 Result<Settings> LoadSettings(const std::optional<std::filesystem::path>& file,
                               const std::function<const char*(const char*)>& getenv);
 

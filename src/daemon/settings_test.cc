@@ -15,6 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A settings file in /tmp, removed when the test ends.
 class TempFile {
@@ -189,6 +190,58 @@ TEST(LoadSettingsTest, MalformedJsonIsAnError) {
     ASSERT_FALSE(s.ok()) << text;
     EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << text;
     EXPECT_THAT(s.status().message(), HasSubstr("malformed JSON")) << text;
+  }
+}
+
+// The daily experience (issue 13): "malformed JSON" alone left the user searching the file.
+TEST(LoadSettingsTest, MalformedJsonNamesLineAndColumn) {
+  Result<Settings> s = LoadFromText("{\n  \"Values\": {\n    \"JobQueueName\": \"x\",\n  }\n}\n");
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(s.status().message(), HasSubstr("malformed JSON at line 4, column 3"));
+  Result<Settings> t = LoadFromText(R"({"Values": {"MaxRetries": 3 "X": 1}})");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.status().message(), HasSubstr("line 1, column 29"));
+  EXPECT_THAT(t.status().message(), Not(HasSubstr("json.exception")));
+  Result<Settings> u = LoadFromText("{\"Values\": {\"MaxRetries\": tru}}");
+  ASSERT_FALSE(u.ok());
+  EXPECT_THAT(u.status().message(), HasSubstr("line 1, column 27"));
+}
+
+TEST(LoadSettingsTest, LogFormatIsTextOrJson) {
+  EXPECT_EQ(LoadFromText(WithValues("")).value().log_format, "text");
+  EXPECT_EQ(LoadFromText(WithValues(R"("LogFormat": "json")")).value().log_format, "json");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("LogFormat": "xml")")), "LogFormat");
+}
+
+TEST(LoadSettingsTest, TlsNeedsBothCertificateAndKey) {
+  Result<Settings> s =
+      LoadFromText(WithValues(R"("TlsCertFile": "/etc/c.pem", "TlsKeyFile": "/etc/k.pem")"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->tls_cert_file, "/etc/c.pem");
+  EXPECT_EQ(s->tls_key_file, "/etc/k.pem");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("TlsCertFile": "/etc/c.pem")")), "TlsKeyFile");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("TlsKeyFile": "/etc/k.pem")")), "TlsCertFile");
+}
+
+// `berth help settings` prints this: generated from the table, so no setting can be missing.
+TEST(SettingDefaultsTest, EverySettingBerthUsesIsListedWithItsDefault) {
+  auto defaults = SettingDefaults();
+  std::map<std::string, std::string> by_name(defaults.begin(), defaults.end());
+  for (const std::string& name : SettingNames()) {
+    if (name == "FUNCTIONS_WORKER_RUNTIME") continue;  // accepted, not used
+    EXPECT_TRUE(by_name.count(name)) << name;
+  }
+  EXPECT_EQ(by_name["MaxConcurrentJobs"], "16");
+  EXPECT_EQ(by_name["JobQueueName"], "\"jobs\"");
+  EXPECT_EQ(by_name["StatusRequiresKey"], "false");
+  EXPECT_EQ(by_name["JobRetentionHours"], "72.0");
+  EXPECT_EQ(by_name["LogFormat"], "\"text\"");
+  EXPECT_EQ(by_name["DefaultJobCommand"],
+            R"(["/bin/sh","-c","for i in $(seq 1 30); do sleep 1; echo $i; done"])");
+  // Each default is what an empty settings file gives: set it back and nothing changes.
+  for (const auto& [name, text] : defaults) {
+    Result<Settings> s = LoadFromText(WithValues("\"" + name + "\": " + text));
+    EXPECT_TRUE(s.ok()) << name << " = " << text << ": " << s.status().ToString();
   }
 }
 

@@ -116,12 +116,16 @@ bool BerthProcess::Launch(const nlohmann::json& values) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string out = ReadAll(out_file_).substr(seen);
+    // The daemon never prints a key: it names the file (or the FunctionKey setting pins it).
     size_t u = out.find("serving on ");
-    size_t k = out.find("function key: ");
-    if (u != std::string::npos && k != std::string::npos &&
-        out.find('\n', k) != std::string::npos) {
-      url_ = out.substr(u + 11, out.find(' ', u + 11) - (u + 11));
-      key_ = out.substr(k + 14, out.find('\n', k) - (k + 14));
+    if (u != std::string::npos && out.find("master key in ", u) != std::string::npos) {
+      url_ = out.substr(u + 11, out.find_first_of(" \"\n", u + 11) - (u + 11));
+      if (values.contains("FunctionKey")) {
+        key_ = values["FunctionKey"].get<std::string>();
+      } else {
+        key_ = ReadAll(data_dir_ / "function-key");
+        while (!key_.empty() && (key_.back() == '\n' || key_.back() == ' ')) key_.pop_back();
+      }
       return true;
     }
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {

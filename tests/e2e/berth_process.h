@@ -37,6 +37,8 @@ class BerthProcess {
   ~BerthProcess();
 
   const std::string& url() const { return url_; }
+  // The function key: the FunctionKey setting when given, else <data>/function-key (the daemon
+  // never prints a key).
   const std::string& key() const { return key_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   pid_t pid() const { return pid_; }

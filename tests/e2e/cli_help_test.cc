@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <regex>
+#include <sstream>
+
 #include "tests/e2e/berth_process.h"
 #include "tests/e2e/child_process.h"
 
@@ -57,6 +60,55 @@ TEST(CliHelpTest, UnknownCommandsSayWhatToDoInstead) {
   std::string none;
   EXPECT_EQ(Berth({}, &none), 2) << none;
   EXPECT_NE(none.find("a command is required (try 'berth help')"), std::string::npos) << none;
+}
+
+// What bash offers after `words` (the last one being completed), with the script the binary
+// writes loaded into a real bash.
+std::string Complete(const std::string& words) {
+  std::string script;
+  EXPECT_EQ(Berth({"completion", "bash"}, &script), 0) << script;
+  std::string program =
+      script + "\nCOMP_WORDS=(" + words +
+      ")\nCOMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n_berth\necho \"${COMPREPLY[*]}\"\n";
+  std::string out;
+  EXPECT_EQ(RunProgram({"bash", "-c", program}, "", &out), 0) << out;
+  return out;
+}
+
+TEST(CliHelpTest, BashCompletionComesFromTheCommandTable) {
+  EXPECT_EQ(Complete("berth su"), "submit\n");
+  EXPECT_EQ(Complete("berth image p"), "pull prune\n");
+  EXPECT_EQ(Complete("berth submit --w"), "--wait\n");
+  EXPECT_EQ(Complete("berth ls --c"), "--cacert --cursor\n");
+  EXPECT_EQ(Complete("berth image rm --f"), "--force\n");
+  EXPECT_EQ(Complete("berth keys cr"), "create\n");
+  EXPECT_EQ(Complete("berth sh"), "\n") << "the monitor is hidden";
+  std::string all = Complete("berth ''");
+  for (const char* cmd : {"serve", "submit", "status", "logs", "cancel", "ls", "image", "keys",
+                          "version", "help", "completion"}) {
+    EXPECT_NE(all.find(cmd), std::string::npos) << cmd << " in " << all;
+  }
+  std::string bad;
+  EXPECT_NE(Berth({"completion", "tcsh"}, &bad), 0) << bad;
+}
+
+TEST(CliHelpTest, HelpSettingsListsEverySettingWithItsDefault) {
+  std::string out;
+  ASSERT_EQ(Berth({"help", "settings"}, &out), 0) << out;
+  for (const char* line : {R"(\nMaxConcurrentJobs +16\n)", R"(\nJobQueueName +"jobs"\n)",
+                           R"(\nLogFormat +"text"\n)", R"(\nTlsCertFile +\(empty\)\n)"}) {
+    EXPECT_TRUE(std::regex_search(out, std::regex(line))) << line << " in:\n" << out;
+  }
+  // Every setting serve's --help names is there (FUNCTIONS_WORKER_RUNTIME is accepted, unused).
+  std::string serve;
+  ASSERT_EQ(Berth({"serve", "--help"}, &serve), 0) << serve;
+  std::string names = serve.substr(serve.find("override it):"));
+  std::istringstream in(names.substr(names.find('\n') + 1));
+  for (std::string name; in >> name;) {
+    if (name.front() == '\'') break;  // the footer's last line
+    if (name == "FUNCTIONS_WORKER_RUNTIME") continue;
+    EXPECT_NE(out.find("\n" + name + " "), std::string::npos) << name;
+  }
 }
 
 TEST(CliHelpTest, ApiVersionNamesTheSameBuildAsTheBinary) {

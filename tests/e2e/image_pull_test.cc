@@ -28,6 +28,8 @@ class ImagePullTest : public ::testing::Test {
     }
     std::string tmpl = "/tmp/berth-pull-XXXXXX";
     tmp_ = mkdtemp(tmpl.data());
+    // The image commands refuse a dir that holds no berth data: this one is an image store.
+    fs::create_directories(tmp_ / "data" / "images");
   }
   void TearDown() override {
     std::error_code ec;

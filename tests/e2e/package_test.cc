@@ -74,6 +74,12 @@ TEST_F(PackageTest, HoldsBinariesUnitSettingsAndDeclaresItsDependencies) {
   }
   EXPECT_TRUE(fs::exists(root_ / "usr/share/berth/images/busybox/index.json"));
   EXPECT_TRUE(fs::exists(root_ / "usr/share/doc/berth/README.md"));
+  // The bash completion, as the packaged binary itself writes it.
+  std::string completion;
+  ASSERT_EQ(RunProgram({(root_ / "usr/bin/berth").string(), "completion", "bash"}, "", &completion),
+            0);
+  EXPECT_EQ(ReadText(root_ / "usr/share/bash-completion/completions/berth"), completion);
+  EXPECT_NE(completion.find("complete -o default -F _berth berth"), std::string::npos);
   fs::path unit = root_ / "usr/lib/systemd/system/berth.service";
   ASSERT_TRUE(fs::exists(unit));
   std::string u = ReadText(unit);

@@ -1,0 +1,60 @@
+// Logger: the daemon's log, one line per event: time (RFC 3339, UTC), level, message and
+// key=value fields (a job's id goes in the field "job"). Text for people by default, one JSON
+// object per line for log shippers (--log-format json). Values pass through EscapeForLog, so no
+// field can cut a line or drive a terminal. Never hand it a key. Thread-safe: each line reaches
+// the sink whole, lines never interleave.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace berth {
+
+enum class LogLevel { kInfo, kWarn, kError };
+enum class LogFormat { kText, kJson };
+
+// "text" or "json"; InvalidArgument otherwise.
+Result<LogFormat> ParseLogFormat(std::string_view name);
+
+// A line's fields in the order given: {"job", id}, {"state", "Running"}.
+using LogFields = std::vector<std::pair<std::string, std::string>>;
+
+class Logger {
+ public:
+  // Gets each whole line, newline included.
+  using Sink = std::function<void(std::string_view line)>;
+
+  // Writes to stderr (flushed after each line) unless a sink is given. `clock` must outlive it.
+  Logger(LogFormat format, const Clock& clock, Sink sink = nullptr);
+
+  void Log(LogLevel level, std::string_view message, const LogFields& fields = {});
+  void Info(std::string_view message, const LogFields& fields = {}) {
+    Log(LogLevel::kInfo, message, fields);
+  }
+  void Warn(std::string_view message, const LogFields& fields = {}) {
+    Log(LogLevel::kWarn, message, fields);
+  }
+  void Error(std::string_view message, const LogFields& fields = {}) {
+    Log(LogLevel::kError, message, fields);
+  }
+
+  // The line Log would write now (newline included).
+  std::string Format(LogLevel level, std::string_view message, const LogFields& fields) const;
+
+  LogFormat format() const { return format_; }
+
+ private:
+  const LogFormat format_;
+  const Clock& clock_;
+  const Sink sink_;
+  std::mutex mu_;  // one line at a time into the sink
+};
+
+}  // namespace berth
