@@ -177,5 +177,33 @@ TEST_F(OneStartTest, ADeliveryDuringASlowStartOfTheSameJobStartsNothing) {
   EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
 }
 
+// A pull held by a slow registry ran on the one start thread, and every other job waited for
+// it. Pulls have their own threads: a job whose image is here starts meanwhile, and the pulling
+// job's message keeps its lease (it is delivered once, started once).
+TEST_F(OneStartTest, APullInProgressLeavesTheStartThreadsToJobsWhoseImagesAreHere) {
+  opts_.lease = seconds(1);
+  opts_.start_threads = 1;
+  runtime_.HoldPull("slow.example/app:v1");
+  StartDispatcher();
+  std::string pulling = SubmitSpec(Spec("slow.example/app:v1"));
+  ASSERT_TRUE(Eventually([&] { return runtime_.pulls_in_flight() == 1; }));
+  std::string here = SubmitSpec(Spec("busybox"));
+  EXPECT_TRUE(Eventually([&] { return StateOf(here) == JobState::kRunning; }))
+      << "a job whose image is here waited for another job's pull";
+  EXPECT_EQ(StateOf(pulling), JobState::kPending);
+  EXPECT_EQ(Job(pulling).reason, "pulling image slow.example/app:v1");
+  // Ten leases pass while the pull is held; renewals keep its message invisible.
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(milliseconds(500));
+    dispatcher_->Wake();
+    std::this_thread::sleep_for(milliseconds(30));
+  }
+  runtime_.ReleasePull("slow.example/app:v1");
+  ASSERT_TRUE(Eventually([&] { return StateOf(pulling) == JobState::kRunning; }));
+  EXPECT_EQ(runtime_.start_calls(pulling), 1) << "delivered once, started once";
+  EXPECT_EQ(runtime_.containers(pulling), 1);
+  EXPECT_EQ(Job(pulling).attempts, 1);
+}
+
 }  // namespace
 }  // namespace berth

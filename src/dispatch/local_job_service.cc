@@ -7,6 +7,7 @@
 
 #include "common/files.h"
 #include "common/random.h"
+#include "common/unique_fd.h"
 #include "job/job_files.h"
 
 namespace berth {
@@ -90,17 +91,15 @@ Result<JobPage> LocalJobService::List(std::optional<JobState> state, int limit,
 Result<LogChunk> LocalJobService::ReadLogFrom(std::string_view id, uint64_t offset,
                                               size_t max_bytes) {
   JobFiles files(jobs_root_, id);
-  int fd = ::open(files.log().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(files.log().c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     if (errno == ENOENT) return LogChunk{"", offset};
     return ErrnoStatus("open log of job " + std::string(id), errno);
   }
   LogChunk chunk;
   chunk.text.resize(max_bytes);
-  ssize_t n = ::pread(fd, chunk.text.data(), max_bytes, static_cast<off_t>(offset));
-  int err = errno;
-  ::close(fd);
-  if (n < 0) return ErrnoStatus("read log of job " + std::string(id), err);
+  ssize_t n = ::pread(fd.get(), chunk.text.data(), max_bytes, static_cast<off_t>(offset));
+  if (n < 0) return ErrnoStatus("read log of job " + std::string(id), errno);
   chunk.text.resize(static_cast<size_t>(n));
   chunk.next_offset = offset + static_cast<uint64_t>(n);
   return chunk;
