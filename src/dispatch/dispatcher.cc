@@ -267,7 +267,15 @@ void Dispatcher::PullAndStart(const QueueMessage& msg, const JobRecord& job) {
     LaunchFailed(msg, job, pulled);
     return;
   }
-  StartJob(msg, job);
+  // A pull may take minutes: decide again from what is stored now (a cancel that came during
+  // the pull means the container never starts).
+  auto now = ReadJob(job.id);
+  if (!now.ok()) {
+    StartJob(msg, job);
+    return;
+  }
+  if (Settle(msg, *now)) return;
+  StartJob(msg, std::move(*now));
 }
 
 StartProgress Dispatcher::ProgressOf(const JobRecord& job) {

@@ -205,5 +205,20 @@ TEST_F(OneStartTest, APullInProgressLeavesTheStartThreadsToJobsWhoseImagesAreHer
   EXPECT_EQ(Job(pulling).attempts, 1);
 }
 
+// A cancel that comes while the job's image is pulled: the container never starts.
+TEST_F(OneStartTest, ACancelDuringThePullMeansTheContainerNeverStarts) {
+  runtime_.HoldPull("slow.example/app:v1");
+  StartDispatcher();
+  std::string id = SubmitSpec(Spec("slow.example/app:v1"));
+  ASSERT_TRUE(Eventually([&] { return runtime_.pulls_in_flight() == 1; }));
+  ASSERT_TRUE(store_->RequestCancel(id).ok());
+  dispatcher_->Cancel(id);
+  runtime_.ReleasePull("slow.example/app:v1");
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kCanceled; }));
+  ASSERT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
+  EXPECT_EQ(runtime_.containers(id), 0) << "a job canceled during its pull must never run";
+  EXPECT_TRUE(store_->PeekMessages("jobs", 10)->empty());
+}
+
 }  // namespace
 }  // namespace berth
