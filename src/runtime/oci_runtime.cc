@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,24 +77,6 @@ Status Redacted(const Status& st, const std::filesystem::path& data_dir) {
     default:
       return Status::Unavailable(msg);
   }
-}
-
-// With a user namespace the container's root is host uid and gid `gid`, and runc prepares the
-// rootfs from inside that namespace (crun from outside it): every directory above the rootfs
-// must let that gid search it. `dir` gets group `gid` and the group's search bit (x, not r:
-// nothing can be listed); no one else gains anything.
-Status LetNamespaceRootSearch(const std::filesystem::path& dir, gid_t gid) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus("stat " + dir.string(), errno);
-  if (st.st_gid != gid && ::chown(dir.c_str(), static_cast<uid_t>(-1), gid) != 0) {
-    return ErrnoStatus("chgrp " + dir.string(), errno);
-  }
-  mode_t mode = (st.st_mode & 07777) | S_IXGRP;
-  if (st.st_gid != gid) mode &= ~static_cast<mode_t>(S_IRGRP | S_IWGRP);  // a new group: x only
-  if (mode != (st.st_mode & 07777) && ::chmod(dir.c_str(), mode) != 0) {
-    return ErrnoStatus("chmod " + dir.string(), errno);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -262,11 +243,6 @@ Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const J
   JobFiles files(opts_.jobs_root, id);
   RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
-  if (const IdRange& r = opts_.config.user_namespace; r.count > 0) {
-    for (const auto& dir : {opts_.jobs_root.parent_path(), opts_.jobs_root, files.dir()}) {
-      RETURN_IF_ERROR(LetNamespaceRootSearch(dir, static_cast<gid_t>(r.start)));
-    }
-  }
   // The node's claim on the job, taken before anything of the bundle is touched: an exclusive
   // flock that the monitor inherits and holds until it ends. Two starts of one job (threads or
   // processes) cannot both get past this line, and none while its monitor lives.

@@ -52,6 +52,12 @@ class Monitor {
   int Refuse(const std::string& msg);
   bool SetUpNamespace(std::string& error);
   bool MountRootfs(std::string& error);
+  // runc prepares the rootfs from inside the user namespace, as its root, which may not pass
+  // through the data dir (0700, and it must stay so). In this monitor's mount namespace only,
+  // a small tmpfs (0711) over /mnt (or another unused directory) holds a bind mount of the bundle:
+  // `bundle` becomes that path, every directory above the rootfs is searchable, and nothing changes
+  // on the host.
+  bool ReachBundleFromNamespace(std::string& bundle, std::string& error);
   // Mounts each of `lower` (':'-separated) idmapped 0 -> the user namespace's start under
   // <job>/lowers/N, and returns the lowerdir= value of those mounts.
   bool IdmapLowers(std::string& lower, std::string& error);
@@ -212,6 +218,42 @@ bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
   }
   if (ok) lower = mapped;
   return ok;
+}
+
+bool Monitor::ReachBundleFromNamespace(std::string& bundle, std::string& error) {
+  // A directory of the host that nothing here needs: not above the job's files, the runtime's
+  // state or its binary (hidden from this namespace once the tmpfs covers it).
+  std::string base;
+  for (const char* candidate : {"/mnt", "/media", "/srv", "/opt"}) {
+    std::string prefix = std::string(candidate) + "/";
+    bool needed = false;
+    for (const std::string& path :
+         {files_.dir().string(), opts_.runtime_root.string(), opts_.runtime}) {
+      needed = needed || path.starts_with(prefix);
+    }
+    struct stat st {};
+    if (!needed && ::stat(candidate, &st) == 0 && S_ISDIR(st.st_mode)) {
+      base = candidate;
+      break;
+    }
+  }
+  if (base.empty()) {
+    error = "no directory (/mnt, /media, /srv, /opt) to reach the bundle through";
+    return false;
+  }
+  if (::mount("berth-bundle", base.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0711,size=64k") != 0) {
+    error = std::string("mount a tmpfs for the bundle: ") + std::strerror(errno);
+    return false;
+  }
+  std::string target = base + "/bundle";
+  if (::mkdir(target.c_str(), 0755) != 0 ||
+      ::mount(bundle.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    error = "bind the bundle for the user namespace: " + std::string(std::strerror(errno));
+    return false;
+  }
+  bundle = target;
+  return true;
 }
 
 bool Monitor::MountRootfs(std::string& error) {
@@ -449,6 +491,10 @@ int Monitor::Run() {
     }
   }
   if (!MountRootfs(error)) return Fail(error);
+  std::string bundle = files_.bundle().string();
+  if (!opts_.user_namespace.empty() && !ReachBundleFromNamespace(bundle, error)) {
+    return Fail(error);
+  }
   log_fd_.Reset(::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
   if (!log_fd_) return Fail("open log: " + std::string(std::strerror(errno)));
   log_size_ = ::lseek(log_fd_.get(), 0, SEEK_END);
@@ -459,9 +505,9 @@ int Monitor::Run() {
   UniqueFd out_read(out_fds[0]);
   UniqueFd out_write(out_fds[1]);
 
-  int rc = RunRuntime({"create", "--bundle", files_.bundle().string(), "--pid-file",
-                       files_.pid_file().string(), opts_.id},
-                      out_write.get(), out_write.get());
+  int rc =
+      RunRuntime({"create", "--bundle", bundle, "--pid-file", files_.pid_file().string(), opts_.id},
+                 out_write.get(), out_write.get());
   out_write.Reset();  // the container holds the write end: EOF once it and its children end
   if (rc != 0) {
     std::string why = RuntimeError();
