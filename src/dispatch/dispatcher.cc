@@ -230,7 +230,12 @@ void Dispatcher::Launch(const Claim& claim) {
     ReleaseSlot();
     return;
   }
-  if (!job.ok() || Settle(msg, *job)) return;
+  if (!job.ok()) {
+    // Removed since the claim (its message went with it: nothing to release).
+    ReleaseSlot();
+    return;
+  }
+  if (Settle(msg, *job)) return;
   if (runtime_.HasImage(job->spec.image)) {
     StartJob(msg, std::move(*job));
     return;
@@ -270,6 +275,10 @@ void Dispatcher::PullAndStart(const QueueMessage& msg, const JobRecord& job) {
   // A pull may take minutes: decide again from what is stored now (a cancel that came during
   // the pull means the container never starts).
   auto now = ReadJob(job.id);
+  if (now.status().IsNotFound()) {
+    ReleaseSlot();  // removed meanwhile, and its message with it
+    return;
+  }
   if (!now.ok()) {
     StartJob(msg, job);
     return;

@@ -220,5 +220,23 @@ TEST_F(OneStartTest, ACancelDuringThePullMeansTheContainerNeverStarts) {
   EXPECT_TRUE(store_->PeekMessages("jobs", 10)->empty());
 }
 
+// A job removed (its message with it: ON DELETE CASCADE) between the claim and the read kept
+// its slot forever: the dispatcher's count of active jobs never came down.
+TEST_F(OneStartTest, AJobRemovedAfterItsClaimGivesItsSlotBack) {
+  std::atomic<bool> removed{false};
+  faulty_->set_hook([&](std::string_view op, std::string_view id, JobState) {
+    if (op == "GetJob" && !removed.exchange(true)) {
+      EXPECT_TRUE(store_->DeleteJob(id).ok());
+    }
+    return Status::Ok();
+  });
+  StartDispatcher();
+  std::string id = Submit();
+  ASSERT_TRUE(Eventually([&] { return removed.load(); }));
+  EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }))
+      << "the removed job's slot was never given back";
+  EXPECT_EQ(runtime_.start_calls(id), 0);
+}
+
 }  // namespace
 }  // namespace berth
