@@ -257,6 +257,11 @@ int Serve(const ServeOptions& opts) {
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
   aopts.allow_host_network = settings->allow_host_network;
+  if (settings->allow_host_network) {
+    fprintf(stderr,
+            "berth: warning: AllowHostNetwork is on: a job that asks for it shares the "
+            "host's network\n");
+  }
   // A job's reason never shows where the data dir is on the host (it may name its temp paths).
   aopts.hidden_paths = {data.string()};
   if (auto real = std::filesystem::weakly_canonical(data, ec); !ec && real != data) {

@@ -14,14 +14,19 @@ bool Transient(const Status& st) {
          st.code() == StatusCode::kResourceExhausted || st.code() == StatusCode::kInternal;
 }
 
-// Clears a job from a set of in-flight ids when it leaves scope.
+// A job being launched: while it lives, the job stays in the set of in-flight ids and its
+// message's lease is renewed. Shared by the start and (when there is one) the pull before it.
 class InFlight {
  public:
-  InFlight(std::mutex& mu, std::set<std::string>& set, std::string id)
-      : mu_(mu), set_(set), id_(std::move(id)) {}
+  InFlight(std::mutex& mu, std::set<std::string>& set, std::string id,
+           std::shared_ptr<std::atomic<bool>> held)
+      : mu_(mu), set_(set), id_(std::move(id)), held_(std::move(held)) {}
   ~InFlight() {
-    std::lock_guard<std::mutex> lock(mu_);
-    set_.erase(id_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      set_.erase(id_);
+    }
+    held_->store(false);
   }
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
@@ -30,6 +35,7 @@ class InFlight {
   std::mutex& mu_;
   std::set<std::string>& set_;
   std::string id_;
+  std::shared_ptr<std::atomic<bool>> held_;
 };
 
 }  // namespace
@@ -47,6 +53,7 @@ Dispatcher::~Dispatcher() { Stop(); }
 
 Status Dispatcher::Start() {
   starters_ = std::make_unique<ThreadPool>(opts_.start_threads);
+  pullers_ = std::make_unique<ThreadPool>(opts_.pull_threads);
   Reconcile();
   loop_ = std::thread([this] { Loop(); });
   return Status::Ok();
@@ -60,6 +67,9 @@ void Dispatcher::Stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  // Nothing is posted to the pullers once stopping_ is set; queued pulls release their
+  // messages, a pull in progress runs to its end (or its deadline).
+  pullers_.reset();
   starters_.reset();  // finishes the starts in progress
   // No exit callback may reach this object once it is gone.
   runtime_.StopWatching();
@@ -195,10 +205,6 @@ void Dispatcher::RenewWhileHeld(Claim claim) {
 
 void Dispatcher::Launch(const Claim& claim) {
   const QueueMessage& msg = claim.msg;
-  struct Release {
-    std::atomic<bool>& held;
-    ~Release() { held.store(false); }
-  } release{*claim.held};
   bool busy;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -209,10 +215,11 @@ void Dispatcher::Launch(const Claim& claim) {
     // Another delivery of this job is being handled here: look again once it is settled.
     (void)Write(msg.job_id, "release a duplicate message",
                 [&] { return store_.ReleaseMessage(msg, opts_.lease); });
+    claim.held->store(false);
     ReleaseSlot();
     return;
   }
-  InFlight in_flight(mu_, starting_, msg.job_id);
+  auto in_flight = std::make_shared<InFlight>(mu_, starting_, msg.job_id, claim.held);
   CrashPoint(crash_points_, "claimed");
   auto job = ReadJob(msg.job_id);
   if (!job.ok() && !job.status().IsNotFound()) {
@@ -223,8 +230,73 @@ void Dispatcher::Launch(const Claim& claim) {
     ReleaseSlot();
     return;
   }
-  if (!job.ok() || Settle(msg, *job)) return;
-  StartJob(msg, std::move(*job));
+  if (!job.ok()) {
+    // Removed since the claim (its message went with it: nothing to release).
+    ReleaseSlot();
+    return;
+  }
+  if (Settle(msg, *job)) return;
+  if (runtime_.HasImage(job->spec.image)) {
+    StartJob(msg, std::move(*job));
+    return;
+  }
+  // A pull may take minutes (a slow registry): it runs on the pull threads, so that the start
+  // threads stay free for jobs whose images are here. The message's lease is renewed meanwhile.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      pullers_->Post(
+          [this, msg, record = std::move(*job), in_flight] { PullAndStart(msg, record); });
+      return;
+    }
+  }
+  (void)Write(msg.job_id, "release message",
+              [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
+  ReleaseSlot();
+}
+
+void Dispatcher::PullAndStart(const QueueMessage& msg, const JobRecord& job) {
+  bool stopping;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping = stopping_;
+  }
+  if (stopping) {
+    // Queued behind other pulls when the dispatcher stopped: another run delivers it again.
+    (void)Write(job.id, "release message",
+                [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
+    ReleaseSlot();
+    return;
+  }
+  if (Status pulled = runtime_.PullImage(job.spec.image, ProgressOf(job)); !pulled.ok()) {
+    LaunchFailed(msg, job, pulled);
+    return;
+  }
+  // A pull may take minutes: decide again from what is stored now (a cancel that came during
+  // the pull means the container never starts).
+  auto now = ReadJob(job.id);
+  if (now.status().IsNotFound()) {
+    ReleaseSlot();  // removed meanwhile, and its message with it
+    return;
+  }
+  if (!now.ok()) {
+    StartJob(msg, job);
+    return;
+  }
+  if (Settle(msg, *now)) return;
+  StartJob(msg, std::move(*now));
+}
+
+StartProgress Dispatcher::ProgressOf(const JobRecord& job) {
+  return [this, id = job.id, attempts = job.attempts](const std::string& detail) {
+    JobStatusUpdate pending{JobState::kPending, std::nullopt, detail,
+                            std::nullopt,       std::nullopt, attempts};
+    // A detail only; refused once the job moved on (e.g. its cancel was requested).
+    Status st = store_.UpdateJobStatus(id, pending);
+    if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
+      fprintf(stderr, "berth: job %s: record detail: %s\n", id.c_str(), st.ToString().c_str());
+    }
+  };
 }
 
 bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
@@ -290,17 +362,7 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
 
 void Dispatcher::StartJob(const QueueMessage& msg, JobRecord job) {
   CrashPoint(crash_points_, "pending");
-  int attempts = job.attempts;
-  auto set_detail = [this, id = job.id, attempts](const std::string& detail) {
-    JobStatusUpdate pending{JobState::kPending, std::nullopt, detail,
-                            std::nullopt,       std::nullopt, attempts};
-    // A detail only; refused once the job moved on (e.g. its cancel was requested).
-    Status st = store_.UpdateJobStatus(id, pending);
-    if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
-      fprintf(stderr, "berth: job %s: record detail: %s\n", id.c_str(), st.ToString().c_str());
-    }
-  };
-  auto started = runtime_.Start(job.id, job.spec, set_detail);
+  auto started = runtime_.Start(job.id, job.spec, ProgressOf(job));
   if (started.ok() || started.status().code() == StatusCode::kAlreadyExists) {
     CrashPoint(crash_points_, "started");
     Adopt(msg, job);
@@ -349,7 +411,9 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
 void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, const Status& why) {
   fprintf(stderr, "berth: job %s: start attempt %d failed: %s\n", job.id.c_str(), msg.dequeue_count,
           why.ToString().c_str());
-  bool permanent = why.code() == StatusCode::kFailedPrecondition;
+  // FailedPrecondition (or InvalidArgument): the runtime says no attempt can succeed.
+  bool permanent =
+      why.code() == StatusCode::kFailedPrecondition || why.code() == StatusCode::kInvalidArgument;
   if (permanent || msg.dequeue_count >= opts_.max_dequeue_count) {
     std::string poison = opts_.queue + "-poison";
     std::string reason = permanent ? why.message()

@@ -17,6 +17,9 @@
 // - a redelivered message whose job already has a monitor adopts it instead of starting again.
 // Every store write on the job path is checked; transient failures are retried, the rest logged.
 //
+// A job whose image is not on the node is pulled on the pull threads before its start, so that
+// a slow registry never holds the start threads.
+//
 // It also supervises the jobs it runs: a cancel stops the container (SIGTERM, SIGKILL after a
 // grace period), `timeoutSeconds` kills it, and an OnFailure job that failed is queued again
 // with exponential backoff until its retries are spent. Thread-safe.
@@ -54,6 +57,9 @@ struct DispatcherOptions {
   milliseconds start_backoff_max{60'000};  // StartBackoffMaxMs
   milliseconds idle_poll{1'000};           // how often the queue is checked with no local wake-up
   int start_threads = 4;                   // containers started in parallel
+  // Image pulls run on their own threads (at most this many at once), off the start threads: a
+  // slow registry holds its own jobs back, not the jobs whose images are here.
+  int pull_threads = 4;
   bool paused = false;                     // DispatchPaused: claim nothing (jobs stay queued)
   milliseconds cancel_grace{10'000};       // SIGTERM, then SIGKILL after this
   int max_retries = 3;                     // OnFailure: runs after the first one
@@ -105,6 +111,10 @@ class Dispatcher {
   // needs a start (it is then Pending, recorded by this call).
   bool Settle(const QueueMessage& msg, JobRecord& job);
   void StartJob(const QueueMessage& msg, JobRecord job);
+  // On a pull thread: brings the job's image, then starts it (or fails the attempt).
+  void PullAndStart(const QueueMessage& msg, const JobRecord& job);
+  // Records what a start of `job` is busy with as its Pending detail.
+  StartProgress ProgressOf(const JobRecord& job);
   void LaunchFailed(const QueueMessage& msg, const JobRecord& job, const Status& why);
   void Adopt(const QueueMessage& msg, const JobRecord& job);
   // Runs a store write, retrying transient failures; logs a failure that remains. `what` names
@@ -139,6 +149,7 @@ class Dispatcher {
   std::map<std::string, uint64_t> timeout_timers_;  // GUARDED_BY(mu_): scheduler handles
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> starters_;
+  std::unique_ptr<ThreadPool> pullers_;  // image pulls; posted to only while !stopping_
   std::thread loop_;
 };
 

@@ -177,5 +177,66 @@ TEST_F(OneStartTest, ADeliveryDuringASlowStartOfTheSameJobStartsNothing) {
   EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
 }
 
+// A pull held by a slow registry ran on the one start thread, and every other job waited for
+// it. Pulls have their own threads: a job whose image is here starts meanwhile, and the pulling
+// job's message keeps its lease (it is delivered once, started once).
+TEST_F(OneStartTest, APullInProgressLeavesTheStartThreadsToJobsWhoseImagesAreHere) {
+  opts_.lease = seconds(1);
+  opts_.start_threads = 1;
+  runtime_.HoldPull("slow.example/app:v1");
+  StartDispatcher();
+  std::string pulling = SubmitSpec(Spec("slow.example/app:v1"));
+  ASSERT_TRUE(Eventually([&] { return runtime_.pulls_in_flight() == 1; }));
+  std::string here = SubmitSpec(Spec("busybox"));
+  EXPECT_TRUE(Eventually([&] { return StateOf(here) == JobState::kRunning; }))
+      << "a job whose image is here waited for another job's pull";
+  EXPECT_EQ(StateOf(pulling), JobState::kPending);
+  EXPECT_EQ(Job(pulling).reason, "pulling image slow.example/app:v1");
+  // Ten leases pass while the pull is held; renewals keep its message invisible.
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(milliseconds(500));
+    dispatcher_->Wake();
+    std::this_thread::sleep_for(milliseconds(30));
+  }
+  runtime_.ReleasePull("slow.example/app:v1");
+  ASSERT_TRUE(Eventually([&] { return StateOf(pulling) == JobState::kRunning; }));
+  EXPECT_EQ(runtime_.start_calls(pulling), 1) << "delivered once, started once";
+  EXPECT_EQ(runtime_.containers(pulling), 1);
+  EXPECT_EQ(Job(pulling).attempts, 1);
+}
+
+// A cancel that comes while the job's image is pulled: the container never starts.
+TEST_F(OneStartTest, ACancelDuringThePullMeansTheContainerNeverStarts) {
+  runtime_.HoldPull("slow.example/app:v1");
+  StartDispatcher();
+  std::string id = SubmitSpec(Spec("slow.example/app:v1"));
+  ASSERT_TRUE(Eventually([&] { return runtime_.pulls_in_flight() == 1; }));
+  ASSERT_TRUE(store_->RequestCancel(id).ok());
+  dispatcher_->Cancel(id);
+  runtime_.ReleasePull("slow.example/app:v1");
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kCanceled; }));
+  ASSERT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
+  EXPECT_EQ(runtime_.containers(id), 0) << "a job canceled during its pull must never run";
+  EXPECT_TRUE(store_->PeekMessages("jobs", 10)->empty());
+}
+
+// A job removed (its message with it: ON DELETE CASCADE) between the claim and the read kept
+// its slot forever: the dispatcher's count of active jobs never came down.
+TEST_F(OneStartTest, AJobRemovedAfterItsClaimGivesItsSlotBack) {
+  std::atomic<bool> removed{false};
+  faulty_->set_hook([&](std::string_view op, std::string_view id, JobState) {
+    if (op == "GetJob" && !removed.exchange(true)) {
+      EXPECT_TRUE(store_->DeleteJob(id).ok());
+    }
+    return Status::Ok();
+  });
+  StartDispatcher();
+  std::string id = Submit();
+  ASSERT_TRUE(Eventually([&] { return removed.load(); }));
+  EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }))
+      << "the removed job's slot was never given back";
+  EXPECT_EQ(runtime_.start_calls(id), 0);
+}
+
 }  // namespace
 }  // namespace berth

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "common/unique_fd.h"
 
 namespace berth {
 namespace {
@@ -32,12 +33,11 @@ Status CheckContent(std::string_view digest, int64_t want_size, int64_t got_size
   return Status::Ok();
 }
 
-Result<int> OpenRegularFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path.string(), errno);
+Result<UniqueFd> OpenRegularFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("open " + path.string(), errno);
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return Status::InvalidArgument(path.string() + " is not a regular file");
   }
   return fd;
@@ -89,20 +89,15 @@ std::string Sha256::FinishHex() {
 Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
   Sha256 hash;
   if (!hash.ok()) return Status::Internal("cannot initialize sha256");
-  ASSIGN_OR_RETURN(int fd, OpenRegularFile(path));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularFile(path));
   std::vector<char> buf(kChunk);
   while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("read " + path.string(), err);
-    }
+    if (n < 0) return ErrnoStatus("read " + path.string(), errno);
     if (n == 0) break;
     hash.Update(buf.data(), static_cast<size_t>(n));
   }
-  ::close(fd);
   return hash.FinishHex();
 }
 
@@ -150,16 +145,12 @@ Status CopyVerifiedBlob(const std::filesystem::path& src, const std::filesystem:
                         std::string_view digest, int64_t size) {
   Sha256 hash;
   if (!hash.ok()) return Status::Internal("cannot initialize sha256");
-  ASSIGN_OR_RETURN(int in, OpenRegularFile(src));
+  ASSIGN_OR_RETURN(UniqueFd in, OpenRegularFile(src));
   std::string tmp = dst.string() + ".tmp.XXXXXX";
   int out = ::mkstemp(tmp.data());
-  if (out < 0) {
-    int err = errno;
-    ::close(in);
-    return ErrnoStatus("create temp file for " + dst.string(), err);
-  }
-  Result<int64_t> copied = CopyAndHash(in, out, hash, src.string());
-  ::close(in);
+  if (out < 0) return ErrnoStatus("create temp file for " + dst.string(), errno);
+  Result<int64_t> copied = CopyAndHash(in.get(), out, hash, src.string());
+  in.Reset();
   Status st = copied.ok() ? CheckContent(digest, size, *copied, hash.FinishHex(), src.string())
                           : copied.status();
   if (st.ok() && ::fchmod(out, 0644) != 0) st = ErrnoStatus("chmod " + tmp, errno);

@@ -105,8 +105,27 @@ struct ImagePuller::Flight {
   std::vector<PullProgress> watchers;                              // GUARDED_BY(mu)
 };
 
-Status PullFailure(const Status& st, std::string_view reference) {
-  std::string message = "ImagePullFailed: " + std::string(reference) + ": " + st.message();
+std::string RedactDir(std::string text, const std::filesystem::path& dir,
+                      std::string_view placeholder) {
+  if (dir.empty()) return text;
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(dir, ec);
+  for (const std::filesystem::path& form : {dir.lexically_normal(), canonical}) {
+    std::string needle = form.string();
+    while (needle.size() > 1 && needle.back() == '/') needle.pop_back();
+    if (needle.empty() || needle == "/") continue;
+    for (size_t at = text.find(needle); at != std::string::npos;
+         at = text.find(needle, at + placeholder.size())) {
+      text.replace(at, needle.size(), placeholder);
+    }
+  }
+  return text;
+}
+
+Status PullFailure(const Status& st, std::string_view reference,
+                   const std::filesystem::path& store_root) {
+  std::string message = "ImagePullFailed: " + std::string(reference) + ": " +
+                        RedactDir(st.message(), store_root, "<image store>");
   switch (st.code()) {
     case StatusCode::kUnavailable:
     case StatusCode::kDeadlineExceeded:
@@ -172,7 +191,7 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
   };
   if (!result.ok()) {
     result = Fetch(ref, fan_out);
-    if (!result.ok()) result = PullFailure(result.status(), key);
+    if (!result.ok()) result = PullFailure(result.status(), key, store_.root());
   }
   {
     std::lock_guard<std::mutex> guard(mu_);

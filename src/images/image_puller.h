@@ -9,6 +9,7 @@
 // Thread-safe.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,14 @@ class ImagePuller {
 
 // Maps a pull's failure to the contract: "ImagePullFailed: <reference>: <why>", Unavailable when
 // a retry may succeed (unreachable registry, 5xx, local I/O), FailedPrecondition otherwise.
-Status PullFailure(const Status& st, std::string_view reference);
+// Paths under `store_root` (staging dirs, blobs) are named relative to it, as
+// "<image store>/tmp/...": the message reaches a job's anonymous status.
+Status PullFailure(const Status& st, std::string_view reference,
+                   const std::filesystem::path& store_root = {});
+
+// `text` with every occurrence of the directory `dir` (as given, and its canonical form)
+// replaced by `placeholder`: keeps host paths of the data dir out of what callers see.
+std::string RedactDir(std::string text, const std::filesystem::path& dir,
+                      std::string_view placeholder);
 
 }  // namespace berth

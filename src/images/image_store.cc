@@ -58,27 +58,20 @@ Status EnsureDirs(const fs::path& root) {
 class StoreLock {
  public:
   static Result<StoreLock> Acquire(const fs::path& path, int operation = LOCK_EX) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoStatus("open " + path.string(), errno);
-    while (::flock(fd, operation) != 0) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) return ErrnoStatus("open " + path.string(), errno);
+    while (::flock(fd.get(), operation) != 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("lock " + path.string(), err);
+      return ErrnoStatus("lock " + path.string(), errno);
     }
-    return StoreLock(fd);
-  }
-  StoreLock(StoreLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  StoreLock& operator=(StoreLock&&) = delete;
-  ~StoreLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
+    return StoreLock(std::move(fd));
   }
   // Hands the descriptor (and the lock) to the caller.
-  int Release() { return std::exchange(fd_, -1); }
+  int Release() { return fd_.Release(); }
 
  private:
-  explicit StoreLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit StoreLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;  // closing it releases the lock
 };
 
 fs::path LockFile(const fs::path& root) { return root / "lock"; }
@@ -214,12 +207,10 @@ Status StoreLayerBlob(const fs::path& root, const fs::path& layout, const Descri
 // Flushes everything written under `dir`'s file system, so a rename published after it is
 // never seen with missing contents after a crash.
 Status SyncFileSystem(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + dir.string(), errno);
-  int rc = ::syncfs(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : ErrnoStatus("syncfs " + dir.string(), err);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("open " + dir.string(), errno);
+  if (::syncfs(fd.get()) != 0) return ErrnoStatus("syncfs " + dir.string(), errno);
+  return Status::Ok();
 }
 
 // Unpacks a stored layer blob into layers/<hex>/ via a temp dir, unless it is already there.
@@ -369,7 +360,7 @@ Result<std::string> LayoutName(const fs::path& layout) {
 PullStaging::~PullStaging() {
   std::error_code ec;
   fs::remove_all(dir_, ec);
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_.Reset();  // after the staging dir is gone: a prune may then look at tmp/
 }
 
 fs::path PullStaging::BlobPath(std::string_view digest) const {

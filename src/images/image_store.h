@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "images/pull_progress.h"
 #include "images/registry_options.h"
 
@@ -58,7 +59,7 @@ class PullStaging {
   std::filesystem::path LayerDir(std::string_view digest) const;
 
  private:
-  int lock_fd_;
+  UniqueFd lock_fd_;  // the store's shared flock
   std::filesystem::path dir_;
 };
 

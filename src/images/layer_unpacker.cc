@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace berth {
 namespace {
 
@@ -39,27 +41,6 @@ struct WriteArchiveFree {
 };
 using ReadArchive = std::unique_ptr<archive, ReadArchiveFree>;
 using WriteArchive = std::unique_ptr<archive, WriteArchiveFree>;
-
-// Owns a file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status EntryError(std::string_view path, std::string_view what) {
   return Status::InvalidArgument("layer entry \"" + std::string(path) + "\": " + std::string(what));
@@ -239,8 +220,9 @@ Status ExtractAll(const std::filesystem::path& archive_path, int root, UnpackBud
   archive_read_support_format_tar(in.get());
   archive_read_support_format_empty(in.get());
   archive_write_disk_set_options(out.get(), kExtractFlags);
-  const std::string name = archive_path.string();
-  if (archive_read_open_filename(in.get(), name.c_str(), kReadBlockSize) != ARCHIVE_OK) {
+  // Messages name the layer by its file name (a blob digest), not by its host path.
+  const std::string name = archive_path.filename().string();
+  if (archive_read_open_filename(in.get(), archive_path.c_str(), kReadBlockSize) != ARCHIVE_OK) {
     return Status::InvalidArgument("layer " + name + ": " + archive_error_string(in.get()));
   }
   while (true) {

@@ -152,5 +152,19 @@ TEST_F(LayerUnpackerTest, BudgetStopsADecompressionBomb) {
   EXPECT_TRUE(st.ok()) << st.ToString();
 }
 
+// A failed unpack's message reaches a job's reason: it names the layer by its file name (the
+// blob's digest), never by the host path of the staging dir it was unpacked from.
+TEST_F(LayerUnpackerTest, AFailureNamesTheLayerNotItsHostPath) {
+  Status st = Unpack({Symlink("evil", "/etc"), File("evil/pwned", "x")});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("layer.tar"), std::string::npos) << st.ToString();
+  EXPECT_EQ(st.message().find(tmp_.string()), std::string::npos) << st.ToString();
+  fs::path garbage = tmp_ / "garbage.tar";
+  ASSERT_TRUE(WriteFileAtomic(garbage, std::string(4096, '\x7f')).ok());
+  st = UnpackLayer(garbage, dest(), nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().find(tmp_.string()), std::string::npos) << st.ToString();
+}
+
 }  // namespace
 }  // namespace berth

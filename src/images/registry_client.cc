@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "images/digest.h"
 
 namespace berth {
@@ -465,9 +466,9 @@ Result<std::string> RegistryClient::GetBlob(const Descriptor& blob, int64_t max_
 Status RegistryClient::DownloadBlob(const Descriptor& blob, const std::filesystem::path& dest,
                                     const std::function<void(int64_t)>& on_bytes,
                                     const std::function<void(const std::string&)>& on_retry) {
-  int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("create " + dest.string(), errno);
-  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
+  UniqueFd file(::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!file) return ErrnoStatus("create " + dest.string(), errno);
+  const int fd = file.get();
   Sha256 hash;
   int64_t have = 0;
   bool overflow = false;

@@ -17,6 +17,11 @@ Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec
     starting_.insert(id);
     hook = start_hook_;
   }
+  {
+    // Like the real start: an image that is not here is pulled first, on this thread.
+    std::unique_lock<std::mutex> lock(mu_);
+    PullLocked(lock, spec.image);
+  }
   // Like the real start, the slow part runs without any lock held.
   if (progress) progress("starting container");
   if (hook) hook(id);
@@ -27,6 +32,45 @@ Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec
   }
   containers_[id].created += 1;
   return StartedContainer{1000, 1001};
+}
+
+void FakeRuntime::PullLocked(std::unique_lock<std::mutex>& lock, const std::string& image) {
+  if (!absent_images_.count(image)) return;
+  ++pulls_in_flight_;
+  cv_.wait(lock, [&] { return released_images_.count(image) > 0; });
+  --pulls_in_flight_;
+  absent_images_.erase(image);
+}
+
+bool FakeRuntime::HasImage(const std::string& image) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !absent_images_.count(image);
+}
+
+Status FakeRuntime::PullImage(const std::string& image, const StartProgress& progress) {
+  if (progress) progress("pulling image " + image);
+  std::unique_lock<std::mutex> lock(mu_);
+  PullLocked(lock, image);
+  return Status::Ok();
+}
+
+void FakeRuntime::HoldPull(const std::string& image) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absent_images_.insert(image);
+  released_images_.erase(image);
+}
+
+void FakeRuntime::ReleasePull(const std::string& image) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_images_.insert(image);
+  }
+  cv_.notify_all();
+}
+
+int FakeRuntime::pulls_in_flight() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pulls_in_flight_;
 }
 
 void FakeRuntime::set_start_hook(std::function<void(const std::string& id)> hook) {
@@ -42,9 +86,11 @@ int FakeRuntime::watches() {
 }
 
 void FakeRuntime::StopWatching() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   watching_stopped_ = true;
   for (auto& [id, c] : containers_) c.on_exit = nullptr;
+  // As MonitorWatcher::Stop: once this returns, no callback runs, not even one begun before.
+  cv_.wait(lock, [this] { return callbacks_running_ == 0; });
 }
 
 Status FakeRuntime::Watch(const std::string& id, ExitCallback on_exit) {
@@ -77,8 +123,15 @@ void FakeRuntime::Finish(const std::string& id, Outcome outcome) {
     c.outcome = outcome;
     cb = std::move(c.on_exit);
     c.on_exit = nullptr;
+    if (cb) ++callbacks_running_;
   }
-  if (cb) cb(id, outcome);
+  if (!cb) return;
+  cb(id, outcome);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --callbacks_running_;
+  }
+  cv_.notify_all();
 }
 
 int FakeRuntime::start_calls(const std::string& id) {

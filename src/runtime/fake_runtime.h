@@ -3,10 +3,12 @@
 //
 // It keeps the real runtime's concurrency contract, no kinder: a start takes the job's claim
 // first (a second start while one is in progress gets Unavailable), then runs the test's start
-// hook (which may block, to hold the start open), then creates the container.
+// hook (which may block, to hold the start open), then creates the container. StopWatching
+// waits for an exit callback in progress, as the real MonitorWatcher::Stop does.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -22,6 +24,8 @@ class FakeRuntime : public Runtime {
  public:
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) override;
+  bool HasImage(const std::string& image) override;
+  Status PullImage(const std::string& image, const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
   void StopWatching() override;
   Status Stop(const std::string& id, bool force) override;
@@ -45,6 +49,12 @@ class FakeRuntime : public Runtime {
 
   // Starts of `image` fail with NotFound.
   void FailImage(const std::string& image);
+  // `image` is not on the node: a pull of it (PullImage, or the one Start makes itself, as the
+  // real start does) blocks until ReleasePull(image), then the image is here.
+  void HoldPull(const std::string& image);
+  void ReleasePull(const std::string& image);
+  // Pulls under way now (blocked in HoldPull).
+  int pulls_in_flight();
   // Ends a started job: its watcher (if any, now or later) gets `outcome`.
   void Finish(const std::string& id, Outcome outcome);
   // Start calls for `id`, the refused ones included.
@@ -60,8 +70,16 @@ class FakeRuntime : public Runtime {
     std::optional<Outcome> outcome;
     ExitCallback on_exit;
   };
+  // Pulls `image` if it is held absent, waiting for its release. Takes `lock` (on mu_).
+  void PullLocked(std::unique_lock<std::mutex>& lock, const std::string& image);
+
   std::mutex mu_;
+  std::condition_variable cv_;                          // pulls released, callbacks done
   std::set<std::string> failing_images_;                // GUARDED_BY(mu_)
+  std::set<std::string> absent_images_;                 // GUARDED_BY(mu_)
+  std::set<std::string> released_images_;               // GUARDED_BY(mu_)
+  int pulls_in_flight_ = 0;                             // GUARDED_BY(mu_)
+  int callbacks_running_ = 0;                           // GUARDED_BY(mu_): exit callbacks
   std::set<std::string> starting_;                      // GUARDED_BY(mu_): claims of starts
   std::function<void(const std::string&)> start_hook_;  // GUARDED_BY(mu_)
   bool watching_stopped_ = false;                       // GUARDED_BY(mu_)

@@ -11,20 +11,16 @@
 namespace berth {
 
 MonitorWatcher::MonitorWatcher() {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
+  wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   struct epoll_event ev {};
   ev.events = EPOLLIN;
-  ev.data.fd = wake_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  ev.data.fd = wake_fd_.get();
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
   thread_ = std::thread([this] { Loop(); });
 }
 
-MonitorWatcher::~MonitorWatcher() {
-  Stop();
-  ::close(wake_fd_);
-  ::close(epoll_fd_);
-}
+MonitorWatcher::~MonitorWatcher() { Stop(); }
 
 void MonitorWatcher::Stop() {
   {
@@ -32,31 +28,25 @@ void MonitorWatcher::Stop() {
     stopping_ = true;
   }
   uint64_t one = 1;
-  ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
   (void)n;
   std::lock_guard<std::mutex> join_lock(join_mu_);
   if (thread_.joinable()) thread_.join();  // waits for a callback in progress
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [fd, cb] : watched_) ::close(fd);
-  watched_.clear();
+  watched_.clear();  // closes the pidfds
 }
 
 Status MonitorWatcher::Add(int pidfd, std::function<void()> on_exit) {
+  UniqueFd fd(pidfd);
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) {
-    ::close(pidfd);
-    return Status::Unavailable("the monitor watcher has stopped");
-  }
-  watched_[pidfd] = std::move(on_exit);
+  if (stopping_) return Status::Unavailable("the monitor watcher has stopped");
   struct epoll_event ev {};
   ev.events = EPOLLIN;
   ev.data.fd = pidfd;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, pidfd, &ev) != 0) {
-    int err = errno;
-    watched_.erase(pidfd);
-    ::close(pidfd);
-    return ErrnoStatus("watch monitor", err);
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, pidfd, &ev) != 0) {
+    return ErrnoStatus("watch monitor", errno);
   }
+  watched_[pidfd] = Watched{std::move(fd), std::move(on_exit)};
   return Status::Ok();
 }
 
@@ -68,7 +58,7 @@ size_t MonitorWatcher::size() {
 void MonitorWatcher::Loop() {
   struct epoll_event events[64];
   for (;;) {
-    int n = ::epoll_wait(epoll_fd_, events, 64, -1);
+    int n = ::epoll_wait(epoll_fd_.get(), events, 64, -1);
     if (n < 0 && errno != EINTR) return;
     std::vector<std::function<void()>> ready;
     {
@@ -76,16 +66,15 @@ void MonitorWatcher::Loop() {
       if (stopping_) return;
       for (int i = 0; i < n; ++i) {
         int fd = events[i].data.fd;
-        if (fd == wake_fd_) continue;
+        if (fd == wake_fd_.get()) continue;
         auto it = watched_.find(fd);
         if (it == watched_.end()) continue;
         siginfo_t info{};
         // Reap it if it is our child; ECHILD for monitors adopted from an earlier daemon.
         ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info, WEXITED | WNOHANG);
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-        ::close(fd);
-        ready.push_back(std::move(it->second));
-        watched_.erase(it);
+        ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        ready.push_back(std::move(it->second.on_exit));
+        watched_.erase(it);  // closes the pidfd
       }
     }
     for (auto& cb : ready) cb();

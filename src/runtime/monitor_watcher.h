@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 
 namespace berth {
 
@@ -31,12 +32,17 @@ class MonitorWatcher {
  private:
   void Loop();
 
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
+  struct Watched {
+    UniqueFd pidfd;
+    std::function<void()> on_exit;
+  };
+
+  UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;
   std::mutex mu_;
-  std::map<int, std::function<void()>> watched_;  // GUARDED_BY(mu_), by pidfd
-  bool stopping_ = false;                         // GUARDED_BY(mu_)
-  std::mutex join_mu_;                            // serializes Stop's join
+  std::map<int, Watched> watched_;  // GUARDED_BY(mu_), by pidfd
+  bool stopping_ = false;           // GUARDED_BY(mu_)
+  std::mutex join_mu_;              // serializes Stop's join
   std::thread thread_;
 };
 

@@ -16,6 +16,8 @@
 
 #include "common/files.h"
 #include "common/process.h"
+#include "common/unique_fd.h"
+#include "images/image_puller.h"
 #include "job/job_files.h"
 #include "runtime/image_user.h"
 
@@ -45,10 +47,56 @@ Result<std::string> ReadReport(int fd, milliseconds timeout) {
   return line;
 }
 
+// A start failure that no retry can cure (the spec and image are what they are).
+Status Permanent(const Status& st) {
+  if (st.code() != StatusCode::kInvalidArgument) return st;
+  return Status::FailedPrecondition(st.message());
+}
+
+// `st` with the data dir's path replaced by "<data dir>": start failures become the job's
+// reason, which an anonymous caller may read.
+Status Redacted(const Status& st, const std::filesystem::path& data_dir) {
+  if (st.ok()) return st;
+  std::string msg = RedactDir(st.message(), data_dir, "<data dir>");
+  if (msg == st.message()) return st;
+  switch (st.code()) {
+    case StatusCode::kFailedPrecondition:
+      return Status::FailedPrecondition(msg);
+    case StatusCode::kInvalidArgument:
+      return Status::InvalidArgument(msg);
+    case StatusCode::kNotFound:
+      return Status::NotFound(msg);
+    case StatusCode::kAlreadyExists:
+      return Status::AlreadyExists(msg);
+    case StatusCode::kDeadlineExceeded:
+      return Status::DeadlineExceeded(msg);
+    case StatusCode::kIoError:
+      return Status::IoError(msg);
+    case StatusCode::kInternal:
+      return Status::Internal(msg);
+    default:
+      return Status::Unavailable(msg);
+  }
+}
+
 }  // namespace
 
+std::vector<std::string> IsolationWarnings(const OciRuntimeOptions& opts) {
+  std::vector<std::string> warnings;
+  if (opts.config.user_namespace.count == 0) {
+    warnings.push_back(
+        "UserNamespaceRange is empty: jobs run WITHOUT a user namespace (root in a job is root "
+        "on the host)");
+  }
+  return warnings;
+}
+
 OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
-    : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {}
+    : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {
+  for (const std::string& w : IsolationWarnings(opts_)) {
+    fprintf(stderr, "berth: warning: %s\n", w.c_str());
+  }
+}
 
 Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) {
@@ -62,7 +110,9 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
   if (pull && progress) progress("starting container");
   // A user name means the image's own /etc/passwd; never fall back to root.
   ASSIGN_OR_RETURN(image.config.user, ResolveImageUser(image.config.user, image.layer_dirs));
-  ASSIGN_OR_RETURN(std::string config, BuildOciConfig(id, spec, image.config, opts_.config));
+  // A config that cannot be built from this spec and image never can: permanent.
+  Result<std::string> config = BuildOciConfig(id, spec, image.config, opts_.config);
+  if (!config.ok()) return Permanent(config.status());
   JobFiles files(opts_.jobs_root, id);
   std::error_code ec;
   // Leftovers of an earlier failed start; the log stays, it keeps every attempt.
@@ -73,7 +123,7 @@ Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
     RETURN_IF_ERROR(MakeDirs(p, 0755));
   }
   // No fsync: the bundle is rebuilt on every start, and nothing runs after a machine crash.
-  RETURN_IF_ERROR(WriteFileReplace(files.config(), config, 0600));
+  RETURN_IF_ERROR(WriteFileReplace(files.config(), *config, 0600));
   std::string lower;
   for (auto it = image.layer_dirs.rbegin(); it != image.layer_dirs.rend(); ++it) {
     if (!lower.empty()) lower += ':';
@@ -121,22 +171,26 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  int sync[2];
-  if (::pipe2(sync, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
-  int log_fd = ::open(files.monitor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  UniqueFd sync_r(pipe_fds[0]);
+  UniqueFd pipe_w(pipe_fds[1]);
+  UniqueFd log_fd(
+      ::open(files.monitor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   // Sources above 4, so that placing them at 3 and 4 cannot overwrite one another.
-  int sync_w = ::fcntl(sync[1], F_DUPFD_CLOEXEC, 5);
-  int claim = ::fcntl(claim_fd, F_DUPFD_CLOEXEC, 5);
-  int out = log_fd >= 0 ? log_fd : null_fd;
+  UniqueFd sync_w(::fcntl(pipe_w.get(), F_DUPFD_CLOEXEC, 5));
+  pipe_w.Reset();  // its copy above 4 is what the monitor gets
+  UniqueFd claim(::fcntl(claim_fd, F_DUPFD_CLOEXEC, 5));
+  int out = log_fd ? log_fd.get() : null_fd.get();
   // posix_spawn (a vfork underneath): no copy of the daemon's page tables per job.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, null_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, null_fd.get(), 0);
   posix_spawn_file_actions_adddup2(&actions, out, 1);
   posix_spawn_file_actions_adddup2(&actions, out, 2);
-  posix_spawn_file_actions_adddup2(&actions, sync_w, 3);
-  posix_spawn_file_actions_adddup2(&actions, claim, 4);
+  posix_spawn_file_actions_adddup2(&actions, sync_w.get(), 3);
+  posix_spawn_file_actions_adddup2(&actions, claim.get(), 4);
   posix_spawn_file_actions_addclosefrom_np(&actions, 5);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -145,20 +199,16 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  int spawn_err = (sync_w < 0 || claim < 0)
+  int spawn_err = (!sync_w || !claim)
                       ? EMFILE
                       : ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  for (int fd : {sync[1], sync_w, claim, log_fd, null_fd}) {
-    if (fd >= 0) ::close(fd);
-  }
-  if (spawn_err != 0) {
-    ::close(sync[0]);
-    return ErrnoStatus("start the monitor", spawn_err);
-  }
-  auto report = ReadReport(sync[0], opts_.start_timeout);
-  ::close(sync[0]);
+  // Only the monitor may hold the write end: its report ends at EOF.
+  for (UniqueFd* fd : {&sync_w, &claim, &log_fd, &null_fd}) fd->Reset();
+  if (spawn_err != 0) return ErrnoStatus("start the monitor", spawn_err);
+  auto report = ReadReport(sync_r.get(), opts_.start_timeout);
+  sync_r.Reset();
   if (report.ok() && report->starts_with("OK ")) {
     return StartedContainer{pid, std::atoi(report->c_str() + 3)};
   }
@@ -172,6 +222,8 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
     return report.status();
   }
   if (report->starts_with("ERR ")) return Status::Unavailable(report->substr(4));
+  // The runtime refused the container for a reason of its config or image: no retry helps.
+  if (report->starts_with("REFUSED ")) return Status::FailedPrecondition(report->substr(8));
   DeleteLeftoverContainer(id);
   ::unlink(files.monitor().c_str());
   auto diag = ReadFileTail(files.monitor_log(), 1024);
@@ -181,17 +233,24 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
 
 Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec,
                                            const StartProgress& progress) {
+  auto started = StartClaimed(id, spec, progress);
+  if (started.ok()) return started;
+  return Redacted(started.status(), opts_.jobs_root.parent_path());
+}
+
+Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const JobSpec& spec,
+                                                  const StartProgress& progress) {
   JobFiles files(opts_.jobs_root, id);
   RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
   // The node's claim on the job, taken before anything of the bundle is touched: an exclusive
   // flock that the monitor inherits and holds until it ends. Two starts of one job (threads or
   // processes) cannot both get past this line, and none while its monitor lives.
-  int claim = ::open(files.claim().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (claim < 0) return ErrnoStatus("open the claim of job " + id, errno);
-  if (::flock(claim, LOCK_EX | LOCK_NB) != 0) {
+  UniqueFd claim(::open(files.claim().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!claim) return ErrnoStatus("open the claim of job " + id, errno);
+  if (::flock(claim.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
-    ::close(claim);
+    claim.Reset();
     if (err != EWOULDBLOCK) return ErrnoStatus("lock the claim of job " + id, err);
     if (std::filesystem::exists(files.monitor())) {
       return Status::AlreadyExists("a monitor runs for job " + id);
@@ -199,17 +258,22 @@ Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec&
     return Status::Unavailable("another start of job " + id + " is in progress on this node");
   }
   if (std::filesystem::exists(files.monitor())) {
-    ::close(claim);
     return Status::AlreadyExists("a monitor was already started for job " + id);
   }
-  Status prepared = PrepareBundle(id, spec, progress);
-  if (!prepared.ok()) {
-    ::close(claim);
-    return prepared;
-  }
-  auto started = LaunchMonitor(id, claim);
-  ::close(claim);  // the monitor holds its own copy while it lives
-  return started;
+  RETURN_IF_ERROR(PrepareBundle(id, spec, progress));
+  // Our copy of the claim closes on return: the monitor holds its own while it lives.
+  return LaunchMonitor(id, claim.get());
+}
+
+bool OciRuntime::HasImage(const std::string& image) { return images_.Resolve(image).ok(); }
+
+Status OciRuntime::PullImage(const std::string& image, const StartProgress& progress) {
+  if (HasImage(image)) return Status::Ok();
+  if (progress) progress("pulling image " + image);
+  Result<Image> pulled = images_.EnsureImage(image);
+  if (!pulled.ok()) return Redacted(pulled.status(), opts_.jobs_root.parent_path());
+  if (progress) progress("starting container");
+  return Status::Ok();
 }
 
 Outcome OciRuntime::ReadOutcome(const std::string& id) {
@@ -249,34 +313,31 @@ Status OciRuntime::Watch(const std::string& id, ExitCallback on_exit) {
   return watcher_.Add(fd, [this, id, on_exit] { on_exit(id, ReadOutcome(id)); });
 }
 
-int OciRuntime::OpenMonitor(const std::string& id) {
+UniqueFd OciRuntime::OpenMonitor(const std::string& id) {
   auto text = ReadFile(JobFiles(opts_.jobs_root, id).monitor());
-  if (!text.ok()) return -1;
+  if (!text.ok()) return UniqueFd();
   auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.contains("pid") || !j.contains("startTime")) return -1;
-  return OpenPidfdIfSame(j["pid"].get<pid_t>(), j["startTime"].get<uint64_t>());
+  if (j.is_discarded() || !j.contains("pid") || !j.contains("startTime")) return UniqueFd();
+  return UniqueFd(OpenPidfdIfSame(j["pid"].get<pid_t>(), j["startTime"].get<uint64_t>()));
 }
 
 void OciRuntime::StopWatching() { watcher_.Stop(); }
 
 Status OciRuntime::Stop(const std::string& id, bool force) {
-  int fd = OpenMonitor(id);
-  if (fd < 0) return Status::NotFound("no live monitor for job " + id);
+  UniqueFd fd = OpenMonitor(id);
+  if (!fd) return Status::NotFound("no live monitor for job " + id);
   // The monitor forwards SIGTERM to the job and turns SIGUSR1 into SIGKILL.
   int sig = force ? SIGUSR1 : SIGTERM;
-  long rc = ::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoStatus("signal the monitor of job " + id, err);
+  if (::syscall(SYS_pidfd_send_signal, fd.get(), sig, nullptr, 0) != 0) {
+    return ErrnoStatus("signal the monitor of job " + id, errno);
+  }
   return Status::Ok();
 }
 
 Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
                                 const std::string& marker) {
   JobFiles files(opts_.jobs_root, id);
-  int fd = OpenMonitor(id);
-  if (fd >= 0) {
-    ::close(fd);
+  if (OpenMonitor(id)) {
     return Status::FailedPrecondition("the monitor of job " + id + " still runs");
   }
   std::error_code ec;
@@ -285,14 +346,15 @@ Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
   }
   std::string n = std::to_string(finished_attempt);
   // The marker first, then the records: the records' rename is what makes this step done.
-  int log = ::open(files.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (log < 0) return ErrnoStatus("open log of job " + id, errno);
-  std::string line = marker + "\n";
-  ssize_t w = ::write(log, line.data(), line.size());
-  int err = errno;
-  ::fsync(log);
-  ::close(log);
-  if (w != static_cast<ssize_t>(line.size())) return ErrnoStatus("write log of job " + id, err);
+  {
+    UniqueFd log(::open(files.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    if (!log) return ErrnoStatus("open log of job " + id, errno);
+    std::string line = marker + "\n";
+    if (::write(log.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      return ErrnoStatus("write log of job " + id, errno);
+    }
+    ::fsync(log.get());
+  }
   for (const auto& [from, to] :
        {std::pair{files.exit(), files.dir() / ("exit." + n + ".json")},
         std::pair{files.monitor(), files.dir() / ("monitor." + n + ".json")}}) {
@@ -328,9 +390,7 @@ void OciRuntime::DeleteLeftoverContainer(const std::string& id) {
 
 Status OciRuntime::Remove(const std::string& id) {
   JobFiles files(opts_.jobs_root, id);
-  int fd = OpenMonitor(id);
-  if (fd >= 0) {
-    ::close(fd);
+  if (OpenMonitor(id)) {
     return Status::FailedPrecondition("the monitor of job " + id + " still runs");
   }
   DeleteLeftoverContainer(id);

@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "common/unique_fd.h"
 #include "images/image_store.h"
 #include "runtime/cgroup_layout.h"
 #include "runtime/monitor_watcher.h"
@@ -29,12 +31,19 @@ struct OciRuntimeOptions {
   int64_t upper_max_bytes = 0;  // cap on what a job writes to its root (tmpfs upper); 0 = none
 };
 
+// What `opts` turn off of a job's isolation (no user namespace), one sentence each; the runtime
+// prints them as warnings when it is made. (A missing seccomp profile is refused or warned about
+// by the daemon, which knows the profile's path.)
+std::vector<std::string> IsolationWarnings(const OciRuntimeOptions& opts);
+
 class OciRuntime : public Runtime {
  public:
   OciRuntime(OciRuntimeOptions opts, ImageStore& images);
 
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) override;
+  bool HasImage(const std::string& image) override;
+  Status PullImage(const std::string& image, const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
   void StopWatching() override;
   Status Stop(const std::string& id, bool force) override;
@@ -46,12 +55,15 @@ class OciRuntime : public Runtime {
   const CgroupLayout& cgroup_layout() const { return layout_; }
 
  private:
+  // Start, before its errors are redacted.
+  Result<StartedContainer> StartClaimed(const std::string& id, const JobSpec& spec,
+                                        const StartProgress& progress);
   Status PrepareBundle(const std::string& id, const JobSpec& spec, const StartProgress& progress);
   // Starts the monitor, handing it `claim_fd` (the job's locked claim) to hold.
   Result<StartedContainer> LaunchMonitor(const std::string& id, int claim_fd);
   std::vector<std::string> MonitorArgs(const std::string& id) const;
-  // The live monitor of `id` as a pidfd, or -1.
-  int OpenMonitor(const std::string& id);
+  // The live monitor of `id` as a pidfd, or none.
+  UniqueFd OpenMonitor(const std::string& id);
   Outcome ReadOutcome(const std::string& id);
   // Deletes (killing it if it still runs) a container whose monitor died, and its cgroup.
   void DeleteLeftoverContainer(const std::string& id);

@@ -30,14 +30,25 @@ class Runtime {
  public:
   virtual ~Runtime() = default;
 
-  // Starts container `id` for `spec` and returns once its process runs. NotFound when the image
-  // is not available; AlreadyExists when a monitor for `id` was started before (adopt instead);
-  // Unavailable when another start of `id` is in progress on this node. At most one start of a
+  // Starts container `id` for `spec` and returns once its process runs. FailedPrecondition when
+  // no retry can succeed (the job gives no command and the image has none, the runtime refused
+  // the container's config, the image cannot be pulled as named); Unavailable (or another code)
+  // when a later attempt may; AlreadyExists when a monitor for `id` was started before (adopt
+  // instead); Unavailable when another start of `id` is in progress on this node. Messages name
+  // no host path of the data dir (they reach the job's anonymous status). At most one start of a
   // job proceeds at a time, whatever the callers (threads or processes): the node's claim on the
   // job is taken atomically before anything is touched and held by the monitor while it lives.
   // `progress` (may be empty) hears about slow phases such as an image pull.
   virtual Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                          const StartProgress& progress) = 0;
+
+  // Whether a Start on `image` would find it on this node (no pull needed). Cheap.
+  virtual bool HasImage(const std::string& image) = 0;
+
+  // Brings `image` onto this node (from its registry) so that a Start finds it; OK at once when
+  // it is here. May take as long as the pull deadline. Errors as Start's (FailedPrecondition
+  // when no retry can help). Concurrent pulls of one image share one download.
+  virtual Status PullImage(const std::string& image, const StartProgress& progress) = 0;
 
   // Calls `on_exit` when the monitor of job `id` ends (at once, if it already has). Works for
   // monitors started by an earlier daemon. NotFound when no monitor was ever started for `id`.

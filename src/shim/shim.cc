@@ -26,6 +26,7 @@
 #include "common/unique_fd.h"
 #include "job/job_files.h"
 #include "job/outcome.h"
+#include "shim/create_failure.h"
 #include "shim/log_escape.h"
 #include "shim/oom_events.h"
 
@@ -38,7 +39,7 @@ constexpr int kDrainMillis = 2000;
 class Monitor {
  public:
   explicit Monitor(const ShimOptions& opts)
-      : opts_(opts), files_(opts.job_dir.parent_path(), opts.id) {}
+      : opts_(opts), files_(opts.job_dir.parent_path(), opts.id), sync_fd_(opts.sync_fd) {}
   int Run();
 
  private:
@@ -47,8 +48,16 @@ class Monitor {
     fprintf(stderr, "berth-monitor %s: %s\n", opts_.id.c_str(), EscapeForLog(msg).c_str());
   }
   int Fail(const std::string& msg);
+  // Fails as Fail does, reporting that no retry can succeed ("REFUSED <message>").
+  int Refuse(const std::string& msg);
   bool SetUpNamespace(std::string& error);
   bool MountRootfs(std::string& error);
+  // runc prepares the rootfs from inside the user namespace, as its root, which may not pass
+  // through the data dir (0700, and it must stay so). In this monitor's mount namespace only,
+  // a small tmpfs (0711) over /mnt (or another unused directory) holds a bind mount of the bundle:
+  // `bundle` becomes that path, every directory above the rootfs is searchable, and nothing changes
+  // on the host.
+  bool ReachBundleFromNamespace(std::string& bundle, std::string& error);
   // Mounts each of `lower` (':'-separated) idmapped 0 -> the user namespace's start under
   // <job>/lowers/N, and returns the lowerdir= value of those mounts.
   bool IdmapLowers(std::string& lower, std::string& error);
@@ -67,7 +76,8 @@ class Monitor {
 
   ShimOptions opts_;
   JobFiles files_;
-  int log_fd_ = -1;
+  UniqueFd sync_fd_;  // where the start is reported; closed once it is
+  UniqueFd log_fd_;
   int64_t log_size_ = 0;
   int64_t log_dropped_ = 0;  // bytes dropped from the front of the log so far
   uint32_t userns_start_ = 0;
@@ -85,12 +95,11 @@ Status Monitor::WriteMonitorRecord() {
 }
 
 void Monitor::Report(const std::string& line) {
-  if (opts_.sync_fd < 0) return;
+  if (!sync_fd_) return;
   std::string msg = line + "\n";
-  ssize_t n = ::write(opts_.sync_fd, msg.data(), msg.size());
+  ssize_t n = ::write(sync_fd_.get(), msg.data(), msg.size());
   (void)n;
-  ::close(opts_.sync_fd);
-  opts_.sync_fd = -1;
+  sync_fd_.Reset();
 }
 
 int Monitor::Fail(const std::string& msg) {
@@ -98,6 +107,28 @@ int Monitor::Fail(const std::string& msg) {
   // Nothing runs: a restarted daemon must not adopt this attempt.
   if (!opts_.delete_only) ::unlink(files_.monitor().c_str());
   Report("ERR " + msg);
+  return 1;
+}
+
+// Rewrites the OCI config at `path` without process.env (kept only until the container
+// exists). OK when there is no such file.
+Status DropEnvironment(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status().IsNotFound() ? Status::Ok() : text.status();
+  auto config = nlohmann::json::parse(*text, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) return Status::Ok();  // not ours to judge
+  auto process = config.find("process");
+  if (process == config.end() || !process->is_object() || !process->contains("env")) {
+    return Status::Ok();
+  }
+  process->erase("env");
+  return WriteFileAtomic(path, config.dump(), 0600);
+}
+
+int Monitor::Refuse(const std::string& msg) {
+  Log(msg);
+  if (!opts_.delete_only) ::unlink(files_.monitor().c_str());
+  Report("REFUSED " + msg);
   return 1;
 }
 
@@ -120,51 +151,49 @@ bool Monitor::SetUpNamespace(std::string& error) {
 }
 
 // A user namespace whose mapping is 0 -> start for count ids, as an fd; -1 with `error` set.
-int OpenUserNamespace(uint32_t start, uint32_t count, std::string& error) {
+UniqueFd OpenUserNamespace(uint32_t start, uint32_t count, std::string& error) {
   int gate[2];
   if (::pipe2(gate, O_CLOEXEC) != 0) {
     error = std::string("pipe: ") + std::strerror(errno);
-    return -1;
+    return UniqueFd();
   }
+  UniqueFd gate_r(gate[0]);
+  UniqueFd gate_w(gate[1]);
   // A child in a new user namespace that only waits: its namespace carries the mapping.
   pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
   if (pid == 0) {
-    ::close(gate[1]);
+    gate_w.Reset();
     char c;
-    ssize_t n = ::read(gate[0], &c, 1);
+    ssize_t n = ::read(gate_r.get(), &c, 1);
     _exit(n < 0 ? 1 : 0);
   }
-  ::close(gate[0]);
+  gate_r.Reset();
   if (pid < 0) {
     error = std::string("clone a user namespace: ") + std::strerror(errno);
-    ::close(gate[1]);
-    return -1;
+    return UniqueFd();
   }
   std::string map = "0 " + std::to_string(start) + " " + std::to_string(count) + "\n";
   std::string proc = "/proc/" + std::to_string(pid);
   auto write_map = [&map](const std::string& path) {
-    int f = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (f < 0) return false;
-    bool ok = ::write(f, map.data(), map.size()) == static_cast<ssize_t>(map.size());
-    ::close(f);
-    return ok;
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    return f && ::write(f.get(), map.data(), map.size()) == static_cast<ssize_t>(map.size());
   };
-  int fd = -1;
+  UniqueFd fd;
   if (write_map(proc + "/uid_map") && write_map(proc + "/gid_map")) {
-    fd = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) error = std::string("open the user namespace: ") + std::strerror(errno);
+    fd.Reset(::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) error = std::string("open the user namespace: ") + std::strerror(errno);
   } else {
     error = std::string("write the id map: ") + std::strerror(errno);
   }
-  ::close(gate[1]);
+  gate_w.Reset();  // the child ends
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   return fd;
 }
 
 bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
-  int userns = OpenUserNamespace(userns_start_, userns_count_, error);
-  if (userns < 0) return false;
+  UniqueFd userns = OpenUserNamespace(userns_start_, userns_count_, error);
+  if (!userns) return false;
   std::string mapped;
   std::istringstream dirs(lower);
   std::string dir;
@@ -175,22 +204,56 @@ bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
   while (ok && std::getline(dirs, dir, ':')) {
     std::string target = (root / std::to_string(n++)).string();
     ::mkdir(target.c_str(), 0755);
-    int tree = ::open_tree(AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    UniqueFd tree(::open_tree(AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
     struct mount_attr attr {};
     attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(userns);
-    if (tree < 0 || ::mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0 ||
-        ::move_mount(tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    attr.userns_fd = static_cast<uint64_t>(userns.get());
+    if (!tree || ::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0 ||
+        ::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
       error = "idmapped mount of " + dir + ": " + std::strerror(errno);
       ok = false;
     }
-    if (tree >= 0) ::close(tree);
     if (!mapped.empty()) mapped += ':';
     mapped += target;
   }
-  ::close(userns);
   if (ok) lower = mapped;
   return ok;
+}
+
+bool Monitor::ReachBundleFromNamespace(std::string& bundle, std::string& error) {
+  // A directory of the host that nothing here needs: not above the job's files, the runtime's
+  // state or its binary (hidden from this namespace once the tmpfs covers it).
+  std::string base;
+  for (const char* candidate : {"/mnt", "/media", "/srv", "/opt"}) {
+    std::string prefix = std::string(candidate) + "/";
+    bool needed = false;
+    for (const std::string& path :
+         {files_.dir().string(), opts_.runtime_root.string(), opts_.runtime}) {
+      needed = needed || path.starts_with(prefix);
+    }
+    struct stat st {};
+    if (!needed && ::stat(candidate, &st) == 0 && S_ISDIR(st.st_mode)) {
+      base = candidate;
+      break;
+    }
+  }
+  if (base.empty()) {
+    error = "no directory (/mnt, /media, /srv, /opt) to reach the bundle through";
+    return false;
+  }
+  if (::mount("berth-bundle", base.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0711,size=64k") != 0) {
+    error = std::string("mount a tmpfs for the bundle: ") + std::strerror(errno);
+    return false;
+  }
+  std::string target = base + "/bundle";
+  if (::mkdir(target.c_str(), 0755) != 0 ||
+      ::mount(bundle.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    error = "bind the bundle for the user namespace: " + std::string(std::strerror(errno));
+    return false;
+  }
+  bundle = target;
+  return true;
 }
 
 bool Monitor::MountRootfs(std::string& error) {
@@ -308,7 +371,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
       if (r > 0) {
         // The job's own lines never start like berth's markers (see log_escape.h).
         std::string out = escaper.Feed(std::string_view(buf, static_cast<size_t>(r)));
-        ssize_t w = out.empty() ? 0 : ::write(log_fd_, out.data(), out.size());
+        ssize_t w = out.empty() ? 0 : ::write(log_fd_.get(), out.data(), out.size());
         if (w > 0) log_size_ += w;
         if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -337,7 +400,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     }
   }
   if (std::string rest = escaper.Flush(); !rest.empty()) {
-    ssize_t w = ::write(log_fd_, rest.data(), rest.size());
+    ssize_t w = ::write(log_fd_.get(), rest.data(), rest.size());
     if (w > 0) log_size_ += w;
   }
 }
@@ -346,7 +409,7 @@ void Monitor::TrimLog() {
   std::string old_header = log_dropped_ > 0 ? "--- berth: " + std::to_string(log_dropped_) +
                                                   " bytes of older output dropped ---\n"
                                             : "";
-  off_t size = ::lseek(log_fd_, 0, SEEK_END);
+  off_t size = ::lseek(log_fd_.get(), 0, SEEK_END);
   UniqueFd in(::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC));
   if (size <= 0 || !in) return;
   // Keep the newest half, from the start of a line when one begins near the cut.
@@ -379,10 +442,9 @@ void Monitor::TrimLog() {
     ::unlink(tmp.c_str());
     return;
   }
-  int fd = ::open(files_.log().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return;
-  ::close(log_fd_);
-  log_fd_ = fd;
+  UniqueFd fd(::open(files_.log().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd) return;
+  log_fd_ = std::move(fd);
   log_size_ = static_cast<int64_t>(header.size()) + (size - from);
   log_dropped_ = dropped;
   Status st = WriteFileAtomic(files_.dir() / "log.dropped", std::to_string(dropped));
@@ -405,8 +467,8 @@ int Monitor::Run() {
   sigemptyset(&mask);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
-  int sig_fd = ::signalfd(-1, &mask, SFD_CLOEXEC);
-  if (sig_fd < 0) return Fail(std::string("signalfd: ") + std::strerror(errno));
+  UniqueFd sig_fd(::signalfd(-1, &mask, SFD_CLOEXEC));
+  if (!sig_fd) return Fail(std::string("signalfd: ") + std::strerror(errno));
 
   std::string error;
   if (!SetUpNamespace(error)) return Fail(error);
@@ -429,25 +491,39 @@ int Monitor::Run() {
     }
   }
   if (!MountRootfs(error)) return Fail(error);
-  log_fd_ = ::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (log_fd_ < 0) return Fail("open log: " + std::string(std::strerror(errno)));
-  log_size_ = ::lseek(log_fd_, 0, SEEK_END);
+  std::string bundle = files_.bundle().string();
+  if (!opts_.user_namespace.empty() && !ReachBundleFromNamespace(bundle, error)) {
+    return Fail(error);
+  }
+  log_fd_.Reset(::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!log_fd_) return Fail("open log: " + std::string(std::strerror(errno)));
+  log_size_ = ::lseek(log_fd_.get(), 0, SEEK_END);
   if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok())
     log_dropped_ = std::atoll(d->c_str());
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(std::strerror(errno)));
+  int out_fds[2];
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) return Fail("pipe: " + std::string(std::strerror(errno)));
+  UniqueFd out_read(out_fds[0]);
+  UniqueFd out_write(out_fds[1]);
 
-  int rc = RunRuntime({"create", "--bundle", files_.bundle().string(), "--pid-file",
-                       files_.pid_file().string(), opts_.id},
-                      out[1], out[1]);
-  ::close(out[1]);
+  int rc =
+      RunRuntime({"create", "--bundle", bundle, "--pid-file", files_.pid_file().string(), opts_.id},
+                 out_write.get(), out_write.get());
+  out_write.Reset();  // the container holds the write end: EOF once it and its children end
   if (rc != 0) {
+    std::string why = RuntimeError();
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
-    return Fail("runtime create failed: " + RuntimeError());
+    if (!CreateFailureIsTransient(why)) return Refuse("runtime create failed: " + why);
+    return Fail("runtime create failed: " + why);
   }
   auto pid_text = ReadFile(files_.pid_file());
   container_pid_ = pid_text.ok() ? std::atoi(pid_text->c_str()) : -1;
   if (container_pid_ <= 0) return Fail("runtime create left no pid file");
+  // The container's process holds its environment now: its values (secureEnvironmentVariables
+  // among them) leave the disk. A later run of the job writes a new bundle.
+  for (const auto& config : {files_.config(), opts_.runtime_root / opts_.id / "config.json"}) {
+    if (Status st = DropEnvironment(config); !st.ok())
+      Log("drop the environment: " + st.ToString());
+  }
 
   if (Status st = WriteMonitorRecord(); !st.ok()) {
     ::kill(container_pid_, SIGKILL);
@@ -463,9 +539,9 @@ int Monitor::Run() {
   }
   Report("OK " + std::to_string(container_pid_));
 
-  Supervise(out[0], sig_fd);
-  ::fsync(log_fd_);
-  ::close(log_fd_);
+  Supervise(out_read.get(), sig_fd.get());
+  ::fsync(log_fd_.get());
+  log_fd_.Reset();
   if (!exited_) outcome_ = MonitorLost{"the monitor stopped before the container exited"};
   CheckOom();  // before `delete` removes the cgroup
   Status st =

@@ -4,7 +4,9 @@
 // cgroup mounts the OCI runtime cannot handle can be hidden), is the child subreaper that
 // receives the container's exit status, holds the container's stdout and stderr and appends them
 // to the job's log, and writes exit.json atomically only after the log is drained and synced.
-// It reports "OK <pid>" or "ERR <message>" on the sync fd once the container runs or failed.
+// It reports "OK <pid>", "ERR <message>" (a failure a later attempt may not see) or
+// "REFUSED <message>" (the runtime refused the container's config: every attempt would fail) on the
+// sync fd once the container runs or failed.
 // Signals: SIGTERM, SIGINT, SIGHUP and SIGQUIT are forwarded to the container's process;
 // SIGUSR1 makes the monitor SIGKILL it.
 #pragma once

@@ -270,7 +270,8 @@ Status PrepareWriter(SqliteConnection& conn) {
                                         (row ? st.Text(0) : std::string()) + "'");
     }
   }
-  RETURN_IF_ERROR(conn.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", "set pragmas"));
+  RETURN_IF_ERROR(conn.Exec(
+      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON", "set pragmas"));
   return conn.InTransaction("create schema", [&conn]() -> Status {
     ASSIGN_OR_RETURN(int64_t version, QueryInt(conn, "PRAGMA user_version", "read schema version"));
     if (version == kSchemaVersion) return Status::Ok();

@@ -46,6 +46,32 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// A listening TCP socket on `address` (a loopback address), port 0; its port in `port`.
+int ListenOnLoopback(const std::string& address, int& port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << address;
+  listen(fd, 64);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// Reads an HTTP request up to the end of its head.
+std::string ReadRequestHead(int fd) {
+  std::string request;
+  char buf[4096];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    request.append(buf, static_cast<size_t>(n));
+  }
+  return request;
+}
+
 fs::path TempDir(const char* prefix) {
   std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
   return mkdtemp(tmpl.data());
@@ -142,15 +168,7 @@ TokenIssuer::TokenIssuer(fs::path dir, std::string user, std::string password)
     if (line.find("-----") == std::string::npos) body += line;
   }
   x5c_ = body;
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  listen(listen_fd_, 64);
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback("127.0.0.1", port_);
   thread_ = std::thread([this] { Serve(); });
 }
 
@@ -233,14 +251,7 @@ void TokenIssuer::Serve() {
   while (!stop_) {
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::string request;
-    char buf[4096];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      request.append(buf, static_cast<size_t>(n));
-    }
-    std::string answer = Handle(request);
+    std::string answer = Handle(ReadRequestHead(fd));
     (void)!write(fd, answer.data(), answer.size());
     close(fd);
   }
@@ -250,15 +261,7 @@ void TokenIssuer::Serve() {
 
 ScriptedServer::ScriptedServer(const std::string& address, Handler handler)
     : handler_(std::move(handler)), address_(address) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
-  EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << address;
-  listen(listen_fd_, 64);
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(address, port_);
   thread_ = std::thread([this] { Serve(); });
 }
 
@@ -292,13 +295,7 @@ void ScriptedServer::Serve() {
 }
 
 void ScriptedServer::Respond(int fd) {
-  std::string request;
-  char buf[4096];
-  while (request.find("\r\n\r\n") == std::string::npos) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    request.append(buf, static_cast<size_t>(n));
-  }
+  std::string request = ReadRequestHead(fd);
   {
     std::lock_guard<std::mutex> guard(mu_);
     requests_.push_back(request);

@@ -1,0 +1,104 @@
+// End-to-end: a job's secureEnvironmentVariables reach its process but do not stay on the
+// node's disk: once the container runs, no file under the data dir holds their values. Needs
+// root (real crun).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "tests/e2e/berth_process.h"
+
+namespace berth::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::seconds;
+
+class SecretsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  }
+};
+
+// Files under `dir` (not following symlinks, not descending into mounts' contents beyond the
+// job dirs we look at) whose bytes contain `needle`.
+std::vector<std::string> FilesHolding(const fs::path& dir, const std::string& needle) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    // The job's root file system is the image's, not ours to search.
+    if (it->is_directory() &&
+        (it->path().filename() == "rootfs" || it->path().filename() == "layers" ||
+         it->path().filename() == "lowers")) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file()) continue;
+    if (ReadAll(it->path()).find(needle) != std::string::npos) found.push_back(it->path());
+  }
+  return found;
+}
+
+constexpr char kSecret[] = "s3cr3t-value-4c1d";
+
+TEST_F(SecretsTest, ARunningJobsSecretsAreNotInItsBundleOrTheRuntimeState) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(json{
+      {"image", "busybox"},
+      {"command", {"/bin/sh", "-c", "echo ${#TOKEN}; sleep 30"}},
+      {"secureEnvironmentVariables",
+       {{"TOKEN", kSecret}}}}.dump());
+  Reply r;
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    r = berth.Status(id);
+    if (r.Json().value("logs", "") == "17\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(r.Json().value("logs", ""), "17\n") << r.body;  // the process has the secret
+  EXPECT_TRUE(fs::exists(berth.data_dir() / "jobs" / id / "bundle" / "config.json"));
+  for (const auto& dir : {berth.data_dir() / "jobs", berth.data_dir() / "runtime"}) {
+    EXPECT_EQ(FilesHolding(dir, kSecret), std::vector<std::string>{})
+        << "a running job's secret is on disk";
+  }
+  // Stopped and adopted by a restarted daemon, the job still ends as it should.
+  ASSERT_TRUE(berth.Restart());
+  Reply c =
+      Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  ASSERT_LT(c.status, 300) << c.body;
+  Reply done = berth.WaitTerminal(id, seconds(60));
+  EXPECT_EQ(done.Json()["state"], "Canceled") << done.body;
+}
+
+// Each run of an OnFailure job gets the secret again (its bundle is written anew), and the
+// secret leaves the disk each time.
+TEST_F(SecretsTest, EveryRetryGetsTheSecretAgain) {
+  BerthProcess berth(json{{"RetryBackoffMs", "100"}});
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(json{
+      {"image", "busybox"},
+      {"command", {"/bin/sh", "-c", "echo ${#TOKEN}; exit 1"}},
+      {"restartPolicy", "OnFailure"},
+      {"maxRetries", 2},
+      {"secureEnvironmentVariables",
+       {{"TOKEN", kSecret}}}}.dump());
+  Reply done = berth.WaitTerminal(id, seconds(60));
+  EXPECT_EQ(done.Json()["state"], "Failed") << done.body;
+  std::string logs = done.Json().value("logs", "");
+  size_t runs = 0;
+  for (size_t at = logs.find("17\n"); at != std::string::npos; at = logs.find("17\n", at + 1)) {
+    ++runs;
+  }
+  EXPECT_EQ(runs, 3u) << logs;
+  EXPECT_EQ(FilesHolding(berth.data_dir() / "jobs", kSecret), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace berth::e2e
