@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <atomic>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -80,6 +81,19 @@ void Logger::Log(LogLevel level, std::string_view message, const LogFields& fiel
   std::string line = Format(level, message, fields);
   std::lock_guard lock(mu_);
   sink_(line);
+}
+
+namespace {
+std::atomic<Logger*> process_logger{nullptr};
+}  // namespace
+
+void SetProcessLogger(Logger* logger) { process_logger.store(logger); }
+
+Logger& ProcessLogger() {
+  if (Logger* l = process_logger.load()) return *l;
+  static SystemClock clock;
+  static Logger fallback(LogFormat::kText, clock);
+  return fallback;
 }
 
 }  // namespace berth

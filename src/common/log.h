@@ -57,4 +57,28 @@ class Logger {
   std::mutex mu_;  // one line at a time into the sink
 };
 
+// The process's log for code far from main (dispatcher, runtime, retention): the daemon sets
+// it once at start (SetProcessLogger; null goes back to the default), the rest writes through
+// LogInfo/LogWarn/LogError. Until set, lines go to stderr as text. `logger` must outlive its use.
+void SetProcessLogger(Logger* logger);
+Logger& ProcessLogger();
+
+// Makes `logger` the process's log for its own lifetime (declare it right after the logger).
+class ScopedProcessLogger {
+ public:
+  explicit ScopedProcessLogger(Logger& logger) { SetProcessLogger(&logger); }
+  ~ScopedProcessLogger() { SetProcessLogger(nullptr); }
+  ScopedProcessLogger(const ScopedProcessLogger&) = delete;
+  ScopedProcessLogger& operator=(const ScopedProcessLogger&) = delete;
+};
+inline void LogInfo(std::string_view message, const LogFields& fields = {}) {
+  ProcessLogger().Info(message, fields);
+}
+inline void LogWarn(std::string_view message, const LogFields& fields = {}) {
+  ProcessLogger().Warn(message, fields);
+}
+inline void LogError(std::string_view message, const LogFields& fields = {}) {
+  ProcessLogger().Error(message, fields);
+}
+
 }  // namespace berth

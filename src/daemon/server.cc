@@ -158,6 +158,7 @@ int Serve(const ServeOptions& opts) {
   }
   if (opts.log_format.empty()) format = ParseLogFormat(settings->log_format);
   Logger log(format.ok() ? *format : LogFormat::kText, clock);
+  ScopedProcessLogger process_log(log);  // the dispatcher's, runtime's and sweeper's lines too
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(opts.listen, host, port)) {
@@ -258,9 +259,7 @@ int Serve(const ServeOptions& opts) {
   aopts.default_job = settings->DefaultJob();
   aopts.allow_host_network = settings->allow_host_network;
   if (settings->allow_host_network) {
-    fprintf(stderr,
-            "berth: warning: AllowHostNetwork is on: a job that asks for it shares the "
-            "host's network\n");
+    log.Warn("AllowHostNetwork is on: a job that asks for it shares the host's network");
   }
   // A job's reason never shows where the data dir is on the host (it may name its temp paths).
   aopts.hidden_paths = {data.string()};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/log.h"
 #include "dispatch/retry_marker.h"
 
 namespace berth {
@@ -94,14 +95,14 @@ Status Dispatcher::Write(const std::string& id, const char* what,
   milliseconds pause(10);
   for (int attempt = 1; !st.ok() && Transient(st) && attempt < opts_.store_write_attempts;
        ++attempt) {
-    fprintf(stderr, "berth: job %s: %s failed (%s); trying again in %lld ms\n", id.c_str(), what,
-            st.ToString().c_str(), static_cast<long long>(pause.count()));
+    LogWarn(std::string(what) + " failed; trying again",
+            {{"job", id}, {"error", st.ToString()}, {"retry_ms", std::to_string(pause.count())}});
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, milliseconds(1000));
     st = write();
   }
   if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
-    fprintf(stderr, "berth: job %s: %s failed: %s\n", id.c_str(), what, st.ToString().c_str());
+    LogError(std::string(what) + " failed", {{"job", id}, {"error", st.ToString()}});
   }
   return st;
 }
@@ -121,7 +122,7 @@ Result<JobRecord> Dispatcher::ReadJob(const std::string& id) {
 void Dispatcher::Reconcile() {
   auto jobs = store_.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
   if (!jobs.ok()) {
-    fprintf(stderr, "berth: reconcile: %s\n", jobs.status().ToString().c_str());
+    LogError("reconcile: list unfinished jobs", {{"error", jobs.status().ToString()}});
     return;
   }
   for (const JobRecord& job : *jobs) {
@@ -173,7 +174,7 @@ void Dispatcher::Loop() {
     auto claimed = store_.ClaimMessages(opts_.queue, want, opts_.lease);
     lock.lock();
     if (!claimed.ok()) {
-      fprintf(stderr, "berth: claim: %s\n", claimed.status().ToString().c_str());
+      LogError("claim messages", {{"error", claimed.status().ToString()}});
       continue;
     }
     active_ += static_cast<int>(claimed->size());
@@ -197,8 +198,8 @@ void Dispatcher::RenewWhileHeld(Claim claim) {
       return;
     }
     if (claim.held->load()) {
-      fprintf(stderr, "berth: job %s: lease of its message lost: %s\n", claim.msg.job_id.c_str(),
-              st.ToString().c_str());
+      LogWarn("lease of the job's message lost",
+              {{"job", claim.msg.job_id}, {"error", st.ToString()}});
     }
   });
 }
@@ -223,8 +224,7 @@ void Dispatcher::Launch(const Claim& claim) {
   CrashPoint(crash_points_, "claimed");
   auto job = ReadJob(msg.job_id);
   if (!job.ok() && !job.status().IsNotFound()) {
-    fprintf(stderr, "berth: job %s: read: %s\n", msg.job_id.c_str(),
-            job.status().ToString().c_str());
+    LogError("read job", {{"job", msg.job_id}, {"error", job.status().ToString()}});
     (void)Write(msg.job_id, "release message",
                 [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
     ReleaseSlot();
@@ -294,7 +294,7 @@ StartProgress Dispatcher::ProgressOf(const JobRecord& job) {
     // A detail only; refused once the job moved on (e.g. its cancel was requested).
     Status st = store_.UpdateJobStatus(id, pending);
     if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
-      fprintf(stderr, "berth: job %s: record detail: %s\n", id.c_str(), st.ToString().c_str());
+      LogWarn("record detail", {{"job", id}, {"error", st.ToString()}});
     }
   };
 }
@@ -383,8 +383,7 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
   Status st = Write(job.id, "record Running", [&] { return store_.RecordRunning(msg, update); });
   if (!st.ok()) {
     // The container runs whatever the store says: keep watching it so its end is recorded.
-    fprintf(stderr, "berth: job %s: could not record Running: %s\n", job.id.c_str(),
-            st.ToString().c_str());
+    LogError("could not record Running", {{"job", job.id}, {"error", st.ToString()}});
     (void)Write(job.id, "delete message", [&] { return store_.DeleteMessage(msg); });
   }
   CrashPoint(crash_points_, "running");
@@ -409,8 +408,9 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
 }
 
 void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, const Status& why) {
-  fprintf(stderr, "berth: job %s: start attempt %d failed: %s\n", job.id.c_str(), msg.dequeue_count,
-          why.ToString().c_str());
+  LogWarn(
+      "start attempt failed",
+      {{"job", job.id}, {"attempt", std::to_string(msg.dequeue_count)}, {"error", why.ToString()}});
   // FailedPrecondition (or InvalidArgument): the runtime says no attempt can succeed.
   bool permanent =
       why.code() == StatusCode::kFailedPrecondition || why.code() == StatusCode::kInvalidArgument;

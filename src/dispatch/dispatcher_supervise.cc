@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/log.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/retry_marker.h"
 
@@ -17,9 +18,9 @@ void Dispatcher::Supervise(const JobRecord& job) {
         if (!watching_.count(id)) return;
         timed_out_.insert(id);
       }
-      fprintf(stderr, "berth: job %s: timeout, killing it\n", id.c_str());
+      LogWarn("job timed out, killing it", {{"job", id}});
       if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok()) {
-        fprintf(stderr, "berth: job %s: kill: %s\n", id.c_str(), st.ToString().c_str());
+        LogError("kill", {{"job", id}, {"error", st.ToString()}});
       }
     });
     std::lock_guard<std::mutex> lock(mu_);
@@ -46,16 +47,15 @@ void Dispatcher::Cancel(const std::string& id) {
 
 void Dispatcher::StopJob(const std::string& id) {
   Status st = runtime_.Stop(id, /*force=*/false);
-  if (!st.ok()) fprintf(stderr, "berth: job %s: stop: %s\n", id.c_str(), st.ToString().c_str());
+  if (!st.ok()) LogError("stop", {{"job", id}, {"error", st.ToString()}});
   scheduler_.After(opts_.cancel_grace, [this, id] {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!watching_.count(id)) return;
     }
-    fprintf(stderr, "berth: job %s: still running after the grace period, killing it\n",
-            id.c_str());
+    LogWarn("still running after the grace period, killing it", {{"job", id}});
     if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok()) {
-      fprintf(stderr, "berth: job %s: kill: %s\n", id.c_str(), st.ToString().c_str());
+      LogError("kill", {{"job", id}, {"error", st.ToString()}});
     }
   });
 }
@@ -74,8 +74,8 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
     }
   }
   if (!job.ok()) {
-    fprintf(stderr, "berth: job %s: exit not recorded, the job cannot be read: %s\n", id.c_str(),
-            job.status().ToString().c_str());
+    LogError("exit not recorded: the job cannot be read",
+             {{"job", id}, {"error", job.status().ToString()}});
   }
   OutcomeVerdict v = Judge(outcome);
   if (canceled) {
@@ -130,8 +130,7 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
   st = runtime_.PrepareRetry(job.id, job.attempts, marker);
   if (!st.ok()) {
     // The next start tries again before it runs anything.
-    fprintf(stderr, "berth: job %s: set the finished run aside: %s\n", job.id.c_str(),
-            st.ToString().c_str());
+    LogError("set the finished run aside", {{"job", job.id}, {"error", st.ToString()}});
   }
   scheduler_.After(delay, [this] { Wake(); });
   return true;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/log.h"
+
 namespace berth {
 
 RetentionSweeper::RetentionSweeper(RetentionOptions opts, Store& store, Runtime& runtime,
@@ -27,7 +29,7 @@ int RetentionSweeper::Sweep() {
   for (;;) {
     auto ids = store_.ListFinishedBefore(clock_.Now() - opts_.retention, 256);
     if (!ids.ok()) {
-      fprintf(stderr, "berth: retention: %s\n", ids.status().ToString().c_str());
+      LogError("retention: list expired jobs", {{"error", ids.status().ToString()}});
       return removed;
     }
     int before = removed;
@@ -38,7 +40,7 @@ int RetentionSweeper::Sweep() {
       if (st.ok() || st.IsNotFound()) {
         ++removed;
       } else {
-        fprintf(stderr, "berth: retention: job %s: %s\n", id.c_str(), st.ToString().c_str());
+        LogError("retention: remove job", {{"job", id}, {"error", st.ToString()}});
       }
     }
     if (ids->size() < 256 || removed == before) return removed;
@@ -53,9 +55,9 @@ int RetentionSweeper::RemoveOrphans() {
     Status st = runtime_.Remove(id);
     if (st.ok()) {
       ++removed;
-      fprintf(stderr, "berth: removed orphan job files %s (no record in the store)\n", id.c_str());
+      LogInfo("removed orphan job files (no record in the store)", {{"job", id}});
     } else {
-      fprintf(stderr, "berth: orphan %s: %s\n", id.c_str(), st.ToString().c_str());
+      LogError("remove orphan job files", {{"job", id}, {"error", st.ToString()}});
     }
   }
   return removed;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "common/log.h"
 #include "common/process.h"
 #include "common/unique_fd.h"
 #include "images/image_puller.h"
@@ -94,7 +95,7 @@ std::vector<std::string> IsolationWarnings(const OciRuntimeOptions& opts) {
 OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
     : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {
   for (const std::string& w : IsolationWarnings(opts_)) {
-    fprintf(stderr, "berth: warning: %s\n", w.c_str());
+    LogWarn(w);
   }
 }
 
@@ -370,7 +371,7 @@ void OciRuntime::DeleteLeftoverContainer(const std::string& id) {
   if (!std::filesystem::exists(opts_.state_root / id, ec)) return;
   // A monitor that died before deleting its container (which may even still run): delete it,
   // and its cgroup, the way the monitor would have.
-  fprintf(stderr, "berth: job %s: deleting the container its dead monitor left\n", id.c_str());
+  LogInfo("deleting the container its dead monitor left", {{"job", id}});
   std::vector<std::string> args = MonitorArgs(id);
   args.insert(args.end(), {"--delete-only", "--sync-fd", "-1"});
   std::vector<char*> argv;

@@ -25,6 +25,7 @@
 #include "common/process.h"
 #include "common/unique_fd.h"
 #include "job/job_files.h"
+#include "job/job_log.h"
 #include "job/outcome.h"
 #include "shim/create_failure.h"
 #include "shim/log_escape.h"
@@ -406,9 +407,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
 }
 
 void Monitor::TrimLog() {
-  std::string old_header = log_dropped_ > 0 ? "--- berth: " + std::to_string(log_dropped_) +
-                                                  " bytes of older output dropped ---\n"
-                                            : "";
+  std::string old_header = log_dropped_ > 0 ? DroppedHeader(log_dropped_) : "";
   off_t size = ::lseek(log_fd_.get(), 0, SEEK_END);
   UniqueFd in(::open(files_.log().c_str(), O_RDONLY | O_CLOEXEC));
   if (size <= 0 || !in) return;
@@ -422,8 +421,7 @@ void Monitor::TrimLog() {
   }
   int64_t dropped_now = from - std::min<int64_t>(from, static_cast<int64_t>(old_header.size()));
   int64_t dropped = log_dropped_ + dropped_now;
-  std::string header =
-      "--- berth: " + std::to_string(dropped) + " bytes of older output dropped ---\n";
+  std::string header = DroppedHeader(dropped);
   std::string tmp = files_.log().string() + ".trim";
   UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   bool ok = out &&

@@ -47,17 +47,17 @@ TEST_F(RuncTest, RuncRunsAJobInTheUserNamespaceToSucceeded) {
     EXPECT_EQ(st.st_gid, 0u) << dir;
     EXPECT_EQ(st.st_mode & 0777, 0700u) << dir;
   }
-  EXPECT_EQ(berth.ServerOutput().find("warning"), std::string::npos) << berth.ServerOutput();
+  EXPECT_EQ(berth.ServerOutput().find(" WARN "), std::string::npos) << berth.ServerOutput();
 }
 
 TEST_F(RuncTest, SettingsThatTurnIsolationOffSaySoAtStart) {
   BerthProcess berth(json{{"UserNamespaceRange", ""}, {"AllowHostNetwork", true}});
   ASSERT_FALSE(berth.url().empty());
   std::string out = berth.ServerOutput();
-  EXPECT_NE(out.find("warning: UserNamespaceRange is empty: jobs run WITHOUT a user namespace"),
+  EXPECT_NE(out.find(" WARN  UserNamespaceRange is empty: jobs run WITHOUT a user namespace"),
             std::string::npos)
       << out;
-  EXPECT_NE(out.find("warning: AllowHostNetwork is on"), std::string::npos) << out;
+  EXPECT_NE(out.find(" WARN  AllowHostNetwork is on"), std::string::npos) << out;
   // The job still runs (as host root, which is what the operator asked for).
   std::string id = berth.SubmitOk(R"({"image":"busybox","command":"id -u"})");
   Reply r = berth.WaitTerminal(id, seconds(30));

@@ -46,7 +46,7 @@ TEST_F(StartFailureTest, ACommandTheImageLacksFailsAtOnce) {
   ASSERT_FALSE(berth.url().empty());
   std::string id = berth.SubmitOk(R"({"image":"busybox","command":["/no/such/program"]})");
   ExpectFailedOnce(berth, id, "/no/such/program");
-  EXPECT_EQ(berth.ServerOutput().find("start attempt 2"), std::string::npos)
+  EXPECT_EQ(berth.ServerOutput().find("attempt=2"), std::string::npos)
       << berth.ServerOutput();
 }
 
