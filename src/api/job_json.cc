@@ -33,7 +33,7 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
                        {"startedAt", TimeOrNull(a.started_at)},
                        {"finishedAt", TimeOrNull(a.finished_at)}});
   }
-  return {
+  json j = {
       {"id", job.id},
       {"state", ToString(job.state)},
       {"exitCode", CodeOrNull(job.exit_code)},
@@ -46,6 +46,11 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
       {"cancelRequested", job.cancel_requested},
       {"history", history},
   };
+  if (!job.schedule.empty()) {
+    j["schedule"] = job.schedule;
+    j["scheduledAt"] = TimeOrNull(job.scheduled_at);
+  }
+  return j;
 }
 
 HttpResponse JsonResponse(int status, const json& body) {

@@ -17,6 +17,7 @@
 #include "api/key_api.h"
 #include "api/metrics_api.h"
 #include "api/prometheus_metrics.h"
+#include "api/schedule_api.h"
 #include "api/web_api.h"
 #include "common/files.h"
 #include "common/log_text.h"
@@ -33,6 +34,7 @@
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp.h"
 #include "store/sqlite_store.h"
+#include "triggers/schedule_runner.h"
 
 #ifndef BERTH_DEFAULT_BUNDLED_IMAGES
 #define BERTH_DEFAULT_BUNDLED_IMAGES "/usr/share/berth/images"
@@ -229,6 +231,11 @@ int Serve(const ServeOptions& opts) {
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
   LocalJobService service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  ScheduleRunnerOptions schedule_opts;
+  schedule_opts.queue = settings->job_queue_name;
+  schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };
+  schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
+  ScheduleRunner schedules(schedule_opts, **opened_store, store, clock);
 
   JobApiOptions aopts;
   aopts.keys = keys;
@@ -261,6 +268,11 @@ int Serve(const ServeOptions& opts) {
   events_api_opts.authorize = image_api_opts.authorize;
   EventsApi events_api(events, clock, events_api_opts);
   events_api.Register(router);
+  ScheduleApiOptions schedule_api_opts;
+  schedule_api_opts.authorize = image_api_opts.authorize;
+  schedule_api_opts.allow_host_network = settings->allow_host_network;
+  ScheduleApi schedule_api(schedules, schedule_api_opts);
+  schedule_api.Register(router);
   WebApi::Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
@@ -270,6 +282,7 @@ int Serve(const ServeOptions& opts) {
   if (!bound.ok()) return Die(bound.status().message());
   if (Status st = dispatcher.Start(); !st.ok()) return Die(st.ToString());
   sweeper.Start();
+  schedules.Start();
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = "http://" + shown_host + ":" + std::to_string(*bound);
@@ -288,6 +301,7 @@ int Serve(const ServeOptions& opts) {
     server.Stop();
   });
   server.Run();
+  schedules.Stop();
   dispatcher.Stop();
   signal_waiter.join();
   return 0;
