@@ -9,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "api/callback_api.h"
 #include "api/events_api.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
@@ -34,6 +35,7 @@
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp.h"
 #include "store/sqlite_store.h"
+#include "triggers/callback_deliverer.h"
 #include "triggers/schedule_runner.h"
 
 #ifndef BERTH_DEFAULT_BUNDLED_IMAGES
@@ -236,12 +238,29 @@ int Serve(const ServeOptions& opts) {
   schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };
   schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
   ScheduleRunner schedules(schedule_opts, **opened_store, store, clock);
+  auto callback_secret = LoadOrCreateCallbackSecret(data / "callback-secret");
+  if (!callback_secret.ok()) return Die(callback_secret.status().ToString());
+  CallbackDelivererOptions callback_opts;
+  callback_opts.max_attempts = settings->callback_max_attempts;
+  callback_opts.backoff = milliseconds(settings->callback_backoff_ms);
+  callback_opts.timeout = milliseconds(int64_t{settings->callback_timeout_seconds} * 1000);
+  callback_opts.policy.allowed_hosts = SplitHostList(settings->callback_allowed_hosts);
+  callback_opts.policy.allow_loopback = settings->allow_loopback_callbacks;
+  callback_opts.secret = *callback_secret;
+  CurlCallbackSender callback_sender;
+  CallbackDeliverer callbacks(callback_opts, **opened_store, store, clock, callback_sender,
+                              ResolveWithGetaddrinfo);
 
   JobApiOptions aopts;
   aopts.keys = keys;
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
   aopts.allow_host_network = settings->allow_host_network;
+  aopts.check_spec = [policy = callback_opts.policy](const JobSpec& spec) -> Status {
+    if (spec.callback_url.empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(CallbackUrl url, ParseCallbackUrl(spec.callback_url));
+    return CheckCallbackUrl(policy, url);
+  };
   // A job's reason never shows where the data dir is on the host (it may name its temp paths).
   aopts.hidden_paths = {data.string()};
   if (auto real = std::filesystem::weakly_canonical(data, ec); !ec && real != data) {
@@ -273,6 +292,15 @@ int Serve(const ServeOptions& opts) {
   schedule_api_opts.allow_host_network = settings->allow_host_network;
   ScheduleApi schedule_api(schedules, schedule_api_opts);
   schedule_api.Register(router);
+  CallbackApiOptions callback_api_opts;
+  callback_api_opts.is_master = [keys](const HttpRequest& req) {
+    return keys->Check("jobs", PresentedKey(req)) == KeyAccess::kMaster;
+  };
+  callback_api_opts.secret_for_host = [secret = *callback_secret](std::string_view host) {
+    return HostSecret(secret, host);
+  };
+  CallbackApi callback_api(callback_api_opts);
+  callback_api.Register(router);
   WebApi::Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
@@ -283,6 +311,7 @@ int Serve(const ServeOptions& opts) {
   if (Status st = dispatcher.Start(); !st.ok()) return Die(st.ToString());
   sweeper.Start();
   schedules.Start();
+  callbacks.Start();
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = "http://" + shown_host + ":" + std::to_string(*bound);
@@ -302,6 +331,7 @@ int Serve(const ServeOptions& opts) {
   });
   server.Run();
   schedules.Stop();
+  callbacks.Stop();
   dispatcher.Stop();
   signal_waiter.join();
   return 0;

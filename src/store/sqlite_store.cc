@@ -14,7 +14,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -79,8 +79,25 @@ CREATE TABLE schedules(
 PRAGMA user_version = 3;
 )sql";
 
+// From schema 3 to 4: the completion callbacks' outbox.
+constexpr const char* kMigrateV3 = R"sql(
+ALTER TABLE jobs ADD COLUMN callback_url TEXT NOT NULL DEFAULT '';
+CREATE TABLE callbacks(
+  job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  state TEXT NOT NULL,              -- Pending, Delivered, Failed
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,          -- while Pending: due then (a claim pushes it out)
+  last_error TEXT NOT NULL DEFAULT '',
+  delivered_at INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks(next_attempt_at) WHERE state = 'Pending';
+PRAGMA user_version = 4;
+)sql";
+
 // Migrations in order: kMigrations[v - 1] takes schema v to v + 1.
-constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2};
+constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3};
 
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
@@ -355,6 +372,18 @@ QueueMessage MessageFromRow(const Statement& st) {
 // Sets a job's status if the job state machine allows the move (AllowedSources, CanMove): a
 // compare-and-set on the stored state (and, for Pending, on cancel_requested). Runs inside the
 // caller's transaction.
+// Writes the completion callback's outbox row of job `id` (when it has a callbackUrl) as it
+// ends: inside the transaction that makes it terminal, so an ended job's callback is never lost.
+Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_ms) {
+  ASSIGN_OR_RETURN(Statement ins,
+                   conn.Prepare("INSERT OR IGNORE INTO callbacks(job_id, url, state, attempts, "
+                                "next_attempt_at, created_at) SELECT id, callback_url, 'Pending', "
+                                "0, ?2, ?2 FROM jobs WHERE id=?1 AND callback_url != ''",
+                                "enqueue callback"));
+  ins.Bind(1, id).Bind(2, now_ms);
+  return ins.Run();
+}
+
 Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u) {
   std::vector<JobState> from = AllowedSources(u.state);
   {
@@ -380,7 +409,11 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
       st.BindNull(8);
     }
     RETURN_IF_ERROR(st.Run());
-    if (st.Changes() > 0) return Status::Ok();
+    if (st.Changes() > 0) {
+      if (!IsTerminal(u.state)) return Status::Ok();
+      int64_t now = u.finished_at ? ToUnixMillis(*u.finished_at) : 0;
+      return EnqueueCallback(conn, id, now);
+    }
   }
   ASSIGN_OR_RETURN(
       Statement st,
@@ -398,8 +431,8 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
       Statement ins,
       conn.Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
                    "started_at, finished_at, attempts, idempotency_key, history, seq, schedule, "
-                   "scheduled_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                   "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14)",
+                   "scheduled_at, callback_url) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                   "?11, ?12, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15)",
                    "submit job: insert job"));
   std::optional<int64_t> code;
   if (job.exit_code) code = *job.exit_code;
@@ -413,7 +446,7 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
     ins.Bind(11, job.idempotency_key);
   }
   ins.Bind(12, AttemptsToJson(job.history)).Bind(13, job.schedule);
-  ins.Bind(14, OptMillis(job.scheduled_at));
+  ins.Bind(14, OptMillis(job.scheduled_at)).Bind(15, job.spec.callback_url);
   RETURN_IF_ERROR(ins.Run());
   ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
                                                "inserted_at, next_visible) "
@@ -421,6 +454,36 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
                                                "submit job: insert message"));
   msg.Bind(1, queue).Bind(2, job.id).Bind(3, now_ms);
   return msg.Run();
+}
+
+constexpr const char* kCallbackColumns =
+    "job_id, url, state, attempts, next_attempt_at, last_error, delivered_at";
+
+// Reads a row selected with kCallbackColumns.
+Result<CallbackDelivery> CallbackFromRow(const Statement& st) {
+  CallbackDelivery d;
+  d.job_id = st.Text(0);
+  d.status.url = st.Text(1);
+  std::optional<CallbackState> state = ParseCallbackState(st.Text(2));
+  if (!state) return Status::Internal("sqlite: callback of job " + d.job_id + ": bad state");
+  d.status.state = *state;
+  d.status.attempts = static_cast<int>(st.Int(3));
+  if (d.status.state == CallbackState::kPending) d.status.next_attempt_at = OptTime(st.OptInt(4));
+  d.status.last_error = st.Text(5);
+  d.status.delivered_at = OptTime(st.OptInt(6));
+  return d;
+}
+
+// The callback delivery of job `id`; nullopt before the job has ended.
+Result<std::optional<CallbackStatus>> ReadCallback(SqliteConnection& conn, std::string_view id) {
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare(std::string("SELECT ") + kCallbackColumns +
+                                                  " FROM callbacks WHERE job_id=?1",
+                                              "read callback"));
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<CallbackStatus>();
+  ASSIGN_OR_RETURN(CallbackDelivery d, CallbackFromRow(st));
+  return std::optional<CallbackStatus>(std::move(d.status));
 }
 
 Status StaleReceipt(const QueueMessage& msg) {
@@ -580,13 +643,20 @@ Result<JobRecord> SqliteStore::GetJob(std::string_view id) {
 
 Result<JobRecord> SqliteStore::ReadJobRow(std::string_view id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(
-      Statement st,
-      reader->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1", "get job"));
-  st.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
-  return JobFromRow(st);
+  JobRecord job;
+  {
+    ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kJobColumns +
+                                                       " FROM jobs WHERE id=?1",
+                                                   "get job"));
+    st.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+    ASSIGN_OR_RETURN(job, JobFromRow(st));
+  }
+  if (!job.spec.callback_url.empty()) {
+    ASSIGN_OR_RETURN(job.callback, ReadCallback(*reader, id));
+  }
+  return job;
 }
 
 Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobState>& states,
@@ -787,6 +857,7 @@ Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
       up.Bind(1, id).Bind(2, ToString(JobState::kCanceled));
       up.Bind(3, std::string_view("Canceled before it started")).Bind(4, now);
       RETURN_IF_ERROR(up.Run());
+      RETURN_IF_ERROR(EnqueueCallback(*writer_, id, now));
       ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
                                                        "cancel queued job: delete messages"));
       del.Bind(1, id);
@@ -983,6 +1054,67 @@ Status SqliteStore::AdvanceSchedule(std::string_view name, TimePoint expected, T
     if (!job) return Status::Ok();
     return InsertJob(*writer_, *job, queue, now);
   });
+}
+
+}  // namespace berth
+
+// Completion callbacks (TriggerStore).
+namespace berth {
+
+Result<std::vector<CallbackDelivery>> SqliteStore::ClaimCallbacks(int max, milliseconds lease) {
+  if (max < 0) return Status::InvalidArgument("claim callbacks: negative max");
+  std::vector<CallbackDelivery> claimed;
+  std::lock_guard lock(write_mu_);
+  int64_t now = NowMillis();
+  Status st = writer_->InTransaction("claim callbacks", [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement sel,
+                       writer_->Prepare(std::string("SELECT ") + kCallbackColumns +
+                                            " FROM callbacks WHERE state='Pending' AND "
+                                            "next_attempt_at<=?1 ORDER BY next_attempt_at "
+                                            "LIMIT ?2",
+                                        "claim callbacks: select"));
+      sel.Bind(1, now).Bind(2, int64_t{max});
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, sel.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(CallbackDelivery d, CallbackFromRow(sel));
+        claimed.push_back(std::move(d));
+      }
+    }
+    for (CallbackDelivery& d : claimed) {
+      d.status.attempts += 1;
+      d.status.next_attempt_at = FromUnixMillis(now + lease.count());
+      ASSIGN_OR_RETURN(Statement up, writer_->Prepare("UPDATE callbacks SET attempts=?2, "
+                                                      "next_attempt_at=?3 WHERE job_id=?1",
+                                                      "claim callbacks: update"));
+      up.Bind(1, d.job_id).Bind(2, int64_t{d.status.attempts});
+      RETURN_IF_ERROR(up.Bind(3, now + lease.count()).Run());
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  for (const CallbackDelivery& d : claimed) finished_.Erase(d.job_id);
+  return claimed;
+}
+
+Status SqliteStore::RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) {
+  std::lock_guard lock(write_mu_);
+  Status st = writer_->InTransaction("record callback attempt", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement up,
+                     writer_->Prepare("UPDATE callbacks SET state=?2, last_error=?3, "
+                                      "next_attempt_at=?4, delivered_at=?5 WHERE job_id=?1",
+                                      "record callback attempt"));
+    up.Bind(1, job_id).Bind(2, ToString(after.state)).Bind(3, after.last_error);
+    up.Bind(4, OptMillis(after.next_attempt_at)).Bind(5, OptMillis(after.delivered_at));
+    RETURN_IF_ERROR(up.Run());
+    if (up.Changes() == 0) {
+      return Status::NotFound("no callback for job " + std::string(job_id));
+    }
+    return Status::Ok();
+  });
+  finished_.Erase(job_id);  // a finished job's cached record shows the delivery's new state
+  return st;
 }
 
 }  // namespace berth

@@ -86,6 +86,8 @@ class SqliteStore : public Store, public TriggerStore {
   Status AdvanceSchedule(std::string_view name, TimePoint expected, TimePoint through,
                          const std::optional<JobRecord>& job, std::string_view queue,
                          int skipped) override;
+  Result<std::vector<CallbackDelivery>> ClaimCallbacks(int max, milliseconds lease) override;
+  Status RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) override;
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }

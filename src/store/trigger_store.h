@@ -15,6 +15,12 @@
 
 namespace berth {
 
+// One completion callback in the outbox (see triggers/callback_deliverer.h).
+struct CallbackDelivery {
+  std::string job_id;
+  CallbackStatus status;
+};
+
 class TriggerStore {
  public:
   virtual ~TriggerStore() = default;
@@ -41,6 +47,15 @@ class TriggerStore {
   virtual Status AdvanceSchedule(std::string_view name, TimePoint expected, TimePoint through,
                                  const std::optional<JobRecord>& job, std::string_view queue,
                                  int skipped) = 0;
+
+  // Completion callbacks. The outbox row of a job with a callbackUrl is written by the Store in
+  // the same transaction as the job's terminal state (Pending, due at once).
+  //
+  // Claims up to `max` Pending deliveries that are due: each counts one more attempt and is not
+  // due again before now + `lease` (a crashed deliverer's claim runs out).
+  virtual Result<std::vector<CallbackDelivery>> ClaimCallbacks(int max, milliseconds lease) = 0;
+  // Records how an attempt went: `after`'s state, last error, next attempt and delivery time.
+  virtual Status RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) = 0;
 };
 
 }  // namespace berth
