@@ -13,10 +13,11 @@ declare -A allowed=(
   [images]="common job images"
   [runtime]="common job images runtime"  # runtime builds rootfs from images (CMake link)
   [dispatch]="common job store runtime images dispatch"
+  [triggers]="common job store triggers"  # schedules, callbacks: beside dispatch, no runtime
   [api]="common job api"
   [shim]="common job shim"
-  [daemon]="common job store runtime images dispatch api shim daemon"
-  [cli]="common job store runtime images dispatch api shim daemon cli"
+  [daemon]="common job store runtime images dispatch triggers api shim daemon"
+  [cli]="common job store runtime images dispatch triggers api shim daemon cli"
 )
 
 bad=0

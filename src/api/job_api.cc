@@ -122,6 +122,12 @@ void JobApi::HandleSubmit(const HttpRequest& req, Respond respond) {
     respond(JsonError(400, "field 'network': \"host\" is not allowed (AllowHostNetwork is off)"));
     return;
   }
+  if (opts_.check_spec) {
+    if (Status st = opts_.check_spec(spec); !st.ok()) {
+      respond(JsonError(HttpCodeFor(st), st.message()));
+      return;
+    }
+  }
   std::string host = req.Header("host");
   SubmitOptions submit;
   submit.idempotency_key = req.Header("idempotency-key");
@@ -166,7 +172,10 @@ void JobApi::HandleStatus(const HttpRequest& req, const std::string& id, Respond
   // A finished job's answer never changes: reuse it while the record says the same finish.
   std::string cache_key = id + "?" + req.Query("tail").value_or("*");
   int64_t finished_ms = job->finished_at ? ToUnixMillis(*job->finished_at) : -1;
-  bool cacheable = IsTerminal(job->state) && job->finished_at.has_value();
+  // (A callback still being delivered changes the answer: not cached until it is settled.)
+  bool cacheable = IsTerminal(job->state) && job->finished_at.has_value() &&
+                   (job->spec.callback_url.empty() ||
+                    (job->callback && job->callback->state != CallbackState::kPending));
   if (cacheable) {
     if (auto body = rendered_.Get(cache_key, finished_ms)) {
       HttpResponse r;

@@ -11,6 +11,7 @@
 // place a Status becomes an HTTP code. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct JobApiOptions {
   // Host paths a caller never sees (the data dir, as given and resolved): in a job's reason
   // they are shown as "<data>".
   std::vector<std::string> hidden_paths;
+  // Extra checks of a submitted spec (the daemon's callback allow-list); an error answers 400
+  // (InvalidArgument) or 403 (PermissionDenied). Null: none.
+  std::function<Status(const JobSpec&)> check_spec;
 };
 
 class JobApi {

@@ -33,7 +33,7 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
                        {"startedAt", TimeOrNull(a.started_at)},
                        {"finishedAt", TimeOrNull(a.finished_at)}});
   }
-  return {
+  json j = {
       {"id", job.id},
       {"state", ToString(job.state)},
       {"exitCode", CodeOrNull(job.exit_code)},
@@ -46,6 +46,22 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
       {"cancelRequested", job.cancel_requested},
       {"history", history},
   };
+  if (!job.spec.callback_url.empty()) {
+    json cb = {{"url", job.spec.callback_url}, {"state", "AwaitingJobEnd"}, {"attempts", 0}};
+    if (job.callback) {
+      cb["state"] = ToString(job.callback->state);
+      cb["attempts"] = job.callback->attempts;
+      cb["lastError"] = job.callback->last_error;
+      cb["nextAttemptAt"] = TimeOrNull(job.callback->next_attempt_at);
+      cb["deliveredAt"] = TimeOrNull(job.callback->delivered_at);
+    }
+    j["callback"] = cb;
+  }
+  if (!job.schedule.empty()) {
+    j["schedule"] = job.schedule;
+    j["scheduledAt"] = TimeOrNull(job.scheduled_at);
+  }
+  return j;
 }
 
 HttpResponse JsonResponse(int status, const json& body) {

@@ -7,6 +7,7 @@
 #include "cli/help_commands.h"
 #include "cli/image_commands.h"
 #include "cli/key_commands.h"
+#include "cli/schedule_commands.h"
 #include "daemon/server.h"
 #include "daemon/settings.h"
 #include "shim/shim_flags.h"
@@ -111,6 +112,8 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   AddImageCommands(app, image_command);
   std::function<int()> key_command;
   AddKeyCommands(app, key_command);
+  std::function<int()> schedule_command;
+  AddScheduleCommands(app, schedule_command);
   std::function<int()> help_command;
   AddHelpCommands(app, help_command);
 
@@ -130,6 +133,7 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   if (*shim_cmd) return RunShim(shim);
   if (image_command) return image_command();
   if (key_command) return key_command();
+  if (schedule_command) return schedule_command();
   if (help_command) return help_command();
   return 2;
 }

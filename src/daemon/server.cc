@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api/access_log.h"
+#include "api/callback_api.h"
 #include "api/events_api.h"
 #include "api/http_metrics.h"
 #include "api/http_server.h"
@@ -18,6 +19,7 @@
 #include "api/key_api.h"
 #include "api/metrics_api.h"
 #include "api/prometheus_metrics.h"
+#include "api/schedule_api.h"
 #include "api/web_api.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -36,6 +38,8 @@
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp.h"
 #include "store/sqlite_store.h"
+#include "triggers/callback_deliverer.h"
+#include "triggers/schedule_runner.h"
 
 #ifndef BERTH_DEFAULT_BUNDLED_IMAGES
 #define BERTH_DEFAULT_BUNDLED_IMAGES "/usr/share/berth/images"
@@ -252,6 +256,23 @@ int Serve(const ServeOptions& opts) {
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
   LocalJobService service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  ScheduleRunnerOptions schedule_opts;
+  schedule_opts.queue = settings->job_queue_name;
+  schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };
+  schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
+  ScheduleRunner schedules(schedule_opts, **opened_store, store, clock);
+  auto callback_secret = LoadOrCreateCallbackSecret(data / "callback-secret");
+  if (!callback_secret.ok()) return Die(callback_secret.status().ToString());
+  CallbackDelivererOptions callback_opts;
+  callback_opts.max_attempts = settings->callback_max_attempts;
+  callback_opts.backoff = milliseconds(settings->callback_backoff_ms);
+  callback_opts.timeout = milliseconds(int64_t{settings->callback_timeout_seconds} * 1000);
+  callback_opts.policy.allowed_hosts = SplitHostList(settings->callback_allowed_hosts);
+  callback_opts.policy.allow_loopback = settings->allow_loopback_callbacks;
+  callback_opts.secret = *callback_secret;
+  CurlCallbackSender callback_sender;
+  CallbackDeliverer callbacks(callback_opts, **opened_store, store, clock, callback_sender,
+                              ResolveWithGetaddrinfo);
 
   JobApiOptions aopts;
   aopts.keys = keys;
@@ -261,6 +282,11 @@ int Serve(const ServeOptions& opts) {
   if (settings->allow_host_network) {
     log.Warn("AllowHostNetwork is on: a job that asks for it shares the host's network");
   }
+  aopts.check_spec = [policy = callback_opts.policy](const JobSpec& spec) -> Status {
+    if (spec.callback_url.empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(CallbackUrl url, ParseCallbackUrl(spec.callback_url));
+    return CheckCallbackUrl(policy, url);
+  };
   // A job's reason never shows where the data dir is on the host (it may name its temp paths).
   aopts.hidden_paths = {data.string()};
   if (auto real = std::filesystem::weakly_canonical(data, ec); !ec && real != data) {
@@ -288,6 +314,20 @@ int Serve(const ServeOptions& opts) {
   events_api_opts.authorize = image_api_opts.authorize;
   EventsApi events_api(events, clock, events_api_opts);
   events_api.Register(router);
+  ScheduleApiOptions schedule_api_opts;
+  schedule_api_opts.authorize = image_api_opts.authorize;
+  schedule_api_opts.allow_host_network = settings->allow_host_network;
+  ScheduleApi schedule_api(schedules, schedule_api_opts);
+  schedule_api.Register(router);
+  CallbackApiOptions callback_api_opts;
+  callback_api_opts.is_master = [keys](const HttpRequest& req) {
+    return keys->Check("jobs", PresentedKey(req)) == KeyAccess::kMaster;
+  };
+  callback_api_opts.secret_for_host = [secret = *callback_secret](std::string_view host) {
+    return HostSecret(secret, host);
+  };
+  CallbackApi callback_api(callback_api_opts);
+  callback_api.Register(router);
   WebApi::Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
@@ -304,6 +344,8 @@ int Serve(const ServeOptions& opts) {
   if (Status st = dispatcher.Start(); !st.ok()) return Die(log, st.ToString());
   if (unfinished.ok()) LogAdopted(log, store, *unfinished);
   sweeper.Start();
+  schedules.Start();
+  callbacks.Start();
 
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = std::string(settings->tls_cert_file.empty() ? "http" : "https") + "://" +
@@ -334,6 +376,8 @@ int Serve(const ServeOptions& opts) {
     server.Stop();
   });
   server.Run();
+  schedules.Stop();
+  callbacks.Stop();
   dispatcher.Stop();
   signal_waiter.join();
   events.Unsubscribe(job_lines);

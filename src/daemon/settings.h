@@ -73,6 +73,15 @@ struct Settings {
   std::string user_namespace_range =
       "100000:65536";  // UserNamespaceRange: host uid/gid start:count
 
+  // Completion callbacks (a job spec's callbackUrl).
+  int callback_max_attempts = 10;  // CallbackMaxAttempts: POSTs before a delivery is Failed
+  // CallbackAllowedHosts: comma-separated host names ("*.example.com" for subdomains) callbacks
+  // may go to; empty = any host (loopback only with AllowLoopbackCallbacks).
+  std::string callback_allowed_hosts;
+  bool allow_loopback_callbacks = false;  // AllowLoopbackCallbacks: 127.0.0.0/8, ::1, localhost
+  int64_t callback_backoff_ms = 1000;     // CallbackBackoffMs: first retry delay; doubles
+  int callback_timeout_seconds = 10;      // CallbackTimeoutSeconds: one POST's deadline
+
   // Registries.
   std::string default_registry = "docker.io";  // DefaultRegistry: for names without a registry
   std::string registry_mirrors;     // RegistryMirrors: comma-separated mirror hosts for Docker Hub

@@ -109,4 +109,23 @@ Result<std::vector<AttemptRecord>> AttemptsFromJson(std::string_view text) {
   }
 }
 
+std::string_view ToString(CallbackState s) {
+  switch (s) {
+    case CallbackState::kDelivered:
+      return "Delivered";
+    case CallbackState::kFailed:
+      return "Failed";
+    case CallbackState::kPending:
+      break;
+  }
+  return "Pending";
+}
+
+std::optional<CallbackState> ParseCallbackState(std::string_view s) {
+  if (s == "Pending") return CallbackState::kPending;
+  if (s == "Delivered") return CallbackState::kDelivered;
+  if (s == "Failed") return CallbackState::kFailed;
+  return std::nullopt;
+}
+
 }  // namespace berth

@@ -45,6 +45,22 @@ struct AttemptRecord {
   std::optional<TimePoint> finished_at;
 };
 
+// Where the delivery of a job's completion callback (spec.callback_url) stands.
+// Pending: waiting for its (next) attempt. Delivered: a 2xx came back. Failed: given up after
+// CallbackMaxAttempts, or the URL is not allowed.
+enum class CallbackState { kPending, kDelivered, kFailed };
+std::string_view ToString(CallbackState s);
+std::optional<CallbackState> ParseCallbackState(std::string_view s);
+
+struct CallbackStatus {
+  std::string url;
+  CallbackState state = CallbackState::kPending;
+  int attempts = 0;                          // POSTs tried so far
+  std::string last_error;                    // why the last attempt failed; empty when none
+  std::optional<TimePoint> next_attempt_at;  // while Pending
+  std::optional<TimePoint> delivered_at;     // when Delivered
+};
+
 struct JobRecord {
   std::string id;  // UUIDv4; also the container's name
   JobSpec spec;
@@ -54,11 +70,16 @@ struct JobRecord {
   TimePoint created_at;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
-  int attempts = 0;                    // how many times a start was tried
-  std::vector<AttemptRecord> history;  // finished runs, oldest first
-  std::string idempotency_key;         // the client's Idempotency-Key; empty when none
-  bool cancel_requested = false;       // a cancel arrived while it was starting or running
-  int64_t seq = 0;                     // submission order (set by the store); list cursor
+  int attempts = 0;                       // how many times a start was tried
+  std::vector<AttemptRecord> history;     // finished runs, oldest first
+  std::string idempotency_key;            // the client's Idempotency-Key; empty when none
+  bool cancel_requested = false;          // a cancel arrived while it was starting or running
+  int64_t seq = 0;                        // submission order (set by the store); list cursor
+  std::string schedule;                   // the schedule whose firing made it; empty when none
+  std::optional<TimePoint> scheduled_at;  // that firing's time
+  // The completion callback's delivery, once the job has ended (nullopt before, or without a
+  // callbackUrl).
+  std::optional<CallbackStatus> callback;
 };
 
 // Attempt history as JSON (the store keeps it in one column) and back.

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "job/callback_url.h"
+
 namespace berth {
 namespace {
 
@@ -186,6 +188,10 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
       return FieldError(key, "must be a whole number from 0 to " + std::to_string(kMaxJobRetries));
     }
     spec.max_retries = v.get<int>();
+  } else if (key == "callbackUrl") {
+    if (!v.is_string()) return FieldError(key, "must be a string (an http or https URL)");
+    RETURN_IF_ERROR(ParseCallbackUrl(v.get_ref<const std::string&>()).status());
+    spec.callback_url = v.get<std::string>();
   } else if (key == "readOnlyRootFilesystem") {
     if (!v.is_boolean()) return FieldError(key, "must be true or false");
     spec.read_only_root_filesystem = v.get<bool>();
@@ -328,6 +334,7 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   if (spec.max_retries) j["maxRetries"] = *spec.max_retries;
   if (spec.read_only_root_filesystem) j["readOnlyRootFilesystem"] = true;
   if (spec.network != NetworkMode::kNone) j["network"] = ToString(spec.network);
+  if (!spec.callback_url.empty()) j["callbackUrl"] = spec.callback_url;
   return j.dump();
 }
 

@@ -35,6 +35,9 @@ struct JobSpec {
   // maxRetries (0..10): OnFailure re-runs after the first attempt; unset = the MaxRetries
   // setting.
   std::optional<int> max_retries;
+  // callbackUrl: where berth POSTs the job's final status when it ends (job/callback_url.h);
+  // empty = none.
+  std::string callback_url;
 };
 
 // Checks an image reference against the distribution grammar

@@ -14,7 +14,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -61,9 +61,47 @@ CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
 PRAGMA user_version = 2;
 )sql";
 
+// From schema 2 to 3: schedules (triggers/), and the schedule that made a job.
+constexpr const char* kMigrateV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN scheduled_at INTEGER;
+CREATE TABLE schedules(
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,               -- ScheduleSpecToJson(spec, include_secrets=true)
+  created_at INTEGER NOT NULL,      -- unix ms
+  updated_at INTEGER NOT NULL,
+  handled_through INTEGER NOT NULL, -- every firing at or before this is handled
+  last_fired_at INTEGER,
+  last_job_id TEXT NOT NULL DEFAULT '',
+  fired_count INTEGER NOT NULL DEFAULT 0,
+  skipped_count INTEGER NOT NULL DEFAULT 0
+);
+PRAGMA user_version = 3;
+)sql";
+
+// From schema 3 to 4: the completion callbacks' outbox.
+constexpr const char* kMigrateV3 = R"sql(
+ALTER TABLE jobs ADD COLUMN callback_url TEXT NOT NULL DEFAULT '';
+CREATE TABLE callbacks(
+  job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+  url TEXT NOT NULL,
+  state TEXT NOT NULL,              -- Pending, Delivered, Failed
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,          -- while Pending: due then (a claim pushes it out)
+  last_error TEXT NOT NULL DEFAULT '',
+  delivered_at INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX callbacks_due ON callbacks(next_attempt_at) WHERE state = 'Pending';
+PRAGMA user_version = 4;
+)sql";
+
+// Migrations in order: kMigrations[v - 1] takes schema v to v + 1.
+constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3};
+
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
-    "idempotency_key, history, cancel_requested, seq";
+    "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at";
 constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 
@@ -274,14 +312,21 @@ Status PrepareWriter(SqliteConnection& conn) {
       "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON", "set pragmas"));
   return conn.InTransaction("create schema", [&conn]() -> Status {
     ASSIGN_OR_RETURN(int64_t version, QueryInt(conn, "PRAGMA user_version", "read schema version"));
-    if (version == kSchemaVersion) return Status::Ok();
-    if (version == 1) return conn.Exec(kMigrateV1, "migrate schema 1 to 2");
-    if (version != 0) {
+    if (version > kSchemaVersion || version < 0) {
       return Status::FailedPrecondition("sqlite: schema version " + std::to_string(version) +
                                         " is not " + std::to_string(kSchemaVersion) +
                                         " (a newer berth wrote this database?)");
     }
-    return conn.Exec(kSchema, "create schema");
+    if (version == 0) {
+      RETURN_IF_ERROR(conn.Exec(kSchema, "create schema"));
+      version = 2;
+    }
+    for (; version < kSchemaVersion; ++version) {
+      RETURN_IF_ERROR(conn.Exec(
+          kMigrations[version - 1],
+          "migrate schema " + std::to_string(version) + " to " + std::to_string(version + 1)));
+    }
+    return Status::Ok();
   });
 }
 
@@ -307,6 +352,8 @@ Result<JobRecord> JobFromRow(const Statement& st) {
   job.history = std::move(history).value();
   job.cancel_requested = st.Int(11) != 0;
   job.seq = st.Int(12);
+  job.schedule = st.Text(13);
+  job.scheduled_at = OptTime(st.OptInt(14));
   return job;
 }
 
@@ -326,6 +373,18 @@ QueueMessage MessageFromRow(const Statement& st) {
 // Sets a job's status if the job state machine allows the move (AllowedSources, CanMove): a
 // compare-and-set on the stored state (and, for Pending, on cancel_requested). Runs inside the
 // caller's transaction.
+// Writes the completion callback's outbox row of job `id` (when it has a callbackUrl) as it
+// ends: inside the transaction that makes it terminal, so an ended job's callback is never lost.
+Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_ms) {
+  ASSIGN_OR_RETURN(Statement ins,
+                   conn.Prepare("INSERT OR IGNORE INTO callbacks(job_id, url, state, attempts, "
+                                "next_attempt_at, created_at) SELECT id, callback_url, 'Pending', "
+                                "0, ?2, ?2 FROM jobs WHERE id=?1 AND callback_url != ''",
+                                "enqueue callback"));
+  ins.Bind(1, id).Bind(2, now_ms);
+  return ins.Run();
+}
+
 Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u) {
   std::vector<JobState> from = AllowedSources(u.state);
   {
@@ -351,7 +410,11 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
       st.BindNull(8);
     }
     RETURN_IF_ERROR(st.Run());
-    if (st.Changes() > 0) return Status::Ok();
+    if (st.Changes() > 0) {
+      if (!IsTerminal(u.state)) return Status::Ok();
+      int64_t now = u.finished_at ? ToUnixMillis(*u.finished_at) : 0;
+      return EnqueueCallback(conn, id, now);
+    }
   }
   ASSIGN_OR_RETURN(
       Statement st,
@@ -360,6 +423,68 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
   return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
+}
+
+// Inserts `job` and one message for it on `queue` (inside the caller's transaction).
+Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
+                 int64_t now_ms) {
+  ASSIGN_OR_RETURN(
+      Statement ins,
+      conn.Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
+                   "started_at, finished_at, attempts, idempotency_key, history, seq, schedule, "
+                   "scheduled_at, callback_url) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                   "?11, ?12, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15)",
+                   "submit job: insert job"));
+  std::optional<int64_t> code;
+  if (job.exit_code) code = *job.exit_code;
+  ins.Bind(1, job.id).Bind(2, JobSpecToJson(job.spec, /*include_secrets=*/true));
+  ins.Bind(3, job.spec.image).Bind(4, ToString(job.state)).Bind(5, code).Bind(6, job.reason);
+  ins.Bind(7, ToUnixMillis(job.created_at)).Bind(8, OptMillis(job.started_at));
+  ins.Bind(9, OptMillis(job.finished_at)).Bind(10, int64_t{job.attempts});
+  if (job.idempotency_key.empty()) {
+    ins.BindNull(11);
+  } else {
+    ins.Bind(11, job.idempotency_key);
+  }
+  ins.Bind(12, AttemptsToJson(job.history)).Bind(13, job.schedule);
+  ins.Bind(14, OptMillis(job.scheduled_at)).Bind(15, job.spec.callback_url);
+  RETURN_IF_ERROR(ins.Run());
+  ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
+                                               "inserted_at, next_visible) "
+                                               "VALUES(?1, ?2, ?3, ?3)",
+                                               "submit job: insert message"));
+  msg.Bind(1, queue).Bind(2, job.id).Bind(3, now_ms);
+  return msg.Run();
+}
+
+constexpr const char* kCallbackColumns =
+    "job_id, url, state, attempts, next_attempt_at, last_error, delivered_at";
+
+// Reads a row selected with kCallbackColumns.
+Result<CallbackDelivery> CallbackFromRow(const Statement& st) {
+  CallbackDelivery d;
+  d.job_id = st.Text(0);
+  d.status.url = st.Text(1);
+  std::optional<CallbackState> state = ParseCallbackState(st.Text(2));
+  if (!state) return Status::Internal("sqlite: callback of job " + d.job_id + ": bad state");
+  d.status.state = *state;
+  d.status.attempts = static_cast<int>(st.Int(3));
+  if (d.status.state == CallbackState::kPending) d.status.next_attempt_at = OptTime(st.OptInt(4));
+  d.status.last_error = st.Text(5);
+  d.status.delivered_at = OptTime(st.OptInt(6));
+  return d;
+}
+
+// The callback delivery of job `id`; nullopt before the job has ended.
+Result<std::optional<CallbackStatus>> ReadCallback(SqliteConnection& conn, std::string_view id) {
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare(std::string("SELECT ") + kCallbackColumns +
+                                                  " FROM callbacks WHERE job_id=?1",
+                                              "read callback"));
+  st.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<CallbackStatus>();
+  ASSIGN_OR_RETURN(CallbackDelivery d, CallbackFromRow(st));
+  return std::optional<CallbackStatus>(std::move(d.status));
 }
 
 Status StaleReceipt(const QueueMessage& msg) {
@@ -499,34 +624,7 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
   if (job.id.empty()) return Status::InvalidArgument("submit job: empty job id");
   if (sub.queue.empty()) return Status::InvalidArgument("submit job " + job.id + ": empty queue");
   RETURN_IF_ERROR(writer_->Run("SAVEPOINT submit", "submit job: savepoint"));
-  Status st = [&]() -> Status {
-    ASSIGN_OR_RETURN(
-        Statement ins,
-        writer_->Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
-                         "started_at, finished_at, attempts, idempotency_key, history, seq) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                         "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs))",
-                         "submit job: insert job"));
-    std::optional<int64_t> code;
-    if (job.exit_code) code = *job.exit_code;
-    ins.Bind(1, job.id).Bind(2, JobSpecToJson(job.spec, /*include_secrets=*/true));
-    ins.Bind(3, job.spec.image).Bind(4, ToString(job.state)).Bind(5, code).Bind(6, job.reason);
-    ins.Bind(7, ToUnixMillis(job.created_at)).Bind(8, OptMillis(job.started_at));
-    ins.Bind(9, OptMillis(job.finished_at)).Bind(10, int64_t{job.attempts});
-    if (job.idempotency_key.empty()) {
-      ins.BindNull(11);
-    } else {
-      ins.Bind(11, job.idempotency_key);
-    }
-    ins.Bind(12, AttemptsToJson(job.history));
-    RETURN_IF_ERROR(ins.Run());
-    ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
-                                                     "inserted_at, next_visible) "
-                                                     "VALUES(?1, ?2, ?3, ?3)",
-                                                     "submit job: insert message"));
-    msg.Bind(1, sub.queue).Bind(2, job.id).Bind(3, now_ms);
-    return msg.Run();
-  }();
+  Status st = InsertJob(*writer_, job, sub.queue, now_ms);
   if (!st.ok()) {
     Status ignored = writer_->Run("ROLLBACK TO submit", "submit job: rollback to savepoint");
     (void)ignored;  // if this fails too, the batch error below rolls everything back
@@ -546,13 +644,20 @@ Result<JobRecord> SqliteStore::GetJob(std::string_view id) {
 
 Result<JobRecord> SqliteStore::ReadJobRow(std::string_view id) {
   ReaderLease reader(*this);
-  ASSIGN_OR_RETURN(
-      Statement st,
-      reader->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1", "get job"));
-  st.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, st.Step());
-  if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
-  return JobFromRow(st);
+  JobRecord job;
+  {
+    ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kJobColumns +
+                                                       " FROM jobs WHERE id=?1",
+                                                   "get job"));
+    st.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+    ASSIGN_OR_RETURN(job, JobFromRow(st));
+  }
+  if (!job.spec.callback_url.empty()) {
+    ASSIGN_OR_RETURN(job.callback, ReadCallback(*reader, id));
+  }
+  return job;
 }
 
 Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobState>& states,
@@ -753,6 +858,7 @@ Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
       up.Bind(1, id).Bind(2, ToString(JobState::kCanceled));
       up.Bind(3, std::string_view("Canceled before it started")).Bind(4, now);
       RETURN_IF_ERROR(up.Run());
+      RETURN_IF_ERROR(EnqueueCallback(*writer_, id, now));
       ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
                                                        "cancel queued job: delete messages"));
       del.Bind(1, id);
@@ -819,6 +925,196 @@ Status SqliteStore::DeleteJob(std::string_view id) {
     return Status::Ok();
   });
   finished_.Erase(id);  // and again: a read that raced with the delete cannot cache it now
+  return st;
+}
+
+}  // namespace berth
+
+// Schedules (TriggerStore).
+namespace berth {
+namespace {
+
+constexpr const char* kScheduleColumns =
+    "name, spec, created_at, updated_at, handled_through, last_fired_at, last_job_id, "
+    "fired_count, skipped_count";
+
+Result<ScheduleRecord> ScheduleFromRow(const Statement& st) {
+  ScheduleRecord s;
+  Result<ScheduleSpec> spec = ParseScheduleSpec(st.Text(1));
+  if (!spec.ok()) return spec.status().WithContext("sqlite: stored schedule " + st.Text(0));
+  s.spec = std::move(spec).value();
+  s.created_at = FromUnixMillis(st.Int(2));
+  s.updated_at = FromUnixMillis(st.Int(3));
+  s.handled_through = FromUnixMillis(st.Int(4));
+  s.last_fired_at = OptTime(st.OptInt(5));
+  s.last_job_id = st.Text(6);
+  s.fired_count = st.Int(7);
+  s.skipped_count = st.Int(8);
+  return s;
+}
+
+}  // namespace
+
+Status SqliteStore::CreateSchedule(const ScheduleRecord& s) {
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("create schedule", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement ins,
+                     writer_->Prepare("INSERT INTO schedules(name, spec, created_at, updated_at, "
+                                      "handled_through) VALUES(?1, ?2, ?3, ?4, ?5)",
+                                      "create schedule"));
+    ins.Bind(1, s.spec.name).Bind(2, ScheduleSpecToJson(s.spec, /*include_secrets=*/true));
+    ins.Bind(3, ToUnixMillis(s.created_at)).Bind(4, ToUnixMillis(s.updated_at));
+    ins.Bind(5, ToUnixMillis(s.handled_through));
+    Status st = ins.Run();
+    if (st.code() == StatusCode::kAlreadyExists) {
+      return Status::AlreadyExists("schedule '" + s.spec.name + "' exists already");
+    }
+    return st;
+  });
+}
+
+Status SqliteStore::ReplaceSchedule(const ScheduleRecord& s) {
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("replace schedule", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement up,
+                     writer_->Prepare("UPDATE schedules SET spec=?2, updated_at=?3, "
+                                      "handled_through=MAX(handled_through, ?4) WHERE name=?1",
+                                      "replace schedule"));
+    up.Bind(1, s.spec.name).Bind(2, ScheduleSpecToJson(s.spec, /*include_secrets=*/true));
+    up.Bind(3, ToUnixMillis(s.updated_at)).Bind(4, ToUnixMillis(s.handled_through));
+    RETURN_IF_ERROR(up.Run());
+    if (up.Changes() == 0) return Status::NotFound("schedule '" + s.spec.name + "' does not exist");
+    return Status::Ok();
+  });
+}
+
+Result<ScheduleRecord> SqliteStore::GetSchedule(std::string_view name) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kScheduleColumns +
+                                                     " FROM schedules WHERE name=?1",
+                                                 "get schedule"));
+  st.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::NotFound("schedule '" + std::string(name) + "' does not exist");
+  return ScheduleFromRow(st);
+}
+
+Result<std::vector<ScheduleRecord>> SqliteStore::ListSchedules() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kScheduleColumns +
+                                                     " FROM schedules ORDER BY name",
+                                                 "list schedules"));
+  std::vector<ScheduleRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    ASSIGN_OR_RETURN(ScheduleRecord s, ScheduleFromRow(st));
+    out.push_back(std::move(s));
+  }
+}
+
+Status SqliteStore::DeleteSchedule(std::string_view name) {
+  std::lock_guard lock(write_mu_);
+  return writer_->InTransaction("delete schedule", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement del,
+                     writer_->Prepare("DELETE FROM schedules WHERE name=?1", "delete schedule"));
+    del.Bind(1, name);
+    RETURN_IF_ERROR(del.Run());
+    if (del.Changes() == 0) {
+      return Status::NotFound("schedule '" + std::string(name) + "' does not exist");
+    }
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::AdvanceSchedule(std::string_view name, TimePoint expected, TimePoint through,
+                                    const std::optional<JobRecord>& job, std::string_view queue,
+                                    int skipped) {
+  if (job && queue.empty()) return Status::InvalidArgument("advance schedule: empty queue");
+  std::lock_guard lock(write_mu_);
+  int64_t now = NowMillis();
+  return writer_->InTransaction("advance schedule", [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(
+          Statement up,
+          writer_->Prepare("UPDATE schedules SET handled_through=?3, skipped_count="
+                           "skipped_count+?4, fired_count=fired_count+?5, last_fired_at="
+                           "CASE WHEN ?5 > 0 THEN ?3 ELSE last_fired_at END, last_job_id="
+                           "CASE WHEN ?5 > 0 THEN ?6 ELSE last_job_id END "
+                           "WHERE name=?1 AND handled_through=?2",
+                           "advance schedule"));
+      up.Bind(1, name).Bind(2, ToUnixMillis(expected)).Bind(3, ToUnixMillis(through));
+      up.Bind(4, int64_t{skipped}).Bind(5, int64_t{job ? 1 : 0});
+      up.Bind(6, job ? std::string_view(job->id) : std::string_view());
+      RETURN_IF_ERROR(up.Run());
+      if (up.Changes() == 0) {
+        return Status::FailedPrecondition("schedule '" + std::string(name) +
+                                          "' changed or is gone (another firing got there first)");
+      }
+    }
+    if (!job) return Status::Ok();
+    return InsertJob(*writer_, *job, queue, now);
+  });
+}
+
+}  // namespace berth
+
+// Completion callbacks (TriggerStore).
+namespace berth {
+
+Result<std::vector<CallbackDelivery>> SqliteStore::ClaimCallbacks(int max, milliseconds lease) {
+  if (max < 0) return Status::InvalidArgument("claim callbacks: negative max");
+  std::vector<CallbackDelivery> claimed;
+  std::lock_guard lock(write_mu_);
+  int64_t now = NowMillis();
+  Status st = writer_->InTransaction("claim callbacks", [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement sel,
+                       writer_->Prepare(std::string("SELECT ") + kCallbackColumns +
+                                            " FROM callbacks WHERE state='Pending' AND "
+                                            "next_attempt_at<=?1 ORDER BY next_attempt_at "
+                                            "LIMIT ?2",
+                                        "claim callbacks: select"));
+      sel.Bind(1, now).Bind(2, int64_t{max});
+      for (;;) {
+        ASSIGN_OR_RETURN(bool row, sel.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(CallbackDelivery d, CallbackFromRow(sel));
+        claimed.push_back(std::move(d));
+      }
+    }
+    for (CallbackDelivery& d : claimed) {
+      d.status.attempts += 1;
+      d.status.next_attempt_at = FromUnixMillis(now + lease.count());
+      ASSIGN_OR_RETURN(Statement up, writer_->Prepare("UPDATE callbacks SET attempts=?2, "
+                                                      "next_attempt_at=?3 WHERE job_id=?1",
+                                                      "claim callbacks: update"));
+      up.Bind(1, d.job_id).Bind(2, int64_t{d.status.attempts});
+      RETURN_IF_ERROR(up.Bind(3, now + lease.count()).Run());
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  for (const CallbackDelivery& d : claimed) finished_.Erase(d.job_id);
+  return claimed;
+}
+
+Status SqliteStore::RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) {
+  std::lock_guard lock(write_mu_);
+  Status st = writer_->InTransaction("record callback attempt", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement up,
+                     writer_->Prepare("UPDATE callbacks SET state=?2, last_error=?3, "
+                                      "next_attempt_at=?4, delivered_at=?5 WHERE job_id=?1",
+                                      "record callback attempt"));
+    up.Bind(1, job_id).Bind(2, ToString(after.state)).Bind(3, after.last_error);
+    up.Bind(4, OptMillis(after.next_attempt_at)).Bind(5, OptMillis(after.delivered_at));
+    RETURN_IF_ERROR(up.Run());
+    if (up.Changes() == 0) {
+      return Status::NotFound("no callback for job " + std::string(job_id));
+    }
+    return Status::Ok();
+  });
+  finished_.Erase(job_id);  // a finished job's cached record shows the delivery's new state
   return st;
 }
 

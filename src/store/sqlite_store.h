@@ -26,6 +26,7 @@
 #include "common/status.h"
 #include "store/store.h"
 #include "store/terminal_job_cache.h"
+#include "store/trigger_store.h"
 
 namespace berth {
 
@@ -43,7 +44,7 @@ struct SqliteStoreOptions {
   std::string vfs;
 };
 
-class SqliteStore : public Store {
+class SqliteStore : public Store, public TriggerStore {
  public:
   // Opens (creating if missing, mode 0600: it holds secrets) the database at `db_path` and its
   // schema, and starts the writer thread. FailedPrecondition when the schema is newer than ours.
@@ -75,6 +76,18 @@ class SqliteStore : public Store {
                        const JobStatusUpdate& job_update) override;
   Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) override;
   Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override;
+
+  // TriggerStore.
+  Status CreateSchedule(const ScheduleRecord& schedule) override;
+  Status ReplaceSchedule(const ScheduleRecord& schedule) override;
+  Result<ScheduleRecord> GetSchedule(std::string_view name) override;
+  Result<std::vector<ScheduleRecord>> ListSchedules() override;
+  Status DeleteSchedule(std::string_view name) override;
+  Status AdvanceSchedule(std::string_view name, TimePoint expected, TimePoint through,
+                         const std::optional<JobRecord>& job, std::string_view queue,
+                         int skipped) override;
+  Result<std::vector<CallbackDelivery>> ClaimCallbacks(int max, milliseconds lease) override;
+  Status RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) override;
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }

@@ -195,7 +195,7 @@ TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion2) {
   EXPECT_EQ(st.st_mode & 0077, 0u) << "the WAL holds secrets too";
   RawDb raw(db_path());
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "4");
   EXPECT_EQ(raw.QueryText("SELECT json_extract(spec, '$.secureEnvironmentVariables.PASSWORD') "
                           "FROM jobs"),
             "hunter2")
@@ -229,13 +229,13 @@ TEST_F(SqliteStoreTest, MigratesASchemaVersion1Database) {
   ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
   EXPECT_EQ(store->FindJobByIdempotencyKey("k")->id, job.id);
   RawDb raw(db_path());
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "4");
 }
 
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   {
     RawDb raw(db_path());
-    raw.Exec("PRAGMA user_version = 3");
+    raw.Exec("PRAGMA user_version = 99");
   }
   Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(db_path(), clock_);
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
