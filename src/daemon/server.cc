@@ -215,6 +215,7 @@ int Serve(const ServeOptions& opts) {
   ropts.start_timeout = milliseconds(int64_t{settings->job_start_timeout_seconds} * 1000);
   ropts.runtime_binary = runtime_binary;
   ropts.monitor_binary = MonitorBinary();
+  ropts.metrics = &metrics;
   ropts.config.pids_limit = settings->job_pids_limit;
   ropts.config.default_cpu = settings->default_job_cpu;
   ropts.config.default_memory_gb = settings->default_job_memory_gb;
@@ -262,7 +263,7 @@ int Serve(const ServeOptions& opts) {
   schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
   ScheduleRunner schedules(schedule_opts, **opened_store, store, clock);
   auto callback_secret = LoadOrCreateCallbackSecret(data / "callback-secret");
-  if (!callback_secret.ok()) return Die(callback_secret.status().ToString());
+  if (!callback_secret.ok()) return Die(log, callback_secret.status().ToString());
   CallbackDelivererOptions callback_opts;
   callback_opts.max_attempts = settings->callback_max_attempts;
   callback_opts.backoff = milliseconds(settings->callback_backoff_ms);

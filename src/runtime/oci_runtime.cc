@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -271,7 +272,30 @@ bool OciRuntime::HasImage(const std::string& image) { return images_.Resolve(ima
 Status OciRuntime::PullImage(const std::string& image, const StartProgress& progress) {
   if (HasImage(image)) return Status::Ok();
   if (progress) progress("pulling image " + image);
-  Result<Image> pulled = images_.EnsureImage(image);
+  // Bytes that came over the wire: each layer's progress grows, and starts over on a retry.
+  std::map<std::string, int64_t> layer_done;
+  int64_t bytes = 0;
+  auto started = std::chrono::steady_clock::now();
+  Result<Image> pulled = images_.EnsureImage(image, [&](const PullEvent& e) {
+    if (e.phase != PullPhase::kDownloading) return;
+    int64_t& seen = layer_done[e.digest];
+    if (e.done > seen) bytes += e.done - seen;
+    seen = e.done;
+  });
+  if (opts_.metrics != nullptr) {
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string result = pulled.ok() ? "ok" : "error";
+    opts_.metrics
+        ->Counter("berth_image_pulls_total", "Image pulls for jobs, by result",
+                  {{"result", result}})
+        .Increment();
+    opts_.metrics->Counter("berth_image_pull_bytes_total", "Layer bytes downloaded by image pulls")
+        .Increment(static_cast<double>(bytes));
+    opts_.metrics
+        ->Histogram("berth_image_pull_duration_seconds", "How long image pulls for jobs took",
+                    LatencyBuckets(), {{"result", result}})
+        .Observe(took);
+  }
   if (!pulled.ok()) return Redacted(pulled.status(), opts_.jobs_root.parent_path());
   if (progress) progress("starting container");
   return Status::Ok();

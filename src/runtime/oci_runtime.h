@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/unique_fd.h"
 #include "images/image_store.h"
 #include "runtime/cgroup_layout.h"
@@ -29,6 +30,8 @@ struct OciRuntimeOptions {
   milliseconds start_timeout{60'000};  // how long a start may take before it is abandoned
   int64_t log_max_bytes = 0;    // the monitor keeps the log's newest part past this; 0 = unbounded
   int64_t upper_max_bytes = 0;  // cap on what a job writes to its root (tmpfs upper); 0 = none
+  // Where image pulls for jobs are counted (pulls, bytes, durations); null: nowhere.
+  Metrics* metrics = nullptr;
 };
 
 // What `opts` turn off of a job's isolation (no user namespace), one sentence each; the runtime
