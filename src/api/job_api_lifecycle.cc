@@ -47,7 +47,14 @@ void JobApi::HandleList(const HttpRequest& req, Respond respond) {
     }
     limit = std::stoi(*l);
   }
-  auto page = jobs_.List(state, limit, req.Query("cursor").value_or(""));
+  std::string parent = req.Query("parent").value_or("");
+  if (!parent.empty() && !IsCanonicalUuid(parent)) {
+    respond(JsonError(400, "parent must be a job id (a UUID)"));
+    return;
+  }
+  auto page = parent.empty()
+                  ? jobs_.List(state, limit, req.Query("cursor").value_or(""))
+                  : jobs_.ListChildren(parent, state, limit, req.Query("cursor").value_or(""));
   if (!page.ok()) {
     respond(JsonError(HttpCodeFor(page.status()), page.status().message()));
     return;

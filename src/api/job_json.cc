@@ -46,6 +46,22 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
       {"cancelRequested", job.cancel_requested},
       {"history", history},
   };
+  if (!job.parent_id.empty()) {
+    j["parentId"] = job.parent_id;
+    j["arrayIndex"] = job.array_index ? json(*job.array_index) : json(nullptr);
+  }
+  if (job.spec.count > 0) {
+    json children = json::object();
+    for (JobState s : {JobState::kQueued, JobState::kPending, JobState::kRunning,
+                       JobState::kSucceeded, JobState::kFailed, JobState::kCanceled}) {
+      auto it = job.children.find(s);
+      children[std::string(ToString(s))] = it == job.children.end() ? 0 : it->second;
+    }
+    j["array"] = {{"count", job.spec.count},
+                  {"parallelism", job.spec.parallelism > 0 ? job.spec.parallelism : job.spec.count},
+                  {"completionPolicy", ToString(job.spec.completion_policy)},
+                  {"children", children}};
+  }
   if (!job.spec.callback_url.empty()) {
     json cb = {{"url", job.spec.callback_url}, {"state", "AwaitingJobEnd"}, {"attempts", 0}};
     if (job.callback) {

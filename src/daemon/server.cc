@@ -38,6 +38,7 @@
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp.h"
 #include "store/sqlite_store.h"
+#include "triggers/array_job_service.h"
 #include "triggers/callback_deliverer.h"
 #include "triggers/schedule_runner.h"
 
@@ -256,7 +257,8 @@ int Serve(const ServeOptions& opts) {
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
-  LocalJobService service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  LocalJobService local_service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  ArrayJobService service(local_service, **opened_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
   schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };

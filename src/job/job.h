@@ -1,6 +1,7 @@
 // A job's record: its spec and where it is in its life. Plain value type.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,6 +81,11 @@ struct JobRecord {
   // The completion callback's delivery, once the job has ended (nullopt before, or without a
   // callbackUrl).
   std::optional<CallbackStatus> callback;
+  // Job arrays: a child names its parent and its index; a parent (spec.count > 0) has its
+  // children counted by state (filled when the job is read).
+  std::string parent_id;
+  std::optional<int> array_index;
+  std::map<JobState, int> children;
 };
 
 // Attempt history as JSON (the store keeps it in one column) and back.

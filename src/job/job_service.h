@@ -65,6 +65,15 @@ class JobService {
 
   // At most the last `max_bytes` of the job's log (empty before any output).
   virtual Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) = 0;
+
+  // The children of job array `parent` by index, optionally only those in `state`; `cursor`
+  // continues a listing. NotFound for an unknown parent. A service without arrays answers
+  // InvalidArgument.
+  virtual Result<JobPage> ListChildren(std::string_view parent, std::optional<JobState> state,
+                                       int limit, std::string_view cursor) {
+    (void)parent, (void)state, (void)limit, (void)cursor;
+    return Status::InvalidArgument("this node does not list job arrays");
+  }
 };
 
 }  // namespace berth

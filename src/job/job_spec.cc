@@ -192,6 +192,19 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
     if (!v.is_string()) return FieldError(key, "must be a string (an http or https URL)");
     RETURN_IF_ERROR(ParseCallbackUrl(v.get_ref<const std::string&>()).status());
     spec.callback_url = v.get<std::string>();
+  } else if (key == "count" || key == "parallelism") {
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxArrayCount) {
+      return FieldError(key, "must be a whole number from 1 to " + std::to_string(kMaxArrayCount));
+    }
+    (key == "count" ? spec.count : spec.parallelism) = v.get<int>();
+  } else if (key == "completionPolicy") {
+    if (v == "All") {
+      spec.completion_policy = CompletionPolicy::kAll;
+    } else if (v == "Any") {
+      spec.completion_policy = CompletionPolicy::kAny;
+    } else {
+      return FieldError(key, "must be \"All\" or \"Any\"");
+    }
   } else if (key == "readOnlyRootFilesystem") {
     if (!v.is_boolean()) return FieldError(key, "must be true or false");
     spec.read_only_root_filesystem = v.get<bool>();
@@ -213,6 +226,10 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
 
 std::string_view ToString(RestartPolicy p) {
   return p == RestartPolicy::kOnFailure ? "OnFailure" : "Never";
+}
+
+std::string_view ToString(CompletionPolicy p) {
+  return p == CompletionPolicy::kAny ? "Any" : "All";
 }
 
 std::string_view ToString(NetworkMode m) { return m == NetworkMode::kHost ? "host" : "none"; }
@@ -317,6 +334,10 @@ Result<JobSpec> ParseJobSpec(std::string_view text) {
     RETURN_IF_ERROR(ParseField(key, v, spec));
   }
   if (spec.image.empty()) return FieldError("image", "is required");
+  if (spec.count == 0 && (spec.parallelism != 0 || doc.contains("completionPolicy"))) {
+    return FieldError(spec.parallelism != 0 ? "parallelism" : "completionPolicy",
+                      "is for job arrays: give 'count' too");
+  }
   return spec;
 }
 
@@ -335,6 +356,11 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   if (spec.read_only_root_filesystem) j["readOnlyRootFilesystem"] = true;
   if (spec.network != NetworkMode::kNone) j["network"] = ToString(spec.network);
   if (!spec.callback_url.empty()) j["callbackUrl"] = spec.callback_url;
+  if (spec.count > 0) {
+    j["count"] = spec.count;
+    if (spec.parallelism > 0) j["parallelism"] = spec.parallelism;
+    j["completionPolicy"] = ToString(spec.completion_policy);
+  }
   return j.dump();
 }
 

@@ -17,9 +17,15 @@ enum class RestartPolicy { kNever, kOnFailure };
 // kNone: a network namespace of its own with only loopback. kHost: the host's network (only
 // when the operator allows it; the API checks).
 enum class NetworkMode { kNone, kHost };
+// How a job array's parent ends: kAll, Succeeded only when every child succeeded; kAny,
+// Succeeded when at least one did. Either way it ends once every child has ended.
+enum class CompletionPolicy { kAll, kAny };
 
 std::string_view ToString(RestartPolicy p);
 std::string_view ToString(NetworkMode m);
+std::string_view ToString(CompletionPolicy p);
+
+inline constexpr int kMaxArrayCount = 10'000;
 
 struct JobSpec {
   std::string image;                              // image reference, e.g. "busybox" (required)
@@ -38,6 +44,11 @@ struct JobSpec {
   // callbackUrl: where berth POSTs the job's final status when it ends (job/callback_url.h);
   // empty = none.
   std::string callback_url;
+  // count (1..10000): a job array, one parent and this many children, each with
+  // BERTH_JOB_INDEX (0..count-1) and BERTH_JOB_COUNT in its environment. 0 = one plain job.
+  int count = 0;
+  int parallelism = 0;  // parallelism (1..10000): children running at once; 0 = all
+  CompletionPolicy completion_policy = CompletionPolicy::kAll;  // completionPolicy
 };
 
 // Checks an image reference against the distribution grammar

@@ -14,7 +14,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -96,12 +96,25 @@ CREATE INDEX callbacks_due ON callbacks(next_attempt_at) WHERE state = 'Pending'
 PRAGMA user_version = 4;
 )sql";
 
+// From schema 4 to 5: job arrays. A parent counts its children as they end.
+constexpr const char* kMigrateV4 = R"sql(
+ALTER TABLE jobs ADD COLUMN parent_id TEXT;
+ALTER TABLE jobs ADD COLUMN array_index INTEGER;
+ALTER TABLE jobs ADD COLUMN array_count INTEGER NOT NULL DEFAULT 0;  -- a parent: its children
+ALTER TABLE jobs ADD COLUMN array_queue TEXT NOT NULL DEFAULT '';    -- where they are queued
+ALTER TABLE jobs ADD COLUMN array_ended INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_succeeded INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_parent ON jobs(parent_id, array_index) WHERE parent_id IS NOT NULL;
+PRAGMA user_version = 5;
+)sql";
+
 // Migrations in order: kMigrations[v - 1] takes schema v to v + 1.
-constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3};
+constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3, kMigrateV4};
 
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
-    "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at";
+    "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
+    "array_index";
 constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 
@@ -354,6 +367,8 @@ Result<JobRecord> JobFromRow(const Statement& st) {
   job.seq = st.Int(12);
   job.schedule = st.Text(13);
   job.scheduled_at = OptTime(st.OptInt(14));
+  job.parent_id = st.Text(15);
+  if (std::optional<int64_t> i = st.OptInt(16)) job.array_index = static_cast<int>(*i);
   return job;
 }
 
@@ -385,7 +400,72 @@ Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_
   return ins.Run();
 }
 
-Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u) {
+// A child of array `parent` moved to `to` (Running or a terminal state), inside the
+// transaction that moved it: the parent starts Running with its first child; when a child
+// ends, the next waiting child gets its message (unless the array is being canceled), the
+// parent counts it, and the last one ends the parent (completionPolicy) and its callback.
+Status ChildMoved(SqliteConnection& conn, std::string_view parent, JobState to, int64_t now_ms) {
+  if (to == JobState::kRunning) {
+    ASSIGN_OR_RETURN(Statement up, conn.Prepare("UPDATE jobs SET state='Running', "
+                                                "started_at=COALESCE(started_at, ?2) "
+                                                "WHERE id=?1 AND state='Queued'",
+                                                "array: parent running"));
+    return up.Bind(1, parent).Bind(2, now_ms).Run();
+  }
+  {
+    ASSIGN_OR_RETURN(Statement up, conn.Prepare("UPDATE jobs SET array_ended=array_ended+1, "
+                                                "array_succeeded=array_succeeded+?2 WHERE id=?1",
+                                                "array: count ended child"));
+    RETURN_IF_ERROR(up.Bind(1, parent).Bind(2, int64_t{to == JobState::kSucceeded}).Run());
+  }
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare("SELECT array_ended, array_count, array_succeeded, "
+                                              "cancel_requested, array_queue, spec, state "
+                                              "FROM jobs WHERE id=?1",
+                                              "array: read parent"));
+  st.Bind(1, parent);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::Ok();  // the parent is gone (retention): nothing to count on
+  int64_t ended = st.Int(0), count = st.Int(1), succeeded = st.Int(2);
+  bool canceling = st.Int(3) != 0;
+  std::string queue = st.Text(4);
+  std::string spec_json = st.Text(5);
+  bool parent_terminal = IsTerminal(ParseJobState(st.Text(6)).value_or(JobState::kQueued));
+  if (!canceling && !parent_terminal) {
+    ASSIGN_OR_RETURN(Statement next, conn.Prepare("SELECT id FROM jobs j WHERE parent_id=?1 AND "
+                                                  "state='Queued' AND NOT EXISTS (SELECT 1 FROM "
+                                                  "messages m WHERE m.job_id=j.id) ORDER BY "
+                                                  "array_index LIMIT 1",
+                                                  "array: next waiting child"));
+    next.Bind(1, parent);
+    ASSIGN_OR_RETURN(bool waiting, next.Step());
+    if (waiting) {
+      std::string id = next.Text(0);
+      ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
+                                                   "inserted_at, next_visible) "
+                                                   "VALUES(?1, ?2, ?3, ?3)",
+                                                   "array: queue next child"));
+      RETURN_IF_ERROR(msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms).Run());
+    }
+  }
+  if (ended < count || parent_terminal) return Status::Ok();
+  Result<JobSpec> spec = ParseJobSpec(spec_json);
+  bool any = spec.ok() && spec->completion_policy == CompletionPolicy::kAny;
+  JobState final_state = canceling                                    ? JobState::kCanceled
+                         : (any ? succeeded > 0 : succeeded == count) ? JobState::kSucceeded
+                                                                      : JobState::kFailed;
+  std::string reason = std::to_string(succeeded) + " of " + std::to_string(count) +
+                       " children succeeded" + (canceling ? " (canceled)" : "");
+  ASSIGN_OR_RETURN(Statement fin, conn.Prepare("UPDATE jobs SET state=?2, reason=?3, "
+                                               "finished_at=?4, started_at=COALESCE(started_at, "
+                                               "?4) WHERE id=?1",
+                                               "array: end parent"));
+  fin.Bind(1, parent).Bind(2, ToString(final_state)).Bind(3, reason).Bind(4, now_ms);
+  RETURN_IF_ERROR(fin.Run());
+  return EnqueueCallback(conn, parent, now_ms);
+}
+
+Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u,
+                      int64_t now_ms) {
   std::vector<JobState> from = AllowedSources(u.state);
   {
     // One statement per target state (the source list is part of the SQL, prepared once each).
@@ -396,7 +476,8 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     for (size_t i = 0; i < from.size(); ++i) {
       sql += (i ? ", '" : "'") + std::string(ToString(from[i])) + "'";
     }
-    sql += ")";
+    // A job array's parent moves only with its children (ChildMoved, RequestCancel).
+    sql += ") AND array_count=0";
     if (u.state == JobState::kPending) sql += " AND cancel_requested=0";
     ASSIGN_OR_RETURN(Statement st, conn.Prepare(sql, "update job status"));
     std::optional<int64_t> code;
@@ -411,29 +492,40 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     }
     RETURN_IF_ERROR(st.Run());
     if (st.Changes() > 0) {
+      if (u.state != JobState::kRunning && !IsTerminal(u.state)) return Status::Ok();
+      ASSIGN_OR_RETURN(Statement p,
+                       conn.Prepare("SELECT parent_id FROM jobs WHERE id=?1", "read parent id"));
+      p.Bind(1, id);
+      ASSIGN_OR_RETURN(bool has, p.Step());
+      std::string parent = has ? p.Text(0) : "";
+      if (!parent.empty()) RETURN_IF_ERROR(ChildMoved(conn, parent, u.state, now_ms));
       if (!IsTerminal(u.state)) return Status::Ok();
-      int64_t now = u.finished_at ? ToUnixMillis(*u.finished_at) : 0;
-      return EnqueueCallback(conn, id, now);
+      return EnqueueCallback(conn, id, now_ms);
     }
   }
-  ASSIGN_OR_RETURN(
-      Statement st,
-      conn.Prepare("SELECT state, cancel_requested FROM jobs WHERE id=?1", "read job"));
+  ASSIGN_OR_RETURN(Statement st,
+                   conn.Prepare("SELECT state, cancel_requested, array_count FROM jobs WHERE id=?1",
+                                "read job"));
   st.Bind(1, id);
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+  if (st.Int(2) > 0) {
+    return Status::FailedPrecondition("job " + std::string(id) +
+                                      " is a job array: its state follows its children");
+  }
   return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
 }
 
 // Inserts `job` and one message for it on `queue` (inside the caller's transaction).
 Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
-                 int64_t now_ms) {
+                 int64_t now_ms, bool with_message = true) {
   ASSIGN_OR_RETURN(
       Statement ins,
       conn.Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
                    "started_at, finished_at, attempts, idempotency_key, history, seq, schedule, "
-                   "scheduled_at, callback_url) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                   "?11, ?12, (SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15)",
+                   "scheduled_at, callback_url, parent_id, array_index, array_count, array_queue) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                   "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                    "submit job: insert job"));
   std::optional<int64_t> code;
   if (job.exit_code) code = *job.exit_code;
@@ -448,7 +540,17 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
   }
   ins.Bind(12, AttemptsToJson(job.history)).Bind(13, job.schedule);
   ins.Bind(14, OptMillis(job.scheduled_at)).Bind(15, job.spec.callback_url);
+  if (job.parent_id.empty()) {
+    ins.BindNull(16);
+  } else {
+    ins.Bind(16, job.parent_id);
+  }
+  std::optional<int64_t> index;
+  if (job.array_index) index = *job.array_index;
+  ins.Bind(17, index).Bind(18, int64_t{job.spec.count});
+  ins.Bind(19, job.spec.count > 0 ? queue : std::string_view(""));
   RETURN_IF_ERROR(ins.Run());
+  if (!with_message) return Status::Ok();
   ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
                                                "inserted_at, next_visible) "
                                                "VALUES(?1, ?2, ?3, ?3)",
@@ -485,6 +587,82 @@ Result<std::optional<CallbackStatus>> ReadCallback(SqliteConnection& conn, std::
   if (!row) return std::optional<CallbackStatus>();
   ASSIGN_OR_RETURN(CallbackDelivery d, CallbackFromRow(st));
   return std::optional<CallbackStatus>(std::move(d.status));
+}
+
+// Writes job array `parent` (no message: it never runs itself) and its spec.count children,
+// the first `parallelism` of them with a message on `queue`.
+Status InsertArray(SqliteConnection& conn, const JobRecord& parent, std::string_view queue,
+                   int64_t now_ms) {
+  RETURN_IF_ERROR(InsertJob(conn, parent, queue, now_ms, /*with_message=*/false));
+  const int n = parent.spec.count;
+  const int running = parent.spec.parallelism > 0 ? std::min(parent.spec.parallelism, n) : n;
+  JobRecord child;
+  child.spec = parent.spec;
+  child.spec.count = 0;
+  child.spec.parallelism = 0;
+  child.spec.completion_policy = CompletionPolicy::kAll;
+  child.spec.callback_url.clear();  // the parent is called back, once, for the whole array
+  child.spec.env["BERTH_JOB_COUNT"] = std::to_string(n);
+  child.state = JobState::kQueued;
+  child.created_at = parent.created_at;
+  child.parent_id = parent.id;
+  child.schedule = parent.schedule;
+  for (int i = 0; i < n; ++i) {
+    child.id = NewUuidV4();
+    child.array_index = i;
+    child.spec.env["BERTH_JOB_INDEX"] = std::to_string(i);
+    RETURN_IF_ERROR(InsertJob(conn, child, queue, now_ms, /*with_message=*/i < running));
+  }
+  return Status::Ok();
+}
+
+// Cancels job array `parent` (inside the caller's transaction): its queued children end
+// Canceled at once (their messages go), the starting and running ones get cancel_requested (the
+// caller stops them), and the parent ends Canceled when no child is left running.
+Status CancelArray(SqliteConnection& conn, std::string_view parent, int64_t now_ms) {
+  {
+    ASSIGN_OR_RETURN(Statement del, conn.Prepare("DELETE FROM messages WHERE job_id IN (SELECT id "
+                                                 "FROM jobs WHERE parent_id=?1 AND "
+                                                 "state='Queued')",
+                                                 "cancel array: delete messages"));
+    RETURN_IF_ERROR(del.Bind(1, parent).Run());
+  }
+  int64_t canceled = 0;
+  {
+    ASSIGN_OR_RETURN(Statement up, conn.Prepare("UPDATE jobs SET state='Canceled', reason="
+                                                "'Canceled before it started (array canceled)', "
+                                                "finished_at=?2 WHERE parent_id=?1 AND "
+                                                "state='Queued'",
+                                                "cancel array: queued children"));
+    RETURN_IF_ERROR(up.Bind(1, parent).Bind(2, now_ms).Run());
+    canceled = up.Changes();
+  }
+  {
+    ASSIGN_OR_RETURN(Statement up, conn.Prepare("UPDATE jobs SET cancel_requested=1 WHERE "
+                                                "parent_id=?1 AND state IN ('Pending', "
+                                                "'Running')",
+                                                "cancel array: running children"));
+    RETURN_IF_ERROR(up.Bind(1, parent).Run());
+  }
+  {
+    ASSIGN_OR_RETURN(Statement up, conn.Prepare("UPDATE jobs SET cancel_requested=1, "
+                                                "array_ended=array_ended+?2 WHERE id=?1",
+                                                "cancel array: parent"));
+    RETURN_IF_ERROR(up.Bind(1, parent).Bind(2, canceled).Run());
+  }
+  ASSIGN_OR_RETURN(Statement st, conn.Prepare("SELECT array_ended, array_count, array_succeeded "
+                                              "FROM jobs WHERE id=?1",
+                                              "cancel array: read parent"));
+  st.Bind(1, parent);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row || st.Int(0) < st.Int(1)) return Status::Ok();
+  std::string reason = std::to_string(st.Int(2)) + " of " + std::to_string(st.Int(1)) +
+                       " children succeeded (canceled)";
+  ASSIGN_OR_RETURN(Statement fin, conn.Prepare("UPDATE jobs SET state='Canceled', reason=?2, "
+                                               "finished_at=?3 WHERE id=?1",
+                                               "cancel array: end parent"));
+  RETURN_IF_ERROR(fin.Bind(1, parent).Bind(2, reason).Bind(3, now_ms).Run());
+  return EnqueueCallback(conn, parent, now_ms);
 }
 
 Status StaleReceipt(const QueueMessage& msg) {
@@ -624,7 +802,8 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
   if (job.id.empty()) return Status::InvalidArgument("submit job: empty job id");
   if (sub.queue.empty()) return Status::InvalidArgument("submit job " + job.id + ": empty queue");
   RETURN_IF_ERROR(writer_->Run("SAVEPOINT submit", "submit job: savepoint"));
-  Status st = InsertJob(*writer_, job, sub.queue, now_ms);
+  Status st = job.spec.count > 0 ? InsertArray(*writer_, job, sub.queue, now_ms)
+                                 : InsertJob(*writer_, job, sub.queue, now_ms);
   if (!st.ok()) {
     Status ignored = writer_->Run("ROLLBACK TO submit", "submit job: rollback to savepoint");
     (void)ignored;  // if this fails too, the batch error below rolls everything back
@@ -657,6 +836,17 @@ Result<JobRecord> SqliteStore::ReadJobRow(std::string_view id) {
   if (!job.spec.callback_url.empty()) {
     ASSIGN_OR_RETURN(job.callback, ReadCallback(*reader, id));
   }
+  if (job.spec.count > 0) {
+    ASSIGN_OR_RETURN(Statement st, reader->Prepare("SELECT state, COUNT(*) FROM jobs WHERE "
+                                                   "parent_id=?1 GROUP BY state",
+                                                   "count children"));
+    st.Bind(1, id);
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      if (auto s = ParseJobState(st.Text(0))) job.children[*s] = static_cast<int>(st.Int(1));
+    }
+  }
   return job;
 }
 
@@ -687,7 +877,7 @@ Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobSt
 Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
   std::lock_guard lock(write_mu_);
   return writer_->InTransaction("update job status",
-                                [&] { return ApplyJobStatus(*writer_, id, update); });
+                                [&] { return ApplyJobStatus(*writer_, id, update, NowMillis()); });
 }
 
 Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) {
@@ -696,7 +886,7 @@ Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate
   }
   std::lock_guard lock(write_mu_);
   return writer_->InTransaction("record running", [&]() -> Status {
-    RETURN_IF_ERROR(ApplyJobStatus(*writer_, msg.job_id, update));
+    RETURN_IF_ERROR(ApplyJobStatus(*writer_, msg.job_id, update, NowMillis()));
     ASSIGN_OR_RETURN(Statement del,
                      writer_->Prepare("DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
                                       "record running: delete message"));
@@ -780,7 +970,7 @@ Status SqliteStore::PoisonMessage(const QueueMessage& msg, std::string_view pois
       RETURN_IF_ERROR(st.Run());
       if (st.Changes() == 0) return StaleReceipt(msg);
     }
-    return ApplyJobStatus(*writer_, msg.job_id, job_update);
+    return ApplyJobStatus(*writer_, msg.job_id, job_update, NowMillis());
   });
 }
 
@@ -850,7 +1040,9 @@ Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
       after = std::move(job);
       return Status::Ok();
     }
-    if (job.state == JobState::kQueued) {
+    if (job.spec.count > 0) {
+      RETURN_IF_ERROR(CancelArray(*writer_, id, now));
+    } else if (job.state == JobState::kQueued) {
       ASSIGN_OR_RETURN(Statement up,
                        writer_->Prepare("UPDATE jobs SET state=?2, reason=?3, finished_at=?4 "
                                         "WHERE id=?1",
@@ -882,7 +1074,7 @@ Status SqliteStore::RequeueJob(std::string_view id, std::string_view queue, mill
   std::lock_guard lock(write_mu_);
   int64_t now = NowMillis();
   return writer_->InTransaction("requeue job", [&]() -> Status {
-    RETURN_IF_ERROR(ApplyJobStatus(*writer_, id, update));
+    RETURN_IF_ERROR(ApplyJobStatus(*writer_, id, update, NowMillis()));
     // At most one live message per job: the retry's message replaces any other.
     ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
                                                      "requeue job: delete messages"));
@@ -1116,6 +1308,38 @@ Status SqliteStore::RecordCallbackAttempt(std::string_view job_id, const Callbac
   });
   finished_.Erase(job_id);  // a finished job's cached record shows the delivery's new state
   return st;
+}
+
+}  // namespace berth
+
+// Job arrays (TriggerStore).
+namespace berth {
+
+Result<std::vector<JobRecord>> SqliteStore::ListChildren(std::string_view parent,
+                                                         std::optional<JobState> state, int limit,
+                                                         int after_index) {
+  if (limit < 0) return Status::InvalidArgument("list children: negative limit");
+  ReaderLease reader(*this);
+  {
+    ASSIGN_OR_RETURN(Statement st,
+                     reader->Prepare("SELECT 1 FROM jobs WHERE id=?1", "list children: parent"));
+    st.Bind(1, parent);
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Status::NotFound("job " + std::string(parent) + " does not exist");
+  }
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    " FROM jobs WHERE parent_id=?1 AND array_index>?2" +
+                    (state ? " AND state=?4" : "") + " ORDER BY array_index LIMIT ?3";
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(sql, "list children"));
+  st.Bind(1, parent).Bind(2, int64_t{after_index}).Bind(3, int64_t{limit});
+  if (state) st.Bind(4, ToString(*state));
+  std::vector<JobRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+    out.push_back(std::move(job));
+  }
 }
 
 }  // namespace berth

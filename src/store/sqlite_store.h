@@ -88,6 +88,9 @@ class SqliteStore : public Store, public TriggerStore {
                          int skipped) override;
   Result<std::vector<CallbackDelivery>> ClaimCallbacks(int max, milliseconds lease) override;
   Status RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) override;
+  Result<std::vector<JobRecord>> ListChildren(std::string_view parent,
+                                              std::optional<JobState> state, int limit,
+                                              int after_index) override;
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }

@@ -56,6 +56,17 @@ class TriggerStore {
   virtual Result<std::vector<CallbackDelivery>> ClaimCallbacks(int max, milliseconds lease) = 0;
   // Records how an attempt went: `after`'s state, last error, next attempt and delivery time.
   virtual Status RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) = 0;
+
+  // Job arrays. SubmitJob of a spec with count N writes the parent (no message: it never runs)
+  // and N children, and gives messages to the first `parallelism` of them; each child's end
+  // gives the next waiting child its message and is counted on the parent, in the same
+  // transaction, and the last one ends the parent. RequestCancel of a parent cancels every child.
+  //
+  // The children of `parent` with index > `after_index`, by index, at most `limit`, only those
+  // in `state` when given. NotFound when there is no such job.
+  virtual Result<std::vector<JobRecord>> ListChildren(std::string_view parent,
+                                                      std::optional<JobState> state, int limit,
+                                                      int after_index) = 0;
 };
 
 }  // namespace berth
