@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/log.h"
+
 namespace berth {
 
 Result<CancelResult> ArrayJobService::Cancel(std::string_view id) {
@@ -11,15 +13,16 @@ Result<CancelResult> ArrayJobService::Cancel(std::string_view id) {
   for (JobState s : {JobState::kPending, JobState::kRunning}) {
     auto children = arrays_.ListChildren(id, s, kMaxArrayCount, -1);
     if (!children.ok()) {
-      fprintf(stderr, "berth: cancel array %s: %s\n", std::string(id).c_str(),
-              children.status().ToString().c_str());
+      LogError("cancel array: list children",
+               {{"job", std::string(id)}, {"error", children.status().ToString()}});
       continue;
     }
     for (const JobRecord& child : *children) {
       auto canceled = inner_.Cancel(child.id);
       if (!canceled.ok()) {
-        fprintf(stderr, "berth: cancel array %s: child %s: %s\n", std::string(id).c_str(),
-                child.id.c_str(), canceled.status().ToString().c_str());
+        LogError("cancel array: cancel child", {{"job", std::string(id)},
+                                                {"child", child.id},
+                                                {"error", canceled.status().ToString()}});
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "common/log.h"
 #include "common/random.h"
 
 namespace berth {
@@ -195,15 +196,14 @@ int CallbackDeliverer::RunDue() {
   // A claim outlives one POST: a crash mid-POST retries after it.
   auto claimed = outbox_.ClaimCallbacks(opts_.batch, opts_.timeout * 2 + milliseconds(5000));
   if (!claimed.ok()) {
-    fprintf(stderr, "berth: callbacks: %s\n", claimed.status().ToString().c_str());
+    LogError("callbacks: claim deliveries", {{"error", claimed.status().ToString()}});
     return 0;
   }
   for (const CallbackDelivery& d : *claimed) {
     CallbackStatus after = Attempt(d);
     Status st = outbox_.RecordCallbackAttempt(d.job_id, after);
     if (!st.ok()) {
-      fprintf(stderr, "berth: job %s: record callback attempt: %s\n", d.job_id.c_str(),
-              st.ToString().c_str());
+      LogError("record callback attempt", {{"job", d.job_id}, {"error", st.ToString()}});
     }
   }
   return static_cast<int>(claimed->size());

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "common/log.h"
 #include "common/random.h"
 #include "triggers/cron.h"
 
@@ -54,7 +55,7 @@ TimePoint ScheduleRunner::RunDue() {
   TimePoint next = now + opts_.max_sleep;
   auto schedules = triggers_.ListSchedules();
   if (!schedules.ok()) {
-    fprintf(stderr, "berth: schedules: %s\n", schedules.status().ToString().c_str());
+    LogError("schedules: list", {{"error", schedules.status().ToString()}});
     return next;
   }
   for (ScheduleRecord& s : *schedules) {
@@ -67,8 +68,7 @@ std::optional<TimePoint> ScheduleRunner::RunSchedule(ScheduleRecord s, TimePoint
   if (!s.spec.enabled) return std::nullopt;
   auto cron = CronExpression::Parse(s.spec.schedule, s.spec.time_zone);
   if (!cron.ok()) {  // stored before a stricter parser, or tz data gone: say so, do not fire
-    fprintf(stderr, "berth: schedule %s: %s\n", s.spec.name.c_str(),
-            cron.status().ToString().c_str());
+    LogError("schedule: parse", {{"schedule", s.spec.name}, {"error", cron.status().ToString()}});
     return std::nullopt;
   }
   const milliseconds deadline(int64_t{s.spec.starting_deadline_seconds} * 1000);
@@ -104,8 +104,8 @@ std::optional<TimePoint> ScheduleRunner::RunSchedule(ScheduleRecord s, TimePoint
         if (opts_.cancel) {
           Status canceled = opts_.cancel(prev);
           if (!canceled.ok()) {
-            fprintf(stderr, "berth: schedule %s: cancel the previous job %s: %s\n", name.c_str(),
-                    prev.c_str(), canceled.ToString().c_str());
+            LogError("schedule: cancel the previous job",
+                     {{"schedule", name}, {"job", prev}, {"error", canceled.ToString()}});
           }
         }
         st = Fire(s, expected, *t, *t, 0);
@@ -115,7 +115,7 @@ std::optional<TimePoint> ScheduleRunner::RunSchedule(ScheduleRecord s, TimePoint
     }
     if (!st.ok()) {
       if (st.code() != StatusCode::kFailedPrecondition) {
-        fprintf(stderr, "berth: schedule %s: %s\n", name.c_str(), st.ToString().c_str());
+        LogError("schedule: fire", {{"schedule", name}, {"error", st.ToString()}});
       }
       return now + milliseconds(200);  // read it again soon (changed, or the store was busy)
     }
