@@ -74,7 +74,7 @@ std::string PullProgressDisplay::Describe(const Layer& l) const {
 }
 
 void PullProgressDisplay::Update(const PullEvent& e) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   if (e.phase == PullPhase::kResolving || e.phase == PullPhase::kDone) {
     if (!tty_ || e.phase == PullPhase::kResolving) {
       fprintf(out_, "%s %s\n", PhaseName(e.phase), e.reference.c_str());
@@ -114,7 +114,7 @@ void PullProgressDisplay::Redraw() {
 }
 
 void PullProgressDisplay::Finish() {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   if (tty_) Redraw();
 }
 

@@ -6,10 +6,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "images/pull_progress.h"
 
 namespace berth {
@@ -33,16 +33,16 @@ class PullProgressDisplay {
   };
   using Clock = std::chrono::steady_clock;
 
-  Layer& Find(const std::string& digest);
+  Layer& Find(const std::string& digest) REQUIRES(mu_);
   std::string Describe(const Layer& layer) const;
-  void Redraw();
-  void PrintPlain(Layer& layer, bool force);
+  void Redraw() REQUIRES(mu_);
+  void PrintPlain(Layer& layer, bool force) REQUIRES(mu_);
 
   FILE* out_;
   const bool tty_;
-  std::mutex mu_;
-  std::vector<Layer> layers_;  // GUARDED_BY(mu_), in order of first appearance
-  int drawn_lines_ = 0;        // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<Layer> layers_ GUARDED_BY(mu_);  // in order of first appearance
+  int drawn_lines_ GUARDED_BY(mu_) = 0;
   Clock::time_point last_draw_;
 };
 

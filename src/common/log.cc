@@ -79,7 +79,7 @@ std::string Logger::Format(LogLevel level, std::string_view message,
 
 void Logger::Log(LogLevel level, std::string_view message, const LogFields& fields) {
   std::string line = Format(level, message, fields);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   sink_(line);
 }
 

@@ -6,13 +6,13 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace berth {
@@ -54,7 +54,7 @@ class Logger {
   const LogFormat format_;
   const Clock& clock_;
   const Sink sink_;
-  std::mutex mu_;  // one line at a time into the sink
+  Mutex mu_;  // one line at a time into the sink
 };
 
 // The process's log for code far from main (dispatcher, runtime, retention): the daemon sets

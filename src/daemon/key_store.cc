@@ -113,29 +113,29 @@ FileKeyStore::FileKeyStore(FileKeyStoreOptions opts, KeySet keys)
     : opts_(std::move(opts)), keys_(std::move(keys)) {}
 
 std::string FileKeyStore::default_key() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = keys_.host.find(kDefaultKeyName);
   return it == keys_.host.end() ? "" : it->second;
 }
 
 std::string FileKeyStore::master_key() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.master;
 }
 
 KeyAccess FileKeyStore::Check(std::string_view function, std::string_view presented) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.Check(function, presented);
 }
 
 Result<std::vector<NamedKey>> FileKeyStore::List(std::string_view function) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return keys_.List(function);
 }
 
 Result<PutKeyResult> FileKeyStore::Put(std::string_view function, std::string_view name,
                                        std::string_view value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   KeySet next = keys_;
   ASSIGN_OR_RETURN(PutKeyResult put, next.Put(function, name, value));
   RETURN_IF_ERROR(Persist(next));
@@ -144,7 +144,7 @@ Result<PutKeyResult> FileKeyStore::Put(std::string_view function, std::string_vi
 }
 
 Status FileKeyStore::Delete(std::string_view function, std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   KeySet next = keys_;
   RETURN_IF_ERROR(next.Delete(function, name));
   RETURN_IF_ERROR(Persist(next));

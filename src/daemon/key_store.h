@@ -14,11 +14,11 @@
 
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "api/keys.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace berth {
@@ -48,11 +48,11 @@ class FileKeyStore final : public KeyStore {
  private:
   FileKeyStore(FileKeyStoreOptions opts, KeySet keys);
   // Writes the files of `next` that differ from keys_. Caller holds mu_.
-  Status Persist(const KeySet& next) const;
+  Status Persist(const KeySet& next) const REQUIRES(mu_);
 
   const FileKeyStoreOptions opts_;
-  mutable std::mutex mu_;
-  KeySet keys_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  KeySet keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

@@ -19,12 +19,12 @@ bool Transient(const Status& st) {
 // message's lease is renewed. Shared by the start and (when there is one) the pull before it.
 class InFlight {
  public:
-  InFlight(std::mutex& mu, std::set<std::string>& set, std::string id,
+  InFlight(Mutex& mu, std::set<std::string>& set, std::string id,
            std::shared_ptr<std::atomic<bool>> held)
       : mu_(mu), set_(set), id_(std::move(id)), held_(std::move(held)) {}
   ~InFlight() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       set_.erase(id_);
     }
     held_->store(false);
@@ -33,7 +33,7 @@ class InFlight {
   InFlight& operator=(const InFlight&) = delete;
 
  private:
-  std::mutex& mu_;
+  Mutex& mu_;
   std::set<std::string>& set_;
   std::string id_;
   std::shared_ptr<std::atomic<bool>> held_;
@@ -62,7 +62,7 @@ Status Dispatcher::Start() {
 
 void Dispatcher::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     stopping_ = true;
   }
@@ -78,14 +78,14 @@ void Dispatcher::Stop() {
 
 void Dispatcher::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     woken_ = true;
   }
   cv_.notify_all();
 }
 
 int Dispatcher::active() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return active_;
 }
 
@@ -127,7 +127,7 @@ void Dispatcher::Reconcile() {
   }
   for (const JobRecord& job : *jobs) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       ++active_;
     }
     JobRecord adopted = job;
@@ -160,7 +160,7 @@ void Dispatcher::Reconcile() {
 }
 
 void Dispatcher::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     int free = opts_.max_concurrent - active_;
     if (free <= 0 || !woken_ || opts_.paused) {
@@ -208,7 +208,7 @@ void Dispatcher::Launch(const Claim& claim) {
   const QueueMessage& msg = claim.msg;
   bool busy;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     busy = starting_.count(msg.job_id) > 0;
     if (!busy) starting_.insert(msg.job_id);
   }
@@ -220,7 +220,11 @@ void Dispatcher::Launch(const Claim& claim) {
     ReleaseSlot();
     return;
   }
-  auto in_flight = std::make_shared<InFlight>(mu_, starting_, msg.job_id, claim.held);
+  std::shared_ptr<InFlight> in_flight;
+  {
+    MutexLock lock(mu_);  // it keeps a reference to starting_
+    in_flight = std::make_shared<InFlight>(mu_, starting_, msg.job_id, claim.held);
+  }
   CrashPoint(crash_points_, "claimed");
   auto job = ReadJob(msg.job_id);
   if (!job.ok() && !job.status().IsNotFound()) {
@@ -243,7 +247,7 @@ void Dispatcher::Launch(const Claim& claim) {
   // A pull may take minutes (a slow registry): it runs on the pull threads, so that the start
   // threads stay free for jobs whose images are here. The message's lease is renewed meanwhile.
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!stopping_) {
       pullers_->Post(
           [this, msg, record = std::move(*job), in_flight] { PullAndStart(msg, record); });
@@ -258,7 +262,7 @@ void Dispatcher::Launch(const Claim& claim) {
 void Dispatcher::PullAndStart(const QueueMessage& msg, const JobRecord& job) {
   bool stopping;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping = stopping_;
   }
   if (stopping) {
@@ -388,7 +392,7 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
   }
   CrashPoint(crash_points_, "running");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (watching_.count(job.id)) {
       // Already watched (adopted by reconciliation or an earlier delivery): this slot was
       // counted twice.
@@ -451,13 +455,13 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
 
 Status Dispatcher::WatchJob(const std::string& id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     watching_.insert(id);
   }
   Status st = runtime_.Watch(
       id, [this](const std::string& job_id, Outcome outcome) { OnExit(job_id, outcome); });
   if (!st.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     watching_.erase(id);
   }
   return st;
@@ -465,7 +469,7 @@ Status Dispatcher::WatchJob(const std::string& id) {
 
 void Dispatcher::ReleaseSlot() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --active_;
     woken_ = true;
   }

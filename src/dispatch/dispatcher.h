@@ -30,13 +30,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/crash_points.h"
+#include "common/mutex.h"
 #include "common/scheduler.h"
 #include "common/thread_pool.h"
 #include "runtime/runtime.h"
@@ -137,16 +137,16 @@ class Dispatcher {
   Clock& clock_;
   CrashPoints* crash_points_;  // tests only; null in production
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int active_ = 0;                   // GUARDED_BY(mu_)
-  bool woken_ = true;                // GUARDED_BY(mu_)
-  bool stopping_ = false;            // GUARDED_BY(mu_)
-  std::set<std::string> starting_;   // GUARDED_BY(mu_): jobs a Launch is deciding or starting
-  std::set<std::string> watching_;   // GUARDED_BY(mu_): jobs whose exit we wait for
-  std::set<std::string> canceling_;  // GUARDED_BY(mu_): cancel asked, exit not seen yet
-  std::set<std::string> timed_out_;  // GUARDED_BY(mu_): killed for their timeout
-  std::map<std::string, uint64_t> timeout_timers_;  // GUARDED_BY(mu_): scheduler handles
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  int active_ GUARDED_BY(mu_) = 0;
+  bool woken_ GUARDED_BY(mu_) = true;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::set<std::string> starting_ GUARDED_BY(mu_);   // jobs a Launch is deciding or starting
+  std::set<std::string> watching_ GUARDED_BY(mu_);   // jobs whose exit we wait for
+  std::set<std::string> canceling_ GUARDED_BY(mu_);  // cancel asked, exit not seen yet
+  std::set<std::string> timed_out_ GUARDED_BY(mu_);  // killed for their timeout
+  std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> starters_;
   std::unique_ptr<ThreadPool> pullers_;  // image pulls; posted to only while !stopping_

@@ -13,7 +13,7 @@ void Dispatcher::Supervise(const JobRecord& job) {
     TimePoint deadline = *job.started_at + std::chrono::seconds(job.spec.timeout_seconds);
     uint64_t handle = scheduler_.At(deadline, [this, id = job.id] {
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         timeout_timers_.erase(id);
         if (!watching_.count(id)) return;
         timed_out_.insert(id);
@@ -23,12 +23,12 @@ void Dispatcher::Supervise(const JobRecord& job) {
         LogError("kill", {{"job", id}, {"error", st.ToString()}});
       }
     });
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     timeout_timers_[job.id] = handle;
   }
   bool cancel;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     cancel = job.cancel_requested || canceling_.count(job.id);
   }
   if (cancel) Cancel(job.id);
@@ -37,7 +37,7 @@ void Dispatcher::Supervise(const JobRecord& job) {
 void Dispatcher::Cancel(const std::string& id) {
   bool running;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     canceling_.insert(id);
     running = watching_.count(id) > 0;
   }
@@ -50,7 +50,7 @@ void Dispatcher::StopJob(const std::string& id) {
   if (!st.ok()) LogError("stop", {{"job", id}, {"error", st.ToString()}});
   scheduler_.After(opts_.cancel_grace, [this, id] {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!watching_.count(id)) return;
     }
     LogWarn("still running after the grace period, killing it", {{"job", id}});
@@ -65,7 +65,7 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
   auto job = ReadJob(id);
   bool canceled, timed_out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     canceled = canceling_.erase(id) > 0 || (job.ok() && job->cancel_requested);
     timed_out = timed_out_.erase(id) > 0;
     if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
@@ -98,7 +98,7 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
     }
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     watching_.erase(id);
   }
   ReleaseSlot();

@@ -52,7 +52,7 @@ Status FetchLayers(RegistryClient& client, PullStaging& staging,
                    const std::function<void(PullEvent)>& emit) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
-  std::mutex mu;
+  Mutex mu;
   Status first_error;
   auto work = [&] {
     while (!failed.load()) {
@@ -75,7 +75,7 @@ Status FetchLayers(RegistryClient& client, PullStaging& staging,
         if (!st.ok()) st = st.WithContext("layer " + layer.digest);
       }
       if (!st.ok()) {
-        std::lock_guard<std::mutex> guard(mu);
+        MutexLock guard(mu);
         if (first_error.ok()) first_error = st;
         failed = true;
         return;
@@ -98,11 +98,11 @@ Status FetchLayers(RegistryClient& client, PullStaging& staging,
 }  // namespace
 
 struct ImagePuller::Flight {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;                                               // GUARDED_BY(mu)
-  Result<Image> result = Status::Internal("pull did not finish");  // GUARDED_BY(mu)
-  std::vector<PullProgress> watchers;                              // GUARDED_BY(mu)
+  Mutex mu;
+  std::condition_variable_any cv;
+  bool done GUARDED_BY(mu) = false;
+  Result<Image> result GUARDED_BY(mu) = Status::Internal("pull did not finish");
+  std::vector<PullProgress> watchers GUARDED_BY(mu);
 };
 
 std::string RedactDir(std::string text, const std::filesystem::path& dir,
@@ -162,7 +162,7 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
-    std::lock_guard<std::mutex> guard(mu_);
+    MutexLock guard(mu_);
     std::shared_ptr<Flight>& slot = flights_[key];
     if (!slot) {
       slot = std::make_shared<Flight>();
@@ -171,12 +171,12 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
     flight = slot;
   }
   {
-    std::lock_guard<std::mutex> guard(flight->mu);
+    MutexLock guard(flight->mu);
     if (progress) flight->watchers.push_back(progress);
   }
   if (!leader) {
-    std::unique_lock<std::mutex> lock(flight->mu);
-    flight->cv.wait(lock, [&] { return flight->done; });
+    MutexLock lock(flight->mu);
+    while (!flight->done) flight->cv.wait(lock);
     return flight->result;
   }
   // A pull that finished between our look-up and now has published the image already.
@@ -184,7 +184,7 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
   PullProgress fan_out = [flight](const PullEvent& e) {
     std::vector<PullProgress> watchers;
     {
-      std::lock_guard<std::mutex> guard(flight->mu);
+      MutexLock guard(flight->mu);
       watchers = flight->watchers;
     }
     for (const PullProgress& w : watchers) w(e);
@@ -194,11 +194,11 @@ Result<Image> ImagePuller::SharedPull(const ImageReference& ref, const PullProgr
     if (!result.ok()) result = PullFailure(result.status(), key, store_.root());
   }
   {
-    std::lock_guard<std::mutex> guard(mu_);
+    MutexLock guard(mu_);
     flights_.erase(key);
   }
   {
-    std::lock_guard<std::mutex> guard(flight->mu);
+    MutexLock guard(flight->mu);
     flight->result = result;
     flight->done = true;
   }

@@ -12,10 +12,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "images/image_reference.h"
 #include "images/image_store.h"
@@ -49,8 +49,8 @@ class ImagePuller {
 
   ImageStore& store_;
   const RegistryOptions opts_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Flight>> flights_;  // GUARDED_BY(mu_), by reference
+  Mutex mu_;
+  std::map<std::string, std::shared_ptr<Flight>> flights_ GUARDED_BY(mu_);  // by reference
 };
 
 // Maps a pull's failure to the contract: "ImagePullFailed: <reference>: <why>", Unavailable when

@@ -244,8 +244,8 @@ Result<RefMap> ReadRefs(const fs::path& root) {
 }
 
 // Changes refs.json under <root>/refs.lock; `mu` serializes this process's writers.
-Status UpdateRefs(const fs::path& root, std::mutex& mu, const std::function<Status(RefMap&)>& fn) {
-  std::lock_guard<std::mutex> guard(mu);
+Status UpdateRefs(const fs::path& root, Mutex& mu, const std::function<Status(RefMap&)>& fn) {
+  MutexLock guard(mu);
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(RefsLockFile(root)));
   ASSIGN_OR_RETURN(RefMap refs, ReadRefs(root));
   RETURN_IF_ERROR(fn(refs));
@@ -376,7 +376,7 @@ ImageStore::ImageStore(std::filesystem::path root) : root_(std::move(root)) {}
 ImageStore::~ImageStore() = default;
 
 Status ImageStore::Init() {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
   // Leftovers of imports and pulls that crashed: nobody else works while we hold the lock.
@@ -392,7 +392,7 @@ Status ImageStore::Init() {
 
 Result<Image> ImageStore::ImportLayout(const std::filesystem::path& layout_dir,
                                        std::string_view reference) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
   return ImportLayoutLocked(layout_dir, reference);
@@ -411,7 +411,7 @@ Result<Image> ImageStore::ImportLayoutLocked(const std::filesystem::path& layout
     if (st.ok()) st = StoreLayerBlob(root_, layout_dir, layer, rollback);
   }
   {
-    std::lock_guard<std::mutex> refs_guard(refs_mu_);
+    MutexLock refs_guard(refs_mu_);
     for (const auto& [digest, bytes] : found->documents) {
       if (st.ok()) st = StoreDocument(root_, digest, bytes, rollback);
     }
@@ -447,7 +447,7 @@ Result<Image> ImageStore::Import(const std::filesystem::path& path, std::string_
 
 Result<Image> ImageStore::ImportTarball(const std::filesystem::path& tarball,
                                         std::string_view reference) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
   std::string tmp = (TmpDir(root_) / "import-XXXXXX").string();
@@ -512,10 +512,10 @@ Status ImageStore::Remove(std::string_view reference) {
 }
 
 Result<PruneReport> ImageStore::Prune(const std::vector<std::filesystem::path>& layers_in_use) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   RETURN_IF_ERROR(EnsureDirs(root_));
   ASSIGN_OR_RETURN(StoreLock lock, StoreLock::Acquire(LockFile(root_)));
-  std::lock_guard<std::mutex> refs_guard(refs_mu_);
+  MutexLock refs_guard(refs_mu_);
   ASSIGN_OR_RETURN(StoreLock refs_lock, StoreLock::Acquire(RefsLockFile(root_)));
   ASSIGN_OR_RETURN(std::set<std::string> keep, ReferencedBlobs(root_));
   std::error_code ec;
@@ -535,7 +535,7 @@ Result<PruneReport> ImageStore::Prune(const std::vector<std::filesystem::path>& 
 }
 
 void ImageStore::ConfigureRegistries(RegistryOptions opts) {
-  std::lock_guard<std::mutex> guard(puller_mu_);
+  MutexLock guard(puller_mu_);
   registry_options_ = std::move(opts);
   puller_.reset();
 }
@@ -543,7 +543,7 @@ void ImageStore::ConfigureRegistries(RegistryOptions opts) {
 Result<Image> ImageStore::EnsureImage(std::string_view reference, const PullProgress& progress) {
   ImagePuller* puller = nullptr;
   {
-    std::lock_guard<std::mutex> guard(puller_mu_);
+    MutexLock guard(puller_mu_);
     if (!puller_) puller_ = std::make_unique<ImagePuller>(*this, registry_options_);
     puller = puller_.get();
   }
@@ -572,7 +572,7 @@ Result<Image> ImageStore::CommitPull(PullStaging& staging, const PulledImage& pu
   RETURN_IF_ERROR(SyncDir(LayersDir(root_)));
   RETURN_IF_ERROR(SyncDir(BlobsDir(root_)));
   {
-    std::lock_guard<std::mutex> guard(refs_mu_);
+    MutexLock guard(refs_mu_);
     ASSIGN_OR_RETURN(StoreLock refs_lock, StoreLock::Acquire(RefsLockFile(root_)));
     Rollback unused;
     for (const auto& [digest, bytes] : pulled.documents) {

@@ -12,12 +12,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "images/pull_progress.h"
@@ -137,11 +137,11 @@ class ImageStore {
   Result<Image> ImportTarball(const std::filesystem::path& tarball, std::string_view reference);
 
   std::filesystem::path root_;
-  std::mutex mu_;       // serializes imports, removals and prunes in this process
-  std::mutex refs_mu_;  // serializes refs.json and document writes in this process
-  std::mutex puller_mu_;
-  std::unique_ptr<ImagePuller> puller_;  // GUARDED_BY(puller_mu_); made on first use
-  RegistryOptions registry_options_;     // GUARDED_BY(puller_mu_)
+  Mutex mu_;       // serializes imports, removals and prunes in this process
+  Mutex refs_mu_;  // serializes refs.json and document writes in this process
+  Mutex puller_mu_;
+  std::unique_ptr<ImagePuller> puller_ GUARDED_BY(puller_mu_);  // ; made on first use
+  RegistryOptions registry_options_ GUARDED_BY(puller_mu_);
 };
 
 }  // namespace berth

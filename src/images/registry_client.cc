@@ -269,7 +269,7 @@ RegistryClient::Answer RegistryClient::SendAuthorized(Transfer& t) {
   for (bool reauthenticated = false;; reauthenticated = true) {
     t.headers = base;
     {
-      std::lock_guard<std::mutex> guard(mu_);
+      MutexLock guard(mu_);
       if (t.send_authorization && !authorization_.empty()) {
         t.headers.push_back("Authorization: " + authorization_);
       }
@@ -349,7 +349,7 @@ Status RegistryClient::Authenticate(const Answer& challenge_answer) {
                                       " requires authentication and RegistryAuthFile has no "
                                       "credentials for it");
     }
-    std::lock_guard<std::mutex> guard(mu_);
+    MutexLock guard(mu_);
     authorization_ = "Basic " + Base64Encode(credentials_.username + ":" + credentials_.password);
     return Status::Ok();
   }
@@ -402,7 +402,7 @@ Status RegistryClient::FetchToken(const AuthChallenge& challenge) {
   if (token.empty()) {
     return Status::PermissionDenied("the token service " + realm->second + " gave no token");
   }
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   authorization_ = "Bearer " + token;
   return Status::Ok();
 }

@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "images/oci_image.h"
 #include "images/registry_auth.h"
@@ -88,8 +88,8 @@ class RegistryClient {
   Credentials credentials_;
   RegistryOptions opts_;
   std::chrono::steady_clock::time_point deadline_;
-  std::mutex mu_;
-  std::string authorization_;  // GUARDED_BY(mu_): the Authorization header value, once known
+  Mutex mu_;
+  std::string authorization_ GUARDED_BY(mu_);  // the Authorization header value, once known
 };
 
 }  // namespace berth

@@ -6,7 +6,7 @@ Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec
                                             const StartProgress& progress) {
   std::function<void(const std::string&)> hook;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++start_calls_[id];
     if (starting_.count(id)) {
       return Status::Unavailable("another start of job " + id + " is in progress on this node");
@@ -19,13 +19,13 @@ Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec
   }
   {
     // Like the real start: an image that is not here is pulled first, on this thread.
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     PullLocked(lock, spec.image);
   }
   // Like the real start, the slow part runs without any lock held.
   if (progress) progress("starting container");
   if (hook) hook(id);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   starting_.erase(id);
   if (failing_images_.count(spec.image)) {
     return Status::NotFound("image \"" + spec.image + "\" is not in the local store");
@@ -34,69 +34,69 @@ Result<StartedContainer> FakeRuntime::Start(const std::string& id, const JobSpec
   return StartedContainer{1000, 1001};
 }
 
-void FakeRuntime::PullLocked(std::unique_lock<std::mutex>& lock, const std::string& image) {
+void FakeRuntime::PullLocked(MutexLock& lock, const std::string& image) {
   if (!absent_images_.count(image)) return;
   ++pulls_in_flight_;
-  cv_.wait(lock, [&] { return released_images_.count(image) > 0; });
+  while (released_images_.count(image) == 0) cv_.wait(lock);
   --pulls_in_flight_;
   absent_images_.erase(image);
 }
 
 bool FakeRuntime::HasImage(const std::string& image) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return !absent_images_.count(image);
 }
 
 Status FakeRuntime::PullImage(const std::string& image, const StartProgress& progress) {
   if (progress) progress("pulling image " + image);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   PullLocked(lock, image);
   return Status::Ok();
 }
 
 void FakeRuntime::HoldPull(const std::string& image) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   absent_images_.insert(image);
   released_images_.erase(image);
 }
 
 void FakeRuntime::ReleasePull(const std::string& image) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     released_images_.insert(image);
   }
   cv_.notify_all();
 }
 
 int FakeRuntime::pulls_in_flight() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return pulls_in_flight_;
 }
 
 void FakeRuntime::set_start_hook(std::function<void(const std::string& id)> hook) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   start_hook_ = std::move(hook);
 }
 
 int FakeRuntime::watches() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int n = 0;
   for (auto& [id, c] : containers_) n += c.on_exit ? 1 : 0;
   return n;
 }
 
 void FakeRuntime::StopWatching() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   watching_stopped_ = true;
   for (auto& [id, c] : containers_) c.on_exit = nullptr;
   // As MonitorWatcher::Stop: once this returns, no callback runs, not even one begun before.
-  cv_.wait(lock, [this] { return callbacks_running_ == 0; });
+  while (callbacks_running_ != 0) cv_.wait(lock);
 }
 
 Status FakeRuntime::Watch(const std::string& id, ExitCallback on_exit) {
   std::optional<Outcome> ended;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (watching_stopped_) return Status::Unavailable("the runtime has stopped watching");
     auto it = containers_.find(id);
     if (it == containers_.end()) return Status::NotFound("no monitor was started for job " + id);
@@ -111,14 +111,14 @@ Status FakeRuntime::Watch(const std::string& id, ExitCallback on_exit) {
 }
 
 void FakeRuntime::FailImage(const std::string& image) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   failing_images_.insert(image);
 }
 
 void FakeRuntime::Finish(const std::string& id, Outcome outcome) {
   ExitCallback cb;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto& c = containers_[id];
     c.outcome = outcome;
     cb = std::move(c.on_exit);
@@ -128,25 +128,25 @@ void FakeRuntime::Finish(const std::string& id, Outcome outcome) {
   if (!cb) return;
   cb(id, outcome);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --callbacks_running_;
   }
   cv_.notify_all();
 }
 
 int FakeRuntime::start_calls(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return start_calls_[id];
 }
 
 int FakeRuntime::containers(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(id);
   return it == containers_.end() ? 0 : it->second.created;
 }
 
 int FakeRuntime::running() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int n = 0;
   for (auto& [id, c] : containers_) n += c.outcome ? 0 : 1;
   return n;
@@ -154,7 +154,7 @@ int FakeRuntime::running() {
 
 Status FakeRuntime::Stop(const std::string& id, bool force) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = containers_.find(id);
     if (it == containers_.end() || it->second.outcome) {
       return Status::NotFound("no live monitor for job " + id);
@@ -171,7 +171,7 @@ Status FakeRuntime::Stop(const std::string& id, bool force) {
 
 Status FakeRuntime::PrepareRetry(const std::string& id, int finished_attempt,
                                  const std::string& marker) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(id);
   if (it == containers_.end()) return Status::Ok();  // set aside already, as the real one says
   if (!it->second.outcome) return Status::FailedPrecondition("job " + id + " still runs");
@@ -182,7 +182,7 @@ Status FakeRuntime::PrepareRetry(const std::string& id, int finished_attempt,
 }
 
 Status FakeRuntime::Remove(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = containers_.find(id);
   if (it != containers_.end() && !it->second.outcome) {
     return Status::FailedPrecondition("job " + id + " is running");
@@ -192,19 +192,19 @@ Status FakeRuntime::Remove(const std::string& id) {
 }
 
 std::vector<std::string> FakeRuntime::ListLocalJobs() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> ids;
   for (const auto& [id, c] : containers_) ids.push_back(id);
   return ids;
 }
 
 std::vector<std::string> FakeRuntime::stops() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stops_;
 }
 
 std::vector<std::string> FakeRuntime::markers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return markers_;
 }
 

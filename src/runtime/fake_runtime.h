@@ -11,11 +11,11 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "runtime/runtime.h"
 
 namespace berth {
@@ -71,22 +71,22 @@ class FakeRuntime : public Runtime {
     ExitCallback on_exit;
   };
   // Pulls `image` if it is held absent, waiting for its release. Takes `lock` (on mu_).
-  void PullLocked(std::unique_lock<std::mutex>& lock, const std::string& image);
+  void PullLocked(MutexLock& lock, const std::string& image) REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::condition_variable cv_;                          // pulls released, callbacks done
-  std::set<std::string> failing_images_;                // GUARDED_BY(mu_)
-  std::set<std::string> absent_images_;                 // GUARDED_BY(mu_)
-  std::set<std::string> released_images_;               // GUARDED_BY(mu_)
-  int pulls_in_flight_ = 0;                             // GUARDED_BY(mu_)
-  int callbacks_running_ = 0;                           // GUARDED_BY(mu_): exit callbacks
-  std::set<std::string> starting_;                      // GUARDED_BY(mu_): claims of starts
-  std::function<void(const std::string&)> start_hook_;  // GUARDED_BY(mu_)
-  bool watching_stopped_ = false;                       // GUARDED_BY(mu_)
-  std::map<std::string, int> start_calls_;              // GUARDED_BY(mu_)
-  std::map<std::string, Container> containers_;         // GUARDED_BY(mu_)
-  std::vector<std::string> stops_;                      // GUARDED_BY(mu_)
-  std::vector<std::string> markers_;                    // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::condition_variable_any cv_;  // pulls released, callbacks done
+  std::set<std::string> failing_images_ GUARDED_BY(mu_);
+  std::set<std::string> absent_images_ GUARDED_BY(mu_);
+  std::set<std::string> released_images_ GUARDED_BY(mu_);
+  int pulls_in_flight_ GUARDED_BY(mu_) = 0;
+  int callbacks_running_ GUARDED_BY(mu_) = 0;       // exit callbacks
+  std::set<std::string> starting_ GUARDED_BY(mu_);  // claims of starts
+  std::function<void(const std::string&)> start_hook_ GUARDED_BY(mu_);
+  bool watching_stopped_ GUARDED_BY(mu_) = false;
+  std::map<std::string, int> start_calls_ GUARDED_BY(mu_);
+  std::map<std::string, Container> containers_ GUARDED_BY(mu_);
+  std::vector<std::string> stops_ GUARDED_BY(mu_);
+  std::vector<std::string> markers_ GUARDED_BY(mu_);
   std::atomic<bool> obey_sigterm_{true};
 };
 

@@ -24,21 +24,21 @@ MonitorWatcher::~MonitorWatcher() { Stop(); }
 
 void MonitorWatcher::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   uint64_t one = 1;
   ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
   (void)n;
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+  MutexLock join_lock(join_mu_);
   if (thread_.joinable()) thread_.join();  // waits for a callback in progress
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   watched_.clear();  // closes the pidfds
 }
 
 Status MonitorWatcher::Add(int pidfd, std::function<void()> on_exit) {
   UniqueFd fd(pidfd);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_) return Status::Unavailable("the monitor watcher has stopped");
   struct epoll_event ev {};
   ev.events = EPOLLIN;
@@ -51,7 +51,7 @@ Status MonitorWatcher::Add(int pidfd, std::function<void()> on_exit) {
 }
 
 size_t MonitorWatcher::size() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return watched_.size();
 }
 
@@ -62,7 +62,7 @@ void MonitorWatcher::Loop() {
     if (n < 0 && errno != EINTR) return;
     std::vector<std::function<void()>> ready;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) return;
       for (int i = 0; i < n; ++i) {
         int fd = events[i].data.fd;

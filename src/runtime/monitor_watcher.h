@@ -4,9 +4,9 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
 
@@ -39,10 +39,10 @@ class MonitorWatcher {
 
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;
-  std::mutex mu_;
-  std::map<int, Watched> watched_;  // GUARDED_BY(mu_), by pidfd
-  bool stopping_ = false;           // GUARDED_BY(mu_)
-  std::mutex join_mu_;              // serializes Stop's join
+  Mutex mu_;
+  std::map<int, Watched> watched_ GUARDED_BY(mu_);  // by pidfd
+  bool stopping_ GUARDED_BY(mu_) = false;
+  Mutex join_mu_;  // serializes Stop's join
   std::thread thread_;
 };
 

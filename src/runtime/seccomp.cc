@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "common/mutex.h"
 
 namespace berth {
 namespace {
@@ -77,13 +78,13 @@ json Translate(const json& profile, const SeccompTarget& target) {
 
 Result<std::shared_ptr<const json>> CachedSeccompProfile(std::string_view profile,
                                                          const SeccompTarget& target) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const json>> cache;  // GUARDED_BY(mu)
+  static Mutex mu;
+  static std::map<std::string, std::shared_ptr<const json>> cache;  // guarded by mu
   std::string key = std::to_string(std::hash<std::string_view>{}(profile)) + ":" +
                     std::to_string(profile.size()) + ":" + target.arch + ":" + target.scmp_arch;
   for (const auto& cap : target.caps) key += ":" + cap;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
   std::shared_ptr<const json> translated;
@@ -94,7 +95,7 @@ Result<std::shared_ptr<const json>> CachedSeccompProfile(std::string_view profil
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("seccomp profile: ") + e.what());
   }
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   if (cache.size() >= 32) cache.clear();
   cache.emplace(key, translated);
   return translated;

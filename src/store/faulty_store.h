@@ -4,10 +4,10 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "common/mutex.h"
 #include "store/store.h"
 
 namespace berth {
@@ -22,12 +22,12 @@ class FaultyStore : public Store {
   explicit FaultyStore(Store& inner) : inner_(inner) {}
 
   void set_hook(Hook hook) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     hook_ = std::move(hook);
   }
   // Runs after a GetJob was answered (e.g. to land a cancel right after the read).
   void set_after_get(std::function<void(std::string_view id)> after) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     after_get_ = std::move(after);
   }
 
@@ -40,7 +40,7 @@ class FaultyStore : public Store {
     Result<JobRecord> job = inner_.GetJob(id);
     std::function<void(std::string_view)> after;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       after = after_get_;
     }
     if (after) after(id);
@@ -113,16 +113,16 @@ class FaultyStore : public Store {
   Status Check(std::string_view op, std::string_view id, JobState state = JobState::kQueued) {
     Hook hook;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       hook = hook_;
     }
     return hook ? hook(op, id, state) : Status::Ok();
   }
 
   Store& inner_;
-  std::mutex mu_;
-  Hook hook_;                                        // GUARDED_BY(mu_)
-  std::function<void(std::string_view)> after_get_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  Hook hook_ GUARDED_BY(mu_);
+  std::function<void(std::string_view)> after_get_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

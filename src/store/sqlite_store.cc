@@ -687,14 +687,14 @@ Status WriteWithReceipt(SqliteConnection& conn, const std::string& sql, std::str
 class SqliteStore::ReaderLease {
  public:
   explicit ReaderLease(SqliteStore& store) : store_(store) {
-    std::unique_lock lock(store_.readers_mu_);
-    store_.readers_cv_.wait(lock, [this] { return !store_.idle_readers_.empty(); });
+    MutexLock lock(store_.readers_mu_);
+    while (store_.idle_readers_.empty()) store_.readers_cv_.wait(lock);
     conn_ = std::move(store_.idle_readers_.back());
     store_.idle_readers_.pop_back();
   }
   ~ReaderLease() {
     {
-      std::lock_guard lock(store_.readers_mu_);
+      MutexLock lock(store_.readers_mu_);
       store_.idle_readers_.push_back(std::move(conn_));
     }
     store_.readers_cv_.notify_one();
@@ -740,7 +740,7 @@ SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
 
 SqliteStore::~SqliteStore() {
   {
-    std::lock_guard lock(pending_mu_);
+    MutexLock lock(pending_mu_);
     stopping_ = true;
   }
   pending_cv_.notify_one();
@@ -752,7 +752,7 @@ int64_t SqliteStore::NowMillis() const { return ToUnixMillis(clock_.Now()); }
 void SqliteStore::SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) {
   if (!done) done = [](Status) {};
   {
-    std::lock_guard lock(pending_mu_);
+    MutexLock lock(pending_mu_);
     if (!stopping_) {
       pending_.push_back({std::move(job), std::move(queue), std::move(done)});
       pending_cv_.notify_one();
@@ -763,9 +763,9 @@ void SqliteStore::SubmitJob(JobRecord job, std::string queue, std::function<void
 }
 
 void SqliteStore::WriterLoop() {
-  std::unique_lock lock(pending_mu_);
+  MutexLock lock(pending_mu_);
   for (;;) {
-    pending_cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    while (!stopping_ && pending_.empty()) pending_cv_.wait(lock);
     if (pending_.empty()) return;  // stopping, and everything queued is committed
     std::vector<PendingSubmit> batch = std::exchange(pending_, {});
     lock.unlock();
@@ -778,8 +778,9 @@ void SqliteStore::WriterLoop() {
 
 std::vector<Status> SqliteStore::CommitBatch(const std::vector<PendingSubmit>& batch) {
   std::vector<Status> results(batch.size());
-  std::lock_guard lock(write_mu_);
-  Status st = writer_->Run("BEGIN IMMEDIATE", "submit jobs: begin");
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  Status st = writer.Run("BEGIN IMMEDIATE", "submit jobs: begin");
   int64_t now = NowMillis();
   for (size_t i = 0; st.ok() && i < batch.size(); ++i) {
     results[i] = InsertSubmission(batch[i], now);
@@ -788,9 +789,9 @@ std::vector<Status> SqliteStore::CommitBatch(const std::vector<PendingSubmit>& b
     bool alone = code == StatusCode::kAlreadyExists || code == StatusCode::kInvalidArgument;
     if (!results[i].ok() && !alone) st = results[i];
   }
-  if (st.ok()) st = writer_->Run("COMMIT", "submit jobs: commit");
+  if (st.ok()) st = writer.Run("COMMIT", "submit jobs: commit");
   if (!st.ok()) {
-    writer_->RollbackIfActive();
+    writer.RollbackIfActive();
     return std::vector<Status>(batch.size(), st);
   }
   commits_.fetch_add(1);
@@ -875,21 +876,23 @@ Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobSt
 }
 
 Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("update job status",
-                                [&] { return ApplyJobStatus(*writer_, id, update, NowMillis()); });
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("update job status",
+                              [&] { return ApplyJobStatus(writer, id, update, NowMillis()); });
 }
 
 Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) {
   if (update.state != JobState::kRunning) {
     return Status::InvalidArgument("record running: the update must say Running");
   }
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("record running", [&]() -> Status {
-    RETURN_IF_ERROR(ApplyJobStatus(*writer_, msg.job_id, update, NowMillis()));
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("record running", [&]() -> Status {
+    RETURN_IF_ERROR(ApplyJobStatus(writer, msg.job_id, update, NowMillis()));
     ASSIGN_OR_RETURN(Statement del,
-                     writer_->Prepare("DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
-                                      "record running: delete message"));
+                     writer.Prepare("DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
+                                    "record running: delete message"));
     del.Bind(1, msg.id).Bind(2, msg.pop_receipt);
     return del.Run();
   });
@@ -900,15 +903,16 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
   if (max < 0) return Status::InvalidArgument("claim messages: negative max");
   if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
   std::vector<QueueMessage> claimed;
-  std::lock_guard lock(write_mu_);
-  Status st = writer_->InTransaction("claim messages", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  Status st = writer.InTransaction("claim messages", [&]() -> Status {
     int64_t now = NowMillis();
     {
-      ASSIGN_OR_RETURN(Statement sel, writer_->Prepare(std::string("SELECT ") + kMessageColumns +
-                                                           " FROM messages WHERE queue=?1 AND "
-                                                           "next_visible<=?2 ORDER BY "
-                                                           "next_visible, id LIMIT ?3",
-                                                       "claim messages: select"));
+      ASSIGN_OR_RETURN(Statement sel, writer.Prepare(std::string("SELECT ") + kMessageColumns +
+                                                         " FROM messages WHERE queue=?1 AND "
+                                                         "next_visible<=?2 ORDER BY "
+                                                         "next_visible, id LIMIT ?3",
+                                                     "claim messages: select"));
       sel.Bind(1, queue).Bind(2, now).Bind(3, int64_t{max});
       for (;;) {
         ASSIGN_OR_RETURN(bool row, sel.Step());
@@ -921,9 +925,9 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
       m.pop_receipt = NewUuidV4();
       m.next_visible = FromUnixMillis(now + lease.count());
       ASSIGN_OR_RETURN(Statement upd,
-                       writer_->Prepare("UPDATE messages SET dequeue_count=?2, pop_receipt=?3, "
-                                        "next_visible=?4 WHERE id=?1",
-                                        "claim messages: update"));
+                       writer.Prepare("UPDATE messages SET dequeue_count=?2, pop_receipt=?3, "
+                                      "next_visible=?4 WHERE id=?1",
+                                      "claim messages: update"));
       upd.Bind(1, m.id).Bind(2, int64_t{m.dequeue_count}).Bind(3, m.pop_receipt);
       RETURN_IF_ERROR(upd.Bind(4, ToUnixMillis(m.next_visible)).Run());
     }
@@ -935,22 +939,25 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
 
 Status SqliteStore::RenewLease(const QueueMessage& msg, milliseconds lease) {
   if (lease <= milliseconds(0)) return Status::InvalidArgument("renew lease: lease must be > 0");
-  std::lock_guard lock(write_mu_);
-  return WriteWithReceipt(*writer_,
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return WriteWithReceipt(writer,
                           "UPDATE messages SET next_visible=?3 WHERE id=?1 AND pop_receipt=?2",
                           "renew lease", msg, {NowMillis() + lease.count()});
 }
 
 Status SqliteStore::DeleteMessage(const QueueMessage& msg) {
-  std::lock_guard lock(write_mu_);
-  return WriteWithReceipt(*writer_, "DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return WriteWithReceipt(writer, "DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",
                           "delete message", msg, {});
 }
 
 Status SqliteStore::ReleaseMessage(const QueueMessage& msg, milliseconds delay) {
   if (delay < milliseconds(0)) return Status::InvalidArgument("release message: negative delay");
-  std::lock_guard lock(write_mu_);
-  return WriteWithReceipt(*writer_,
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return WriteWithReceipt(writer,
                           "UPDATE messages SET next_visible=?3, pop_receipt=NULL "
                           "WHERE id=?1 AND pop_receipt=?2",
                           "release message", msg, {NowMillis() + delay.count()});
@@ -959,18 +966,19 @@ Status SqliteStore::ReleaseMessage(const QueueMessage& msg, milliseconds delay) 
 Status SqliteStore::PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
                                   const JobStatusUpdate& job_update) {
   if (poison_queue.empty()) return Status::InvalidArgument("poison message: empty poison queue");
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("poison message", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("poison message", [&]() -> Status {
     {
-      ASSIGN_OR_RETURN(Statement st, writer_->Prepare("UPDATE messages SET queue=?3, "
-                                                      "next_visible=?4, pop_receipt=NULL "
-                                                      "WHERE id=?1 AND pop_receipt=?2",
-                                                      "poison message"));
+      ASSIGN_OR_RETURN(Statement st, writer.Prepare("UPDATE messages SET queue=?3, "
+                                                    "next_visible=?4, pop_receipt=NULL "
+                                                    "WHERE id=?1 AND pop_receipt=?2",
+                                                    "poison message"));
       st.Bind(1, msg.id).Bind(2, msg.pop_receipt).Bind(3, poison_queue).Bind(4, NowMillis());
       RETURN_IF_ERROR(st.Run());
       if (st.Changes() == 0) return StaleReceipt(msg);
     }
-    return ApplyJobStatus(*writer_, msg.job_id, job_update, NowMillis());
+    return ApplyJobStatus(writer, msg.job_id, job_update, NowMillis());
   });
 }
 
@@ -1031,38 +1039,39 @@ Result<JobRecord> SqliteStore::FindJobByIdempotencyKey(std::string_view idempote
 }
 
 Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
   JobRecord after;
   int64_t now = NowMillis();
-  Status st = writer_->InTransaction("cancel job", [&]() -> Status {
-    ASSIGN_OR_RETURN(JobRecord job, ReadJob(*writer_, id));
+  Status st = writer.InTransaction("cancel job", [&]() -> Status {
+    ASSIGN_OR_RETURN(JobRecord job, ReadJob(writer, id));
     if (IsTerminal(job.state)) {
       after = std::move(job);
       return Status::Ok();
     }
     if (job.spec.count > 0) {
-      RETURN_IF_ERROR(CancelArray(*writer_, id, now));
+      RETURN_IF_ERROR(CancelArray(writer, id, now));
     } else if (job.state == JobState::kQueued) {
       ASSIGN_OR_RETURN(Statement up,
-                       writer_->Prepare("UPDATE jobs SET state=?2, reason=?3, finished_at=?4 "
-                                        "WHERE id=?1",
-                                        "cancel queued job"));
+                       writer.Prepare("UPDATE jobs SET state=?2, reason=?3, finished_at=?4 "
+                                      "WHERE id=?1",
+                                      "cancel queued job"));
       up.Bind(1, id).Bind(2, ToString(JobState::kCanceled));
       up.Bind(3, std::string_view("Canceled before it started")).Bind(4, now);
       RETURN_IF_ERROR(up.Run());
-      RETURN_IF_ERROR(EnqueueCallback(*writer_, id, now));
-      ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
-                                                       "cancel queued job: delete messages"));
+      RETURN_IF_ERROR(EnqueueCallback(writer, id, now));
+      ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
+                                                     "cancel queued job: delete messages"));
       del.Bind(1, id);
       RETURN_IF_ERROR(del.Run());
     } else {
       ASSIGN_OR_RETURN(
           Statement up,
-          writer_->Prepare("UPDATE jobs SET cancel_requested=1 WHERE id=?1", "request cancel"));
+          writer.Prepare("UPDATE jobs SET cancel_requested=1 WHERE id=?1", "request cancel"));
       up.Bind(1, id);
       RETURN_IF_ERROR(up.Run());
     }
-    ASSIGN_OR_RETURN(after, ReadJob(*writer_, id));
+    ASSIGN_OR_RETURN(after, ReadJob(writer, id));
     return Status::Ok();
   });
   if (!st.ok()) return st;
@@ -1071,19 +1080,20 @@ Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
 
 Status SqliteStore::RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
                                const JobStatusUpdate& update) {
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
   int64_t now = NowMillis();
-  return writer_->InTransaction("requeue job", [&]() -> Status {
-    RETURN_IF_ERROR(ApplyJobStatus(*writer_, id, update, NowMillis()));
+  return writer.InTransaction("requeue job", [&]() -> Status {
+    RETURN_IF_ERROR(ApplyJobStatus(writer, id, update, NowMillis()));
     // At most one live message per job: the retry's message replaces any other.
-    ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM messages WHERE job_id=?1",
-                                                     "requeue job: delete messages"));
+    ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
+                                                   "requeue job: delete messages"));
     del.Bind(1, id);
     RETURN_IF_ERROR(del.Run());
-    ASSIGN_OR_RETURN(Statement msg, writer_->Prepare("INSERT INTO messages(queue, job_id, "
-                                                     "inserted_at, next_visible) "
-                                                     "VALUES(?1, ?2, ?3, ?4)",
-                                                     "requeue job: insert message"));
+    ASSIGN_OR_RETURN(Statement msg, writer.Prepare("INSERT INTO messages(queue, job_id, "
+                                                   "inserted_at, next_visible) "
+                                                   "VALUES(?1, ?2, ?3, ?4)",
+                                                   "requeue job: insert message"));
     msg.Bind(1, queue).Bind(2, id).Bind(3, now).Bind(4, now + delay.count());
     return msg.Run();
   });
@@ -1107,10 +1117,11 @@ Result<std::vector<std::string>> SqliteStore::ListFinishedBefore(TimePoint cutof
 }
 
 Status SqliteStore::DeleteJob(std::string_view id) {
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
   finished_.Erase(id);
-  Status st = writer_->InTransaction("delete job", [&]() -> Status {
-    ASSIGN_OR_RETURN(Statement del, writer_->Prepare("DELETE FROM jobs WHERE id=?1", "delete job"));
+  Status st = writer.InTransaction("delete job", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM jobs WHERE id=?1", "delete job"));
     del.Bind(1, id);
     RETURN_IF_ERROR(del.Run());
     if (del.Changes() == 0) return Status::NotFound("job " + std::string(id) + " does not exist");
@@ -1148,12 +1159,13 @@ Result<ScheduleRecord> ScheduleFromRow(const Statement& st) {
 }  // namespace
 
 Status SqliteStore::CreateSchedule(const ScheduleRecord& s) {
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("create schedule", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("create schedule", [&]() -> Status {
     ASSIGN_OR_RETURN(Statement ins,
-                     writer_->Prepare("INSERT INTO schedules(name, spec, created_at, updated_at, "
-                                      "handled_through) VALUES(?1, ?2, ?3, ?4, ?5)",
-                                      "create schedule"));
+                     writer.Prepare("INSERT INTO schedules(name, spec, created_at, updated_at, "
+                                    "handled_through) VALUES(?1, ?2, ?3, ?4, ?5)",
+                                    "create schedule"));
     ins.Bind(1, s.spec.name).Bind(2, ScheduleSpecToJson(s.spec, /*include_secrets=*/true));
     ins.Bind(3, ToUnixMillis(s.created_at)).Bind(4, ToUnixMillis(s.updated_at));
     ins.Bind(5, ToUnixMillis(s.handled_through));
@@ -1166,12 +1178,13 @@ Status SqliteStore::CreateSchedule(const ScheduleRecord& s) {
 }
 
 Status SqliteStore::ReplaceSchedule(const ScheduleRecord& s) {
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("replace schedule", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("replace schedule", [&]() -> Status {
     ASSIGN_OR_RETURN(Statement up,
-                     writer_->Prepare("UPDATE schedules SET spec=?2, updated_at=?3, "
-                                      "handled_through=MAX(handled_through, ?4) WHERE name=?1",
-                                      "replace schedule"));
+                     writer.Prepare("UPDATE schedules SET spec=?2, updated_at=?3, "
+                                    "handled_through=MAX(handled_through, ?4) WHERE name=?1",
+                                    "replace schedule"));
     up.Bind(1, s.spec.name).Bind(2, ScheduleSpecToJson(s.spec, /*include_secrets=*/true));
     up.Bind(3, ToUnixMillis(s.updated_at)).Bind(4, ToUnixMillis(s.handled_through));
     RETURN_IF_ERROR(up.Run());
@@ -1206,10 +1219,11 @@ Result<std::vector<ScheduleRecord>> SqliteStore::ListSchedules() {
 }
 
 Status SqliteStore::DeleteSchedule(std::string_view name) {
-  std::lock_guard lock(write_mu_);
-  return writer_->InTransaction("delete schedule", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction("delete schedule", [&]() -> Status {
     ASSIGN_OR_RETURN(Statement del,
-                     writer_->Prepare("DELETE FROM schedules WHERE name=?1", "delete schedule"));
+                     writer.Prepare("DELETE FROM schedules WHERE name=?1", "delete schedule"));
     del.Bind(1, name);
     RETURN_IF_ERROR(del.Run());
     if (del.Changes() == 0) {
@@ -1223,18 +1237,19 @@ Status SqliteStore::AdvanceSchedule(std::string_view name, TimePoint expected, T
                                     const std::optional<JobRecord>& job, std::string_view queue,
                                     int skipped) {
   if (job && queue.empty()) return Status::InvalidArgument("advance schedule: empty queue");
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
   int64_t now = NowMillis();
-  return writer_->InTransaction("advance schedule", [&]() -> Status {
+  return writer.InTransaction("advance schedule", [&]() -> Status {
     {
       ASSIGN_OR_RETURN(
           Statement up,
-          writer_->Prepare("UPDATE schedules SET handled_through=?3, skipped_count="
-                           "skipped_count+?4, fired_count=fired_count+?5, last_fired_at="
-                           "CASE WHEN ?5 > 0 THEN ?3 ELSE last_fired_at END, last_job_id="
-                           "CASE WHEN ?5 > 0 THEN ?6 ELSE last_job_id END "
-                           "WHERE name=?1 AND handled_through=?2",
-                           "advance schedule"));
+          writer.Prepare("UPDATE schedules SET handled_through=?3, skipped_count="
+                         "skipped_count+?4, fired_count=fired_count+?5, last_fired_at="
+                         "CASE WHEN ?5 > 0 THEN ?3 ELSE last_fired_at END, last_job_id="
+                         "CASE WHEN ?5 > 0 THEN ?6 ELSE last_job_id END "
+                         "WHERE name=?1 AND handled_through=?2",
+                         "advance schedule"));
       up.Bind(1, name).Bind(2, ToUnixMillis(expected)).Bind(3, ToUnixMillis(through));
       up.Bind(4, int64_t{skipped}).Bind(5, int64_t{job ? 1 : 0});
       up.Bind(6, job ? std::string_view(job->id) : std::string_view());
@@ -1245,7 +1260,7 @@ Status SqliteStore::AdvanceSchedule(std::string_view name, TimePoint expected, T
       }
     }
     if (!job) return Status::Ok();
-    return InsertJob(*writer_, *job, queue, now);
+    return InsertJob(writer, *job, queue, now);
   });
 }
 
@@ -1257,16 +1272,17 @@ namespace berth {
 Result<std::vector<CallbackDelivery>> SqliteStore::ClaimCallbacks(int max, milliseconds lease) {
   if (max < 0) return Status::InvalidArgument("claim callbacks: negative max");
   std::vector<CallbackDelivery> claimed;
-  std::lock_guard lock(write_mu_);
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
   int64_t now = NowMillis();
-  Status st = writer_->InTransaction("claim callbacks", [&]() -> Status {
+  Status st = writer.InTransaction("claim callbacks", [&]() -> Status {
     {
       ASSIGN_OR_RETURN(Statement sel,
-                       writer_->Prepare(std::string("SELECT ") + kCallbackColumns +
-                                            " FROM callbacks WHERE state='Pending' AND "
-                                            "next_attempt_at<=?1 ORDER BY next_attempt_at "
-                                            "LIMIT ?2",
-                                        "claim callbacks: select"));
+                       writer.Prepare(std::string("SELECT ") + kCallbackColumns +
+                                          " FROM callbacks WHERE state='Pending' AND "
+                                          "next_attempt_at<=?1 ORDER BY next_attempt_at "
+                                          "LIMIT ?2",
+                                      "claim callbacks: select"));
       sel.Bind(1, now).Bind(2, int64_t{max});
       for (;;) {
         ASSIGN_OR_RETURN(bool row, sel.Step());
@@ -1278,9 +1294,9 @@ Result<std::vector<CallbackDelivery>> SqliteStore::ClaimCallbacks(int max, milli
     for (CallbackDelivery& d : claimed) {
       d.status.attempts += 1;
       d.status.next_attempt_at = FromUnixMillis(now + lease.count());
-      ASSIGN_OR_RETURN(Statement up, writer_->Prepare("UPDATE callbacks SET attempts=?2, "
-                                                      "next_attempt_at=?3 WHERE job_id=?1",
-                                                      "claim callbacks: update"));
+      ASSIGN_OR_RETURN(Statement up, writer.Prepare("UPDATE callbacks SET attempts=?2, "
+                                                    "next_attempt_at=?3 WHERE job_id=?1",
+                                                    "claim callbacks: update"));
       up.Bind(1, d.job_id).Bind(2, int64_t{d.status.attempts});
       RETURN_IF_ERROR(up.Bind(3, now + lease.count()).Run());
     }
@@ -1292,12 +1308,13 @@ Result<std::vector<CallbackDelivery>> SqliteStore::ClaimCallbacks(int max, milli
 }
 
 Status SqliteStore::RecordCallbackAttempt(std::string_view job_id, const CallbackStatus& after) {
-  std::lock_guard lock(write_mu_);
-  Status st = writer_->InTransaction("record callback attempt", [&]() -> Status {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  Status st = writer.InTransaction("record callback attempt", [&]() -> Status {
     ASSIGN_OR_RETURN(Statement up,
-                     writer_->Prepare("UPDATE callbacks SET state=?2, last_error=?3, "
-                                      "next_attempt_at=?4, delivered_at=?5 WHERE job_id=?1",
-                                      "record callback attempt"));
+                     writer.Prepare("UPDATE callbacks SET state=?2, last_error=?3, "
+                                    "next_attempt_at=?4, delivered_at=?5 WHERE job_id=?1",
+                                    "record callback attempt"));
     up.Bind(1, job_id).Bind(2, ToString(after.state)).Bind(3, after.last_error);
     up.Bind(4, OptMillis(after.next_attempt_at)).Bind(5, OptMillis(after.delivered_at));
     RETURN_IF_ERROR(up.Run());

@@ -17,12 +17,12 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/store.h"
 #include "store/terminal_job_cache.h"
@@ -112,24 +112,24 @@ class SqliteStore : public Store, public TriggerStore {
   void WriterLoop();
   // Writes `batch` in one transaction; one Status per submission.
   std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
-  Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms);
+  Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms) REQUIRES(write_mu_);
   int64_t NowMillis() const;
 
   Clock& clock_;
 
   Result<JobRecord> ReadJobRow(std::string_view id);
   TerminalJobCache finished_;
-  std::mutex write_mu_;
-  std::unique_ptr<SqliteConnection> writer_;  // GUARDED_BY(write_mu_)
+  Mutex write_mu_;
+  std::unique_ptr<SqliteConnection> writer_ GUARDED_BY(write_mu_);
 
-  std::mutex readers_mu_;
-  std::condition_variable readers_cv_;
-  std::vector<std::unique_ptr<SqliteConnection>> idle_readers_;  // GUARDED_BY(readers_mu_)
+  Mutex readers_mu_;
+  std::condition_variable_any readers_cv_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_readers_ GUARDED_BY(readers_mu_);
 
-  std::mutex pending_mu_;
-  std::condition_variable pending_cv_;
-  std::vector<PendingSubmit> pending_;  // GUARDED_BY(pending_mu_)
-  bool stopping_ = false;               // GUARDED_BY(pending_mu_)
+  Mutex pending_mu_;
+  std::condition_variable_any pending_cv_;
+  std::vector<PendingSubmit> pending_ GUARDED_BY(pending_mu_);
+  bool stopping_ GUARDED_BY(pending_mu_) = false;
 
   std::atomic<uint64_t> commits_{0};
   std::thread writer_thread_;  // last: starts after everything above exists

@@ -3,12 +3,12 @@
 namespace berth {
 
 uint64_t TerminalJobCache::generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return generation_;
 }
 
 std::optional<JobRecord> TerminalJobCache::Get(std::string_view id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = index_.find(std::string(id));
   if (it == index_.end()) return std::nullopt;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -17,7 +17,7 @@ std::optional<JobRecord> TerminalJobCache::Get(std::string_view id) {
 
 void TerminalJobCache::Put(const JobRecord& job, uint64_t generation) {
   if (!IsTerminal(job.state) || capacity_ == 0) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (generation != generation_ || index_.count(job.id)) return;
   lru_.push_front(job);
   index_[job.id] = lru_.begin();
@@ -28,7 +28,7 @@ void TerminalJobCache::Put(const JobRecord& job, uint64_t generation) {
 }
 
 void TerminalJobCache::Erase(std::string_view id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ++generation_;
   auto it = index_.find(std::string(id));
   if (it == index_.end()) return;

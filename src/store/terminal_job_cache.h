@@ -6,12 +6,12 @@
 
 #include <cstdint>
 #include <list>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "job/job.h"
 
 namespace berth {
@@ -35,10 +35,10 @@ class TerminalJobCache {
  private:
   using Lru = std::list<JobRecord>;
   size_t capacity_;
-  mutable std::mutex mu_;
-  uint64_t generation_ = 0;                               // GUARDED_BY(mu_)
-  Lru lru_;                                               // GUARDED_BY(mu_), newest first
-  std::unordered_map<std::string, Lru::iterator> index_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  Lru lru_ GUARDED_BY(mu_);  // newest first
+  std::unordered_map<std::string, Lru::iterator> index_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

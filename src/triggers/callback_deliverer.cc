@@ -175,7 +175,7 @@ void CallbackDeliverer::Start() {
 
 void CallbackDeliverer::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -185,9 +185,13 @@ void CallbackDeliverer::Stop() {
 void CallbackDeliverer::Loop() {
   for (;;) {
     int n = RunDue();
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
-    if (n < opts_.batch) cv_.wait_for(lock, opts_.poll, [this] { return stopping_; });
+    if (n < opts_.batch) {
+      auto until = std::chrono::steady_clock::now() + opts_.poll;
+      while (!stopping_ && cv_.wait_until(lock, until) == std::cv_status::no_timeout) {
+      }
+    }
     if (stopping_) return;
   }
 }

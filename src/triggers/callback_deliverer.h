@@ -14,12 +14,12 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "store/store.h"
 #include "store/trigger_store.h"
 #include "triggers/callback_policy.h"
@@ -103,9 +103,9 @@ class CallbackDeliverer {
   CallbackSender& sender_;
   CallbackResolver resolve_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -20,7 +20,7 @@ void ScheduleRunner::Start() {
 
 void ScheduleRunner::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -29,7 +29,7 @@ void ScheduleRunner::Stop() {
 
 void ScheduleRunner::Wake() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     woken_ = true;
   }
   cv_.notify_all();
@@ -38,11 +38,13 @@ void ScheduleRunner::Wake() {
 void ScheduleRunner::Loop() {
   for (;;) {
     TimePoint next = RunDue();
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;
     auto wait = std::chrono::duration_cast<milliseconds>(next - clock_.Now());
     if (wait > milliseconds(0) && !woken_) {
-      cv_.wait_for(lock, wait, [this] { return stopping_ || woken_; });
+      auto until = std::chrono::steady_clock::now() + wait;
+      while (!stopping_ && !woken_ && cv_.wait_until(lock, until) == std::cv_status::no_timeout) {
+      }
     }
     if (stopping_) return;
     woken_ = false;
@@ -50,7 +52,7 @@ void ScheduleRunner::Loop() {
 }
 
 TimePoint ScheduleRunner::RunDue() {
-  std::lock_guard run_lock(run_mu_);
+  MutexLock run_lock(run_mu_);
   TimePoint now = clock_.Now();
   TimePoint next = now + opts_.max_sleep;
   auto schedules = triggers_.ListSchedules();

@@ -16,11 +16,11 @@
 
 #include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "job/schedule.h"
 #include "store/store.h"
 #include "store/trigger_store.h"
@@ -79,12 +79,12 @@ class ScheduleRunner : public ScheduleService {
   Store& jobs_;
   Clock& clock_;
 
-  std::mutex run_mu_;  // one RunDue at a time
+  Mutex run_mu_;  // one RunDue at a time
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false;     // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::condition_variable_any cv_;
+  bool woken_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
