@@ -46,8 +46,7 @@ TEST_F(StartFailureTest, ACommandTheImageLacksFailsAtOnce) {
   ASSERT_FALSE(berth.url().empty());
   std::string id = berth.SubmitOk(R"({"image":"busybox","command":["/no/such/program"]})");
   ExpectFailedOnce(berth, id, "/no/such/program");
-  EXPECT_EQ(berth.ServerOutput().find("attempt=2"), std::string::npos)
-      << berth.ServerOutput();
+  EXPECT_EQ(berth.ServerOutput().find("attempt=2"), std::string::npos) << berth.ServerOutput();
 }
 
 TEST_F(StartFailureTest, NoCommandInTheJobOrTheImageFailsAtOnce) {
