@@ -36,6 +36,7 @@ namespace {
 
 // How long the log is drained after the container's exit before the exit is recorded anyway.
 constexpr int kDrainMillis = 2000;
+constexpr int kOomPollMillis = 100;  // how often a running job's OOM kills are looked at
 
 class Monitor {
  public:
@@ -66,6 +67,9 @@ class Monitor {
   void TrimLog();
   // Turns the outcome into OomKilled when the job cgroup saw an OOM kill.
   void CheckOom();
+  // An OOM kill in the job's cgroup while it runs ends the whole job, as Kubernetes does since
+  // 1.28 (memory.oom.group): a shell whose child was killed must not go on and succeed.
+  void KillOnOom();
   pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd);
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
@@ -85,6 +89,7 @@ class Monitor {
   uint32_t userns_count_ = 0;
   pid_t container_pid_ = -1;
   bool exited_ = false;
+  bool oom_killed_ = false;  // an OOM kill was seen while the job ran; it was ended for it
   Outcome outcome_ = Exited{0};
 };
 
@@ -355,7 +360,8 @@ void Monitor::Supervise(int out_read, int sig_fd) {
   struct timespec deadline {};
   char buf[65536];
   while (!exited_ || pipe_open) {
-    int timeout = -1;
+    // While the job runs, its cgroup's OOM kills are looked at ten times a second.
+    int timeout = opts_.oom_events_file.empty() ? -1 : kOomPollMillis;
     if (exited_) {
       struct timespec now {};
       clock_gettime(CLOCK_MONOTONIC, &now);
@@ -367,6 +373,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {pipe_open ? out_read : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) break;
+    if (!exited_) KillOnOom();
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t r = ::read(out_read, buf, sizeof buf);
       if (r > 0) {
@@ -449,11 +456,20 @@ void Monitor::TrimLog() {
   if (!st.ok()) Log("write log.dropped: " + st.ToString());
 }
 
-void Monitor::CheckOom() {
-  if (opts_.oom_events_file.empty() || !exited_) return;
-  if (const auto* e = std::get_if<Exited>(&outcome_); e && e->code == 0) return;
+void Monitor::KillOnOom() {
+  if (opts_.oom_events_file.empty() || oom_killed_ || container_pid_ <= 0) return;
   auto text = ReadFile(opts_.oom_events_file);
   if (!text.ok() || ParseOomKillCount(*text) == 0) return;
+  oom_killed_ = true;
+  ::kill(container_pid_, SIGKILL);  // its init: the kernel ends the whole pid namespace
+}
+
+void Monitor::CheckOom() {
+  if (opts_.oom_events_file.empty() || !exited_) return;
+  // Any OOM kill in the job's cgroup ends it OOMKilled, even when its main process exited 0
+  // before the kill above reached it.
+  auto text = ReadFile(opts_.oom_events_file);
+  if (!oom_killed_ && (!text.ok() || ParseOomKillCount(*text) == 0)) return;
   if (const auto* e = std::get_if<Exited>(&outcome_)) outcome_ = OomKilled{e->code};
   if (const auto* s = std::get_if<Signaled>(&outcome_)) outcome_ = OomKilled{128 + s->signal};
 }

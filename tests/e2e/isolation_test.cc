@@ -115,6 +115,20 @@ TEST_F(IsolationTest, MemoryHogOverItsLimitEndsFailedOomKilled) {
   EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
 }
 
+// Issue 10: a child killed for memory while its shell went on ended the job Succeeded. As
+// Kubernetes does since 1.28 (memory.oom.group), an OOM kill anywhere in the job ends all of it.
+TEST_F(IsolationTest, AChildKilledForMemoryEndsTheWholeJobOomKilled) {
+  json spec = Busybox(
+      "dd if=/dev/zero of=/dev/null bs=64M count=4; echo shell-went-on; sleep 5; "
+      "echo after-the-sleep");
+  spec["memoryInGB"] = 0.03;
+  json body = Run(spec);
+  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
+  EXPECT_EQ(body["state"], "Failed");
+  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
+  EXPECT_EQ(body.value("logs", "").find("after-the-sleep"), std::string::npos) << body.dump();
+}
+
 TEST_F(IsolationTest, ForkBombIsStoppedByThePidsLimitAndTheDaemonKeepsServing) {
   // The bomb forks until the pids cgroup (JobPidsLimit 64) refuses; builtins count and clean up.
   std::string bomb =
