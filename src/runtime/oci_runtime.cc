@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -272,15 +272,12 @@ bool OciRuntime::HasImage(const std::string& image) { return images_.Resolve(ima
 Status OciRuntime::PullImage(const std::string& image, const StartProgress& progress) {
   if (HasImage(image)) return Status::Ok();
   if (progress) progress("pulling image " + image);
-  // Bytes that came over the wire: each layer's progress grows, and starts over on a retry.
-  std::map<std::string, int64_t> layer_done;
-  int64_t bytes = 0;
+  // Bytes of the layers downloaded (each complete, verified layer once; layers arrive on
+  // several threads at a time).
+  std::atomic<int64_t> bytes{0};
   auto started = std::chrono::steady_clock::now();
-  Result<Image> pulled = images_.EnsureImage(image, [&](const PullEvent& e) {
-    if (e.phase != PullPhase::kDownloading) return;
-    int64_t& seen = layer_done[e.digest];
-    if (e.done > seen) bytes += e.done - seen;
-    seen = e.done;
+  Result<Image> pulled = images_.EnsureImage(image, [&bytes](const PullEvent& e) {
+    if (e.phase == PullPhase::kUnpacking) bytes += e.total;
   });
   if (opts_.metrics != nullptr) {
     double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -290,7 +287,7 @@ Status OciRuntime::PullImage(const std::string& image, const StartProgress& prog
                   {{"result", result}})
         .Increment();
     opts_.metrics->Counter("berth_image_pull_bytes_total", "Layer bytes downloaded by image pulls")
-        .Increment(static_cast<double>(bytes));
+        .Increment(static_cast<double>(bytes.load()));
     opts_.metrics
         ->Histogram("berth_image_pull_duration_seconds", "How long image pulls for jobs took",
                     LatencyBuckets(), {{"result", result}})
