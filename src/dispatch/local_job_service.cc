@@ -73,7 +73,7 @@ Result<JobPage> LocalJobService::List(std::optional<JobState> state, int limit,
   }
   std::vector<JobState> states;
   if (state) states.push_back(*state);
-  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_.ListJobsPage(states, limit + 1, before));
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_.ListJobSummaries(states, limit + 1, before));
   JobPage page;
   if (static_cast<int>(jobs.size()) > limit) {
     jobs.resize(static_cast<size_t>(limit));

@@ -53,7 +53,8 @@ class JobService {
   // Cancels a job: a queued one never starts, a running one is stopped (it ends Canceled).
   virtual Result<CancelResult> Cancel(std::string_view id) = 0;
 
-  // Jobs newest first, optionally only those in `state`; `cursor` continues a listing.
+  // Jobs newest first, optionally only those in `state`; `cursor` continues a listing. Each
+  // job's spec carries only what a listing shows (Store::ListJobSummaries); Get has the rest.
   virtual Result<JobPage> List(std::optional<JobState> state, int limit,
                                std::string_view cursor) = 0;
 
@@ -67,8 +68,8 @@ class JobService {
   virtual Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) = 0;
 
   // The children of job array `parent` by index, optionally only those in `state`; `cursor`
-  // continues a listing. NotFound for an unknown parent. A service without arrays answers
-  // InvalidArgument.
+  // continues a listing; summaries, as List. NotFound for an unknown parent. A service without
+  // arrays answers InvalidArgument.
   virtual Result<JobPage> ListChildren(std::string_view parent, std::optional<JobState> state,
                                        int limit, std::string_view cursor) {
     (void)parent, (void)state, (void)limit, (void)cursor;

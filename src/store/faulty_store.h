@@ -51,6 +51,11 @@ class FaultyStore : public Store {
     if (Status st = Check("ListJobsPage", ""); !st.ok()) return st;
     return inner_.ListJobsPage(states, limit, before_seq);
   }
+  Result<std::vector<JobRecord>> ListJobSummaries(const std::vector<JobState>& states, int limit,
+                                                  int64_t before_seq) override {
+    if (Status st = Check("ListJobSummaries", ""); !st.ok()) return st;
+    return inner_.ListJobSummaries(states, limit, before_seq);
+  }
   Result<JobRecord> FindJobByIdempotencyKey(std::string_view key) override {
     if (Status st = Check("FindJobByIdempotencyKey", ""); !st.ok()) return st;
     return inner_.FindJobByIdempotencyKey(key);

@@ -115,6 +115,15 @@ constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
     "array_index";
+// A listing's columns (Store::ListJobSummaries): kJobColumns with the spec replaced by what a
+// list shows of it, so that a page never parses the specs (up to 1 MiB each) it does not show.
+// Only an array's spec is looked into, for two small fields.
+constexpr const char* kJobSummaryColumns =
+    "id, image, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
+    "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
+    "array_index, callback_url, array_count, "
+    "CASE WHEN array_count > 0 THEN json_extract(spec, '$.parallelism') END, "
+    "CASE WHEN array_count > 0 THEN json_extract(spec, '$.completionPolicy') END";
 constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 
@@ -343,13 +352,23 @@ Status PrepareWriter(SqliteConnection& conn) {
   });
 }
 
-// Reads a row selected with kJobColumns.
-Result<JobRecord> JobFromRow(const Statement& st) {
+enum class JobRow { kFull, kSummary };
+
+// Reads a row selected with kJobColumns (kFull) or kJobSummaryColumns (kSummary).
+Result<JobRecord> JobFromRow(const Statement& st, JobRow kind = JobRow::kFull) {
   JobRecord job;
   job.id = st.Text(0);
-  Result<JobSpec> spec = ParseJobSpec(st.Text(1));
-  if (!spec.ok()) return spec.status().WithContext("sqlite: stored spec of job " + job.id);
-  job.spec = std::move(spec).value();
+  if (kind == JobRow::kFull) {
+    Result<JobSpec> spec = ParseJobSpec(st.Text(1));
+    if (!spec.ok()) return spec.status().WithContext("sqlite: stored spec of job " + job.id);
+    job.spec = std::move(spec).value();
+  } else {
+    job.spec.image = st.Text(1);
+    job.spec.callback_url = st.Text(17);
+    job.spec.count = static_cast<int>(st.Int(18));
+    job.spec.parallelism = static_cast<int>(st.OptInt(19).value_or(0));
+    if (st.Text(20) == "Any") job.spec.completion_policy = CompletionPolicy::kAny;
+  }
   std::optional<JobState> state = ParseJobState(st.Text(2));
   if (!state) return Status::Internal("sqlite: job " + job.id + ": bad state " + st.Text(2));
   job.state = *state;
@@ -853,8 +872,20 @@ Result<JobRecord> SqliteStore::ReadJobRow(std::string_view id) {
 
 Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobState>& states,
                                                          int limit, int64_t before_seq) {
+  return ListJobRows(states, limit, before_seq, /*summaries=*/false);
+}
+
+Result<std::vector<JobRecord>> SqliteStore::ListJobSummaries(const std::vector<JobState>& states,
+                                                             int limit, int64_t before_seq) {
+  return ListJobRows(states, limit, before_seq, /*summaries=*/true);
+}
+
+Result<std::vector<JobRecord>> SqliteStore::ListJobRows(const std::vector<JobState>& states,
+                                                        int limit, int64_t before_seq,
+                                                        bool summaries) {
   if (limit < 0) return Status::InvalidArgument("list jobs: negative limit");
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE seq < ?";
+  std::string sql = std::string("SELECT ") + (summaries ? kJobSummaryColumns : kJobColumns) +
+                    " FROM jobs WHERE seq < ?";
   if (!states.empty()) {
     sql += " AND state IN (?";
     for (size_t i = 1; i < states.size(); ++i) sql += ", ?";
@@ -870,7 +901,7 @@ Result<std::vector<JobRecord>> SqliteStore::ListJobsPage(const std::vector<JobSt
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return jobs;
-    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st, summaries ? JobRow::kSummary : JobRow::kFull));
     jobs.push_back(std::move(job));
   }
 }
@@ -1344,7 +1375,7 @@ Result<std::vector<JobRecord>> SqliteStore::ListChildren(std::string_view parent
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return Status::NotFound("job " + std::string(parent) + " does not exist");
   }
-  std::string sql = std::string("SELECT ") + kJobColumns +
+  std::string sql = std::string("SELECT ") + kJobSummaryColumns +
                     " FROM jobs WHERE parent_id=?1 AND array_index>?2" +
                     (state ? " AND state=?4" : "") + " ORDER BY array_index LIMIT ?3";
   ASSIGN_OR_RETURN(Statement st, reader->Prepare(sql, "list children"));
@@ -1354,7 +1385,7 @@ Result<std::vector<JobRecord>> SqliteStore::ListChildren(std::string_view parent
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return out;
-    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st, JobRow::kSummary));
     out.push_back(std::move(job));
   }
 }

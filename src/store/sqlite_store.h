@@ -59,6 +59,8 @@ class SqliteStore : public Store, public TriggerStore {
   Result<JobRecord> GetJob(std::string_view id) override;
   Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states, int limit,
                                               int64_t before_seq) override;
+  Result<std::vector<JobRecord>> ListJobSummaries(const std::vector<JobState>& states, int limit,
+                                                  int64_t before_seq) override;
   Result<JobRecord> FindJobByIdempotencyKey(std::string_view idempotency_key) override;
   Result<JobRecord> RequestCancel(std::string_view id) override;
   Status RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
@@ -99,6 +101,9 @@ class SqliteStore : public Store, public TriggerStore {
   TerminalJobCache& finished_cache() { return finished_; }
 
  private:
+  // ListJobsPage (whole jobs) or ListJobSummaries.
+  Result<std::vector<JobRecord>> ListJobRows(const std::vector<JobState>& states, int limit,
+                                             int64_t before_seq, bool summaries);
   struct PendingSubmit {
     JobRecord job;
     std::string queue;

@@ -70,6 +70,13 @@ class Store {
   virtual Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states,
                                                       int limit, int64_t before_seq) = 0;
 
+  // ListJobsPage for a listing: each job's spec carries only what a list shows of it (image,
+  // callbackUrl, and an array's count, parallelism and completionPolicy); its command,
+  // environment and the rest stay in the store. A page of 1,000 jobs then costs their
+  // summaries, not their specs (up to 1 MiB each).
+  virtual Result<std::vector<JobRecord>> ListJobSummaries(const std::vector<JobState>& states,
+                                                          int limit, int64_t before_seq) = 0;
+
   // The job submitted with `idempotency_key`; NotFound when there is none.
   virtual Result<JobRecord> FindJobByIdempotencyKey(std::string_view idempotency_key) = 0;
 

@@ -454,6 +454,51 @@ TEST_P(StoreConformanceTest, ListJobsByStateNewestFirstWithLimit) {
             StatusCode::kInvalidArgument);
 }
 
+// A listing reads what a list shows of each spec, not the spec: 1,000 listed jobs of 1 MiB
+// specs must not cost a GiB (issue 10). The job itself keeps its whole spec.
+TEST_P(StoreConformanceTest, ListJobSummariesCarryWhatAListShowsNotTheSpec) {
+  JobRecord big = SimpleJob(clock_.Now());
+  big.spec.image = "registry.example/big:1";
+  big.spec.command = {"/bin/sh", "-c", std::string(200'000, 'x')};
+  big.spec.env = {{"A", std::string(100'000, 'a')}};
+  big.spec.secure_env = {{"TOKEN", "s3cret"}};
+  big.spec.callback_url = "https://hooks.example/done";
+  big.spec.count = 3;
+  big.spec.parallelism = 2;
+  big.spec.completion_policy = CompletionPolicy::kAny;
+  big.spec.timeout_seconds = 77;
+  Submit(big);  // an array: its 3 children are listed too
+  Submit(SimpleJob(clock_.Now()));
+
+  Result<std::vector<JobRecord>> listed = store_->ListJobSummaries({}, 10, INT64_MAX);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 5u);
+  auto it = std::find_if(listed->begin(), listed->end(),
+                         [&](const JobRecord& j) { return j.id == big.id; });
+  ASSERT_NE(it, listed->end());
+  const JobRecord& got = *it;
+  EXPECT_EQ(got.state, JobState::kQueued);
+  EXPECT_EQ(got.created_at, big.created_at);
+  EXPECT_EQ(got.seq, Get(big.id).seq);
+  EXPECT_EQ(got.spec.image, "registry.example/big:1");
+  EXPECT_EQ(got.spec.callback_url, "https://hooks.example/done");
+  EXPECT_EQ(got.spec.count, 3);
+  EXPECT_EQ(got.spec.parallelism, 2);
+  EXPECT_EQ(got.spec.completion_policy, CompletionPolicy::kAny);
+  EXPECT_TRUE(got.spec.command.empty()) << "the command stays in the store";
+  EXPECT_TRUE(got.spec.env.empty());
+  EXPECT_TRUE(got.spec.secure_env.empty());
+  EXPECT_EQ(got.spec.timeout_seconds, JobSpec{}.timeout_seconds);
+
+  EXPECT_EQ(Get(big.id).spec.command, big.spec.command) << "the job keeps its whole spec";
+  auto page = store_->ListJobSummaries({JobState::kQueued}, 1, got.seq + 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].id, big.id) << "pages by seq like ListJobsPage";
+  EXPECT_EQ(store_->ListJobSummaries({}, -1, INT64_MAX).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformanceTest, ConcurrentSubmissionsAllSucceedAndAreReadable) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 25;

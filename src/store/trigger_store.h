@@ -63,7 +63,8 @@ class TriggerStore {
   // transaction, and the last one ends the parent. RequestCancel of a parent cancels every child.
   //
   // The children of `parent` with index > `after_index`, by index, at most `limit`, only those
-  // in `state` when given. NotFound when there is no such job.
+  // in `state` when given, as summaries (see Store::ListJobSummaries: an array of 10,000
+  // children is listed without reading 10,000 specs). NotFound when there is no such job.
   virtual Result<std::vector<JobRecord>> ListChildren(std::string_view parent,
                                                       std::optional<JobState> state, int limit,
                                                       int after_index) = 0;
