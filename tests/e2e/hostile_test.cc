@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -26,6 +27,7 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 using RawClient = RawTcpClient;
+using json = nlohmann::json;
 
 uint16_t PortOf(const std::string& url) {
   return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
@@ -463,6 +465,47 @@ TEST_F(HostileTest, AThousandSlowStatusReadersKeepTheDaemonSmall) {
   Reply ok = berth.WaitTerminal(normal, seconds(60));
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.Json().value("logs", ""), "still fine\n");
+}
+
+// A listing shows no command or environment, so it must not read them: 250 jobs with specs
+// near the 1 MiB body limit, listed 1,000 at a time by 100 callers at once, leave the daemon
+// small (the store once parsed every listed spec: 250 MiB per list).
+TEST_F(HostileTest, ListingJobsWithHugeSpecsKeepsTheDaemonSmall) {
+  BerthProcess berth(json{{"DispatchPaused", true}});
+  ASSERT_FALSE(berth.url().empty());
+  uint16_t port = PortOf(berth.url());
+  const std::string spec =
+      R"({"image":"busybox","command":"echo )" + std::string(1000 * 1000, 'x') + R"("})";
+  for (int i = 0; i < 250; ++i) ASSERT_EQ(berth.Submit(spec).status, 202) << "job " << i;
+  long before = RssKiB(berth.pid());
+
+  std::vector<std::unique_ptr<RawClient>> readers;
+  for (int i = 0; i < 100; ++i) {
+    readers.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(readers.back()->connected()) << "reader " << i;
+    readers.back()->Send(Get("/api/jobs?limit=1000&code=" + berth.key()));
+  }
+  std::atomic<long> peak{0};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling) {
+      peak = std::max(peak.load(), RssKiB(berth.pid()));
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  });
+  int listed_all = 0;
+  for (auto& r : readers) {
+    std::string response = r->TakeResponse(seconds(60));
+    if (StatusOf(response) != 200) continue;
+    json body = json::parse(response.substr(response.find("\r\n\r\n") + 4), nullptr, false);
+    if (!body.is_discarded() && body["jobs"].size() == 250u) ++listed_all;
+  }
+  sampling = false;
+  sampler.join();
+  EXPECT_EQ(listed_all, 100);
+  EXPECT_LT(peak.load(), 200 * 1024) << "RSS before the listings: " << before << " KiB";
+  readers.clear();
+  ExpectAlive(berth);
 }
 
 }  // namespace
