@@ -5,6 +5,7 @@
 
 #include "cli/client_commands.h"
 #include "cli/help_commands.h"
+#include "cli/http_client.h"
 #include "cli/image_commands.h"
 #include "cli/key_commands.h"
 #include "cli/schedule_commands.h"
@@ -14,11 +15,6 @@
 
 namespace berth {
 namespace {
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
 
 std::string SettingsHelp() {
   std::string s =

@@ -15,12 +15,7 @@ namespace {
 using json = nlohmann::json;
 
 std::string ResolveKey(const ClientOptions& c) {
-  if (!c.key.empty()) return c.key;
-  auto k = ReadFile(std::filesystem::path(c.data_dir) / "function-key");
-  if (!k.ok()) return "";
-  std::string key = *k;
-  while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
-  return key;
+  return c.key.empty() ? ReadKeyFile(c.data_dir, "function-key") : c.key;
 }
 
 std::string QueryEscape(const std::string& s) {
@@ -34,11 +29,6 @@ std::string QueryEscape(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && s.back() == '/') s.pop_back();
-  return s;
 }
 
 // Prints the server's error message (or the transport error); returns the exit code 1.
@@ -112,7 +102,7 @@ int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts)
   }
   std::vector<std::string> headers = {"x-functions-key: " + key, "Content-Type: application/json"};
   if (!opts.idempotency_key.empty()) headers.push_back("Idempotency-Key: " + opts.idempotency_key);
-  auto r = HttpCall("POST", Trimmed(client.server) + "/api/jobs", headers, *body,
+  auto r = HttpCall("POST", TrimmedServer(client.server) + "/api/jobs", headers, *body,
                     ClientTls{client.cacert});
   if (!r.ok() || r->status != 202) return ReportError(r);
   json j = json::parse(r->body, nullptr, false);
@@ -124,8 +114,8 @@ int SubmitCommand(const ClientOptions& client, const SubmitCommandOptions& opts)
   }
   fprintf(stderr, "berth: job %s queued; following its log\n", id.c_str());
   if (int rc = LogsCommand(client, id, /*follow=*/true); rc != 0) return rc;
-  auto st = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, {"x-functions-key: " + key},
-                     "", ClientTls{client.cacert});
+  auto st = HttpCall("GET", TrimmedServer(client.server) + "/api/jobs/" + id,
+                     {"x-functions-key: " + key}, "", ClientTls{client.cacert});
   if (!st.ok()) return ReportError(st);
   json status = json::parse(st->body, nullptr, false);
   if (status.is_discarded()) return ReportError(st);
@@ -144,7 +134,7 @@ int StatusCommand(const ClientOptions& client, const std::string& id) {
   std::vector<std::string> headers;
   std::string key = ResolveKey(client);
   if (!key.empty()) headers.push_back("x-functions-key: " + key);
-  auto r = HttpCall("GET", Trimmed(client.server) + "/api/jobs/" + id, headers, "",
+  auto r = HttpCall("GET", TrimmedServer(client.server) + "/api/jobs/" + id, headers, "",
                     ClientTls{client.cacert});
   if (!r.ok() || (r->status != 200 && r->status != 202 && r->status != 500)) {
     return ReportError(r);
@@ -159,7 +149,7 @@ int LogsCommand(const ClientOptions& client, const std::string& id, bool follow)
   std::vector<std::string> headers;
   std::string key = ResolveKey(client);
   if (!key.empty()) headers.push_back("x-functions-key: " + key);
-  std::string url = Trimmed(client.server) + "/api/jobs/" + id + "/logs";
+  std::string url = TrimmedServer(client.server) + "/api/jobs/" + id + "/logs";
   if (!follow) {
     auto r = HttpCall("GET", url, headers, "", ClientTls{client.cacert});
     if (!r.ok() || r->status != 200) return ReportError(r);
@@ -179,7 +169,7 @@ int LogsCommand(const ClientOptions& client, const std::string& id, bool follow)
 
 int CancelCommand(const ClientOptions& client, const std::string& id) {
   std::string key = ResolveKey(client);
-  auto r = HttpCall("DELETE", Trimmed(client.server) + "/api/jobs/" + id,
+  auto r = HttpCall("DELETE", TrimmedServer(client.server) + "/api/jobs/" + id,
                     {"x-functions-key: " + key}, "", ClientTls{client.cacert});
   if (!r.ok()) return ReportError(r);
   json j = json::parse(r->body, nullptr, false);
@@ -203,7 +193,8 @@ int ListCommand(const ClientOptions& client, const ListCommandOptions& opts) {
   bool table = !opts.json;
   if (table) printf("%-36s  %-9s  %-4s  %-24s  %s\n", "ID", "STATE", "EXIT", "CREATED", "IMAGE");
   do {
-    std::string url = Trimmed(client.server) + "/api/jobs?limit=" + std::to_string(opts.limit);
+    std::string url =
+        TrimmedServer(client.server) + "/api/jobs?limit=" + std::to_string(opts.limit);
     if (!opts.state.empty()) url += "&state=" + QueryEscape(opts.state);
     if (!cursor.empty()) url += "&cursor=" + QueryEscape(cursor);
     auto r = HttpCall("GET", url, {"x-functions-key: " + key}, "", ClientTls{client.cacert});

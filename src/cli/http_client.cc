@@ -3,6 +3,10 @@
 #include <curl/curl.h>
 
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/files.h"
 
 namespace berth {
 namespace {
@@ -136,6 +140,26 @@ Result<ClientResponse> HttpCall(const std::string& method, const std::string& ur
                        [&received](std::string_view d) { received.append(d); }, tls));
   resp.body = std::move(received);
   return resp;
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+std::string ReadKeyFile(const std::string& data_dir, const std::string& file) {
+  auto k = ReadFile(std::filesystem::path(data_dir) / file);
+  if (!k.ok()) return "";
+  std::string key = std::move(k).value();
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+    key.pop_back();
+  }
+  return key;
+}
+
+std::string TrimmedServer(std::string server) {
+  while (!server.empty() && server.back() == '/') server.pop_back();
+  return server;
 }
 
 }  // namespace berth

@@ -35,6 +35,16 @@ Result<ClientResponse> HttpStream(const std::string& method, const std::string& 
                                   const std::function<void(std::string_view)>& on_data,
                                   const ClientTls& tls = {});
 
+// The environment variable `name`, or `fallback` when it is unset or empty.
+std::string EnvOr(const char* name, const std::string& fallback);
+
+// The key the server keeps in `<data_dir>/<file>` (function-key, master-key) without its
+// trailing newline; empty when the file cannot be read.
+std::string ReadKeyFile(const std::string& data_dir, const std::string& file);
+
+// `server` without its trailing slashes: the base that API paths ("/api/...") are appended to.
+std::string TrimmedServer(std::string server);
+
 // What libcurl's `curl_code` means for a person talking to the server at `url`: plain words,
 // no transport jargon ("Transferred a partial file").
 Status TransportError(int curl_code, const std::string& url);

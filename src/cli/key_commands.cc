@@ -10,7 +10,6 @@
 #include <string>
 
 #include "cli/http_client.h"
-#include "common/files.h"
 
 namespace berth {
 namespace {
@@ -29,11 +28,6 @@ struct KeyCommandOptions {
   std::string cacert;  // PEM CA certificates to trust for an https server
 };
 
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
 std::string PathEscape(const std::string& s) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -48,20 +42,14 @@ std::string PathEscape(const std::string& s) {
 }
 
 std::string MasterKey(const KeyCommandOptions& o) {
-  if (!o.master_key.empty()) return o.master_key;
-  auto k = ReadFile(std::filesystem::path(o.data_dir) / "master-key");
-  if (!k.ok()) return "";
-  std::string key = *k;
-  while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
-  return key;
+  return o.master_key.empty() ? ReadKeyFile(o.data_dir, "master-key") : o.master_key;
 }
 
 // /admin/host/keys or /admin/functions/<f>/keys, plus "/<name>" when `name` is given.
 std::string KeysUrl(const KeyCommandOptions& o, const std::string& name) {
-  std::string server = o.server;
-  while (!server.empty() && server.back() == '/') server.pop_back();
-  std::string url = server + (o.host ? "/admin/host/keys"
-                                     : "/admin/functions/" + PathEscape(o.function) + "/keys");
+  std::string url =
+      TrimmedServer(o.server) +
+      (o.host ? "/admin/host/keys" : "/admin/functions/" + PathEscape(o.function) + "/keys");
   return name.empty() ? url : url + "/" + PathEscape(name);
 }
 

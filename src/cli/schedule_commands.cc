@@ -20,6 +20,7 @@ struct ScheduleCommandOptions {
   std::string server;
   std::string key;
   std::string data_dir = ".berth";
+  std::string cacert;  // PEM CA certificates to trust for an https server ("" = the system's)
   std::string name;
   // create
   std::string cron;
@@ -33,24 +34,12 @@ struct ScheduleCommandOptions {
   std::vector<std::string> command;
 };
 
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
 std::string Key(const ScheduleCommandOptions& o) {
-  if (!o.key.empty()) return o.key;
-  auto k = ReadFile(std::filesystem::path(o.data_dir) / "function-key");
-  if (!k.ok()) return "";
-  std::string key = *k;
-  while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
-  return key;
+  return o.key.empty() ? ReadKeyFile(o.data_dir, "function-key") : o.key;
 }
 
 std::string Url(const ScheduleCommandOptions& o, const std::string& name) {
-  std::string server = o.server;
-  while (!server.empty() && server.back() == '/') server.pop_back();
-  return server + "/api/schedules" + (name.empty() ? "" : "/" + name);
+  return TrimmedServer(o.server) + "/api/schedules" + (name.empty() ? "" : "/" + name);
 }
 
 // Sends a request; prints the server's error and returns nullopt unless `want` answered.
@@ -65,8 +54,8 @@ std::optional<json> Call(const ScheduleCommandOptions& o, const std::string& met
             o.data_dir.c_str());
     return std::nullopt;
   }
-  auto r =
-      HttpCall(method, url, {"x-functions-key: " + key, "Content-Type: application/json"}, body);
+  auto r = HttpCall(method, url, {"x-functions-key: " + key, "Content-Type: application/json"},
+                    body, ClientTls{o.cacert});
   if (!r.ok()) {
     fprintf(stderr, "berth: %s\n", r.status().message().c_str());
     return std::nullopt;
@@ -155,6 +144,7 @@ void AddScheduleCommands(CLI::App& app, std::function<int()>& chosen) {
   auto opts = std::make_shared<ScheduleCommandOptions>();
   opts->server = EnvOr("BERTH_SERVER", "http://127.0.0.1:7071");
   opts->key = EnvOr("BERTH_KEY", "");
+  opts->cacert = EnvOr("BERTH_CACERT", "");
   auto* sched = app.add_subcommand("schedule", "Run jobs on a cron schedule (timer trigger)");
   sched->require_subcommand(1);
   sched->footer(
@@ -166,6 +156,8 @@ void AddScheduleCommands(CLI::App& app, std::function<int()>& chosen) {
     cmd->add_option("--key", opts->key, "Function key (env BERTH_KEY; else read from --data-dir)");
     cmd->add_option("--data-dir", opts->data_dir, "Data dir whose function-key file to use")
         ->capture_default_str();
+    cmd->add_option("--cacert", opts->cacert,
+                    "CA certificate (PEM) to trust for an https server (env BERTH_CACERT)");
     if (named) cmd->add_option("name", opts->name, "Schedule name")->required();
   };
   auto* create = sched->add_subcommand("create", "Create a schedule");

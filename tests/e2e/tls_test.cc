@@ -81,6 +81,27 @@ TEST_F(TlsTest, MainListenerServesHttpsToCurlAndTheCli) {
       << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3) << "a header and two jobs:\n" << out;
 
+  // Every client command trusts the same way: schedules (--cacert) and keys (BERTH_CACERT).
+  out.clear();
+  ASSERT_EQ(berth.RunCli({"schedule", "create", "nightly", "--cron", "0 0 3 * * *", "--server",
+                          berth.url(), "--key", berth.key(), "--cacert", cert_.string()},
+                         &out),
+            0)
+      << out;
+  out.clear();
+  ASSERT_EQ(
+      RunProgram({BERTH_BINARY, "schedule", "ls", "--server", berth.url(), "--key", berth.key()},
+                 "", &out, {"BERTH_CACERT=" + cert_.string()}),
+      0)
+      << out;
+  EXPECT_NE(out.find("nightly"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunProgram({BERTH_BINARY, "keys", "list", "--server", berth.url(), "--data-dir",
+                        berth.data_dir().string()},
+                       "", &out, {"BERTH_CACERT=" + cert_.string()}),
+            0)
+      << out;
+
   // Without the CA the CLI says what is wrong and how to fix it.
   out.clear();
   EXPECT_EQ(RunProgram({BERTH_BINARY, "ls", "--server", berth.url(), "--key", berth.key()}, "",
