@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -242,6 +243,16 @@ std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
   }
   closedir(d);
   return out;
+}
+
+int64_t Rfc3339Millis(const std::string& t) {
+  struct tm tm {};
+  int ms = 0;
+  sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+         &tm.tm_min, &tm.tm_sec, &ms);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
 }  // namespace berth::e2e

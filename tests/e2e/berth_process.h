@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -90,5 +91,9 @@ std::vector<std::string> MountsUnder(const std::filesystem::path& dir);
 
 // Pids of processes whose command line mentions `needle`.
 std::vector<pid_t> ProcessesMentioning(const std::string& needle);
+
+// Milliseconds since the epoch of an RFC 3339 UTC time with milliseconds, as the API writes
+// them ("2026-11-30T08:00:00.123Z").
+int64_t Rfc3339Millis(const std::string& t);
 
 }  // namespace berth::e2e

@@ -29,16 +29,6 @@ std::string ReadFileText(const std::filesystem::path& p) {
   return ss.str();
 }
 
-int64_t Rfc3339Millis(const std::string& t) {
-  struct tm tm {};
-  int ms = 0;
-  sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-         &tm.tm_min, &tm.tm_sec, &ms);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
-}
-
 // Polls until the job's log contains `text`.
 bool WaitForLog(BerthProcess& berth, const std::string& id, const std::string& text,
                 seconds timeout) {
