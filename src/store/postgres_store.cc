@@ -429,13 +429,10 @@ void PostgresStore::ListenerLoop() {
     Result<std::vector<std::string>> queues = listener_->ConsumeNotifications();
     if (!queues.ok()) continue;  // the connection broke: healthy() says so next turn
     std::set<std::string> distinct(queues->begin(), queues->end());
-    std::function<void(const std::string&)> cb;
-    {
-      MutexLock lock(on_queued_mu_);
-      cb = on_queued_;
-    }
-    if (cb) {
-      for (const std::string& q : distinct) cb(q);
+    // Called under the lock, so that once SetOnQueued(nullptr) returns no call is in flight.
+    MutexLock lock(on_queued_mu_);
+    if (on_queued_) {
+      for (const std::string& q : distinct) on_queued_(q);
     }
   }
 }

@@ -56,8 +56,9 @@ class PostgresStore : public Store, public TriggerStore {
 
   // Called (on the listener thread) with the queue's name each time any node makes a message
   // visible on it at once (a submit, a retry without delay, a release). Replaces the callback
-  // set before; nullptr = none. Wake-ups may be merged or, after a lost connection, missed:
-  // it is a hint to look now, not a count.
+  // set before; nullptr = none, and no call is in flight once it returns. The callback must be
+  // quick and must not call SetOnQueued. Wake-ups may be merged or, after a lost connection,
+  // missed: it is a hint to look now, not a count.
   void SetOnQueued(std::function<void(const std::string& queue)> on_queued);
 
   void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) override;
