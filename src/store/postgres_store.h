@@ -11,6 +11,9 @@
 // The schema is versioned (table berth_schema); Open runs the missing migrations under an
 // advisory lock (nodes starting together migrate once) and refuses a schema newer than it knows.
 //
+// Files: postgres_store.cc (Store), postgres_trigger_store.cc (TriggerStore), postgres_sql.*
+// (the SQL both share), postgres_schema.* (migrations), pg_connection.* (libpq).
+//
 // Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
 // submitter thread, so they must not wait for another submission. The destructor commits the
 // submissions still queued, runs their callbacks, and stops its threads.

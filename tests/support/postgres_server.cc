@@ -53,7 +53,7 @@ std::string ReadText(const fs::path& p) {
 // An initialized data dir, made once per machine (initdb takes a second or more; a copy of its
 // result takes a few milliseconds) and published by rename.
 Result<fs::path> TemplateDataDir() {
-  const fs::path tmpl = "/tmp/berth-test-pg15-template";
+  const fs::path tmpl = "/tmp/berth-test-pg15-template-v2";
   if (fs::exists(tmpl / "PG_VERSION")) return tmpl;
   std::string work = tmpl.string() + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
@@ -64,9 +64,9 @@ Result<fs::path> TemplateDataDir() {
     return Status::FailedPrecondition("chown postgres " + work +
                                       " failed (is postgresql-15 installed?)");
   }
-  std::string cmd =
-      AsPostgres(std::string(kBin) + "/initdb -D " + work +
-                 " -A trust -U postgres -E UTF8 --locale=C --no-sync >" + work + ".log 2>&1");
+  std::string cmd = AsPostgres(
+      std::string(kBin) + "/initdb -D " + work +
+      " -A trust -U postgres -E UTF8 --locale=C --no-sync --wal-segsize=1 >" + work + ".log 2>&1");
   if (Run(cmd) != 0) {
     std::string log = ReadText(work + ".log");
     fs::remove_all(work, ec);
@@ -87,7 +87,9 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(PostgresServerOpti
                                       "/pg_ctl missing: apt-get install postgresql-15");
   }
   ASSIGN_OR_RETURN(fs::path tmpl, TemplateDataDir());
-  std::string dir = "/tmp/berth-pg-XXXXXX";
+  // In memory when there is a tmpfs: a copy of the data dir to a busy disk can take seconds.
+  std::string dir =
+      fs::is_directory("/dev/shm") ? "/dev/shm/berth-pg-XXXXXX" : "/tmp/berth-pg-XXXXXX";
   if (::mkdtemp(dir.data()) == nullptr) return ErrnoStatus("mkdtemp", errno);
   auto server = std::unique_ptr<PostgresServer>(new PostgresServer());
   server->dir_ = dir;
@@ -151,7 +153,7 @@ Result<std::string> PostgresServer::CreateDatabase() {
     PQfinish(conn);
     return Status::Unavailable("connect to the test server: " + msg);
   }
-  PGresult* res = PQexec(conn, ("CREATE DATABASE " + name).c_str());
+  PGresult* res = PQexec(conn, ("CREATE DATABASE " + name + " STRATEGY FILE_COPY").c_str());
   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
   std::string msg = PQerrorMessage(conn);
   PQclear(res);

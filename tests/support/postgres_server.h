@@ -1,6 +1,7 @@
 // PostgresServer: a real, private PostgreSQL 15 server for tests (Debian's postgresql-15). It is
-// initialized as the `postgres` user (initdb refuses root) into a temp dir, listens on a free
-// loopback port and a private unix socket dir, and is stopped and removed on destruction.
+// initialized as the `postgres` user (initdb refuses root) into a temp dir (on /dev/shm when
+// there: a copy of an initdb'd template kept in /tmp), listens on a free loopback port and a
+// private unix socket dir, and is stopped and removed on destruction.
 // Tests only; not part of any library.
 //
 // Thread-compatible: one thread starts and stops it; CreateDatabase is thread-safe.
