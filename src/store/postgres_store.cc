@@ -40,35 +40,45 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& co
   if (options.connections < 1) {
     return Status::InvalidArgument("postgres: connections must be at least 1");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> submitter, PgConnection::Connect(conninfo));
-  RETURN_IF_ERROR(MigratePostgresSchema(*submitter));
+  if (options.submitters < 1) {
+    return Status::InvalidArgument("postgres: submitters must be at least 1");
+  }
+  std::vector<std::unique_ptr<PgConnection>> submitters;
+  for (int i = 0; i < options.submitters; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> conn, PgConnection::Connect(conninfo));
+    submitters.push_back(std::move(conn));
+  }
+  RETURN_IF_ERROR(MigratePostgresSchema(*submitters.front()));
   ASSIGN_OR_RETURN(std::unique_ptr<PgConnection> listener, PgConnection::Connect(conninfo));
   RETURN_IF_ERROR(listener->Exec("listen", std::string("LISTEN ") + kChannel).status());
   ASSIGN_OR_RETURN(std::unique_ptr<PgPool> pool, PgPool::Open(conninfo, options.connections));
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop) return ErrnoStatus("postgres: eventfd", errno);
   return std::unique_ptr<PostgresStore>(new PostgresStore(
-      clock, std::move(pool), std::move(submitter), std::move(listener), std::move(stop)));
+      clock, std::move(pool), std::move(submitters), std::move(listener), std::move(stop)));
 }
 
 PostgresStore::PostgresStore(Clock& clock, std::unique_ptr<PgPool> pool,
-                             std::unique_ptr<PgConnection> submitter,
+                             std::vector<std::unique_ptr<PgConnection>> submitters,
                              std::unique_ptr<PgConnection> listener, UniqueFd stop_event)
     : clock_(clock),
       pool_(std::move(pool)),
-      submitter_(std::move(submitter)),
+      submitters_(std::move(submitters)),
       listener_(std::move(listener)),
       stop_event_(std::move(stop_event)),
-      submitter_thread_([this] { SubmitterLoop(); }),
-      listener_thread_([this] { ListenerLoop(); }) {}
+      listener_thread_([this] { ListenerLoop(); }) {
+  for (auto& conn : submitters_) {
+    submitter_threads_.emplace_back([this, c = conn.get()] { SubmitterLoop(*c); });
+  }
+}
 
 PostgresStore::~PostgresStore() {
   {
     MutexLock lock(pending_mu_);
     stopping_ = true;
   }
-  pending_cv_.notify_one();
-  submitter_thread_.join();
+  pending_cv_.notify_all();
+  for (std::thread& t : submitter_threads_) t.join();
   listener_stop_ = true;
   uint64_t one = 1;
   ssize_t n = ::write(stop_event_.get(), &one, sizeof one);
@@ -135,21 +145,22 @@ void PostgresStore::SubmitJob(JobRecord job, std::string queue, std::function<vo
   done(Status::Unavailable("postgres: submit job: the store is shutting down"));
 }
 
-void PostgresStore::SubmitterLoop() {
+void PostgresStore::SubmitterLoop(PgConnection& conn) {
   MutexLock lock(pending_mu_);
   for (;;) {
     while (!stopping_ && pending_.empty()) pending_cv_.wait(lock);
     if (pending_.empty()) return;  // stopping, and everything queued is committed
     std::vector<PendingSubmit> batch = std::exchange(pending_, {});
     lock.unlock();
-    std::vector<Status> results = CommitBatch(batch);
+    std::vector<Status> results = CommitBatch(conn, batch);
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     batch.clear();  // drop the callbacks' captures before taking the lock again
     lock.lock();
   }
 }
 
-std::vector<Status> PostgresStore::CommitBatch(const std::vector<PendingSubmit>& batch) {
+std::vector<Status> PostgresStore::CommitBatch(PgConnection& conn,
+                                               const std::vector<PendingSubmit>& batch) {
   std::vector<Status> results(batch.size());
   int64_t now = NowMillis();
   // Plain jobs: one pipelined transaction. Each insert skips a taken id or idempotency key
@@ -181,9 +192,9 @@ std::vector<Status> PostgresStore::CommitBatch(const std::vector<PendingSubmit>&
       piped.push_back({"SELECT pg_notify($1, $2)", PgParams(kChannel, q)});
     }
     piped.push_back({"COMMIT", {}});
-    Result<std::vector<PgRows>> rows = submitter_->Pipeline("submit jobs", piped);
-    if (!rows.ok() && !submitter_->healthy()) {
-      Status reset = submitter_->Reset();  // try the next batch on a fresh connection
+    Result<std::vector<PgRows>> rows = conn.Pipeline("submit jobs", piped);
+    if (!rows.ok() && !conn.healthy()) {
+      Status reset = conn.Reset();  // try the next batch on a fresh connection
       (void)reset;
     }
     for (size_t k = 0; k < index.size(); ++k) {

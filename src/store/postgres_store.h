@@ -2,11 +2,13 @@
 //
 // It owns a pool of libpq connections. SubmitJob only queues the submission; a submitter
 // thread sends every queued submission in one pipelined transaction (one round trip, one
-// commit: group commit) and then runs their callbacks. The other writes borrow a pooled
-// connection, one transaction each; state changes are compare-and-set UPDATEs (AllowedSources
-// in job/job.h) and claims take rows with FOR UPDATE SKIP LOCKED, so any number of nodes share
-// the queue. Every transaction that makes a message visible sends NOTIFY berth_queued; a
-// listener thread calls the on_queued callback for each one, whichever node queued it.
+// commit: group commit) and then runs their callbacks. Several submitters (each with its own
+// connection) keep several such commits in flight, which the server flushes together. The other
+// writes borrow a pooled connection, one transaction each; state changes are compare-and-set
+// UPDATEs (AllowedSources in job/job.h) and claims take rows with FOR UPDATE SKIP LOCKED, so any
+// number of nodes share the queue. Every transaction that makes a message visible sends NOTIFY
+// berth_queued; a listener thread calls the on_queued callback for each one, whichever node queued
+// it.
 //
 // The schema is versioned (table berth_schema); Open runs the missing migrations under an
 // advisory lock (nodes starting together migrate once) and refuses a schema newer than it knows.
@@ -14,8 +16,8 @@
 // Files: postgres_store.cc (Store), postgres_trigger_store.cc (TriggerStore), postgres_sql.*
 // (the SQL both share), postgres_schema.* (migrations), pg_connection.* (libpq).
 //
-// Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
-// submitter thread, so they must not wait for another submission. The destructor commits the
+// Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on
+// a submitter thread, so they must not wait for another submission. The destructor commits the
 // submissions still queued, runs their callbacks, and stops its threads.
 #pragma once
 
@@ -42,6 +44,10 @@ struct PostgresStoreOptions {
   // Pooled connections for reads and single writes. Default 8: as many statements in flight at
   // once; each costs a server process (mind max_connections, 100 by default, across nodes).
   int connections = 8;
+  // Submitter threads, each with its own connection and one group commit in flight. Default 2:
+  // while one batch waits for its commit the next one is sent (the server flushes both in one
+  // WAL write). 1 = strictly one commit at a time.
+  int submitters = 2;
 };
 
 class PostgresStore : public Store, public TriggerStore {
@@ -111,12 +117,13 @@ class PostgresStore : public Store, public TriggerStore {
     std::function<void(Status)> done;
   };
 
-  PostgresStore(Clock& clock, std::unique_ptr<PgPool> pool, std::unique_ptr<PgConnection> submitter,
+  PostgresStore(Clock& clock, std::unique_ptr<PgPool> pool,
+                std::vector<std::unique_ptr<PgConnection>> submitters,
                 std::unique_ptr<PgConnection> listener, UniqueFd stop_event);
 
-  void SubmitterLoop();
+  void SubmitterLoop(PgConnection& conn);
   // Commits `batch` (one transaction for its plain jobs, one each for arrays); one Status each.
-  std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
+  std::vector<Status> CommitBatch(PgConnection& conn, const std::vector<PendingSubmit>& batch);
   void ListenerLoop();
   // Runs `body` in a transaction on a pooled connection.
   Status Write(std::string_view op, const std::function<Status(PgConnection&)>& body);
@@ -124,8 +131,8 @@ class PostgresStore : public Store, public TriggerStore {
 
   Clock& clock_;
   std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<PgConnection> submitter_;  // the submitter thread's own
-  std::unique_ptr<PgConnection> listener_;   // the listener thread's own
+  std::vector<std::unique_ptr<PgConnection>> submitters_;  // one per submitter thread
+  std::unique_ptr<PgConnection> listener_;                 // the listener thread's own
 
   Mutex on_queued_mu_;
   std::function<void(const std::string&)> on_queued_ GUARDED_BY(on_queued_mu_);
@@ -138,7 +145,7 @@ class PostgresStore : public Store, public TriggerStore {
   std::atomic<uint64_t> commits_{0};
   UniqueFd stop_event_;  // an eventfd: wakes the listener to stop
   std::atomic<bool> listener_stop_{false};
-  std::thread submitter_thread_;  // last: start after everything above exists
+  std::vector<std::thread> submitter_threads_;  // last: start after everything above exists
   std::thread listener_thread_;
 };
 
