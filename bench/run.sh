@@ -44,7 +44,8 @@ echo "bench: benchmarking $(realpath "$BERTH_BIN") ($(stat -c %y "$BERTH_BIN" | 
 export BERTH_BIN=$snap/berth
 
 declare -A script=([P1]=p1_submit.py [P2]=p2_start_latency.py [P3]=p3_throughput.py
-                   [P4]=p4_density.py [P5]=p5_status.py [P6]=p6_recovery.py)
+                   [P4]=p4_density.py [P5]=p5_status.py [P6]=p6_recovery.py
+                   [P7]=p7_postgres.py)
 wanted=()
 for a in "$@"; do
   for s in ${a//,/ }; do
@@ -54,13 +55,13 @@ for a in "$@"; do
       continue
     fi
     if [[ -z ${script[$s]:-} ]]; then
-      echo "bench: unknown scenario '$s' (P1..P6, PULL)" >&2
+      echo "bench: unknown scenario '$s' (P1..P7, PULL)" >&2
       exit 2
     fi
     wanted+=("$s")
   done
 done
-((${#wanted[@]})) || wanted=(P1 P2 P3 P4 P5 P6 PULL)
+((${#wanted[@]})) || wanted=(P1 P2 P3 P4 P5 P6 P7 PULL)
 
 mkdir -p bench/results
 # Each scenario is bounded; a stuck one is stopped (its own cleanup runs on SIGTERM).

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost1.74-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev
+  libpq-dev postgresql-15  # PostgresStore (libpq); a real PostgreSQL 15 server in the tests
   libhowardhinnant-date-dev tzdata  # schedules' IANA time zones (date/tz.h over zoneinfo)
   libgtest-dev libgmock-dev
   crun runc busybox-static

@@ -37,6 +37,7 @@
 #include "images/image_store.h"
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "triggers/array_job_service.h"
 #include "triggers/callback_deliverer.h"
@@ -194,12 +195,27 @@ int Serve(const ServeOptions& opts) {
                    settings->runtime + ", or give its absolute path)");
   }
 
-  auto opened_store = SqliteStore::Open(data / "berth.db", clock);
-  if (!opened_store.ok()) return Die(log, opened_store.status().ToString());
+  // The store: embedded SQLite in the data dir, or the PostgreSQL of StoreConnection. Both
+  // engines are a Store and a TriggerStore.
+  std::unique_ptr<Store> engine;
+  TriggerStore* trigger_store = nullptr;
+  PostgresStore* postgres = nullptr;
+  if (settings->store_connection.empty()) {
+    auto opened = SqliteStore::Open(data / "berth.db", clock);
+    if (!opened.ok()) return Die(log, opened.status().ToString());
+    trigger_store = opened->get();
+    engine = std::move(opened).value();
+  } else {
+    auto opened = PostgresStore::Open(settings->store_connection, clock);
+    if (!opened.ok()) return Die(log, "StoreConnection: " + opened.status().ToString());
+    trigger_store = postgres = opened->get();
+    engine = std::move(opened).value();
+    log.Info("store: PostgreSQL (StoreConnection)");
+  }
   // Every part uses the store through the observer, which feeds the metrics and live events.
   PrometheusMetrics metrics;
   JobEventHub events;
-  ObservedStore store(**opened_store, clock, metrics, events);
+  ObservedStore store(*engine, clock, metrics, events);
   store.AddGauges({settings->job_queue_name, settings->job_queue_name + "-poison"});
   AddProcessMetrics(metrics);
   ImageStore images(data / "images");
@@ -252,18 +268,31 @@ int Serve(const ServeOptions& opts) {
   dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
   dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
   Dispatcher dispatcher(dopts, store, runtime, clock, opts.crash_points);
+  // On PostgreSQL a job queued by any node (another API node, a schedule elsewhere) wakes this
+  // dispatcher at once. Cleared before the dispatcher goes (declared after it).
+  struct ClearOnQueued {
+    PostgresStore* store;
+    ~ClearOnQueued() {
+      if (store != nullptr) store->SetOnQueued(nullptr);
+    }
+  } clear_on_queued{postgres};
+  if (postgres != nullptr) {
+    postgres->SetOnQueued([&dispatcher, queue = dopts.queue](const std::string& q) {
+      if (q == queue) dispatcher.Wake();
+    });
+  }
   RetentionOptions retention_opts;
   retention_opts.retention =
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
   LocalJobService local_service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
-  ArrayJobService service(local_service, **opened_store);
+  ArrayJobService service(local_service, *trigger_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
   schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };
   schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
-  ScheduleRunner schedules(schedule_opts, **opened_store, store, clock);
+  ScheduleRunner schedules(schedule_opts, *trigger_store, store, clock);
   auto callback_secret = LoadOrCreateCallbackSecret(data / "callback-secret");
   if (!callback_secret.ok()) return Die(log, callback_secret.status().ToString());
   CallbackDelivererOptions callback_opts;
@@ -274,7 +303,7 @@ int Serve(const ServeOptions& opts) {
   callback_opts.policy.allow_loopback = settings->allow_loopback_callbacks;
   callback_opts.secret = *callback_secret;
   CurlCallbackSender callback_sender;
-  CallbackDeliverer callbacks(callback_opts, **opened_store, store, clock, callback_sender,
+  CallbackDeliverer callbacks(callback_opts, *trigger_store, store, clock, callback_sender,
                               ResolveWithGetaddrinfo);
 
   JobApiOptions aopts;

@@ -147,6 +147,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"JobQueueName", StringSetter(&Settings::job_queue_name)},
       {"ResourceGroupName", StringSetter(&Settings::resource_group_name)},
       {"AzureWebJobsStorage", StringSetter(&Settings::azure_web_jobs_storage)},
+      {"StoreConnection", StringSetter(&Settings::store_connection)},
       {"FunctionKey", StringSetter(&Settings::function_key)},
       {"MaxConcurrentJobs", IntSetter(&Settings::max_concurrent_jobs, 1, 100000)},
       {"MaxDequeueCount", IntSetter(&Settings::max_dequeue_count, 1, 1000)},
@@ -287,6 +288,13 @@ Status Validate(const Settings& s) {
   if (!s.azure_web_jobs_storage.empty()) {
     return Bad("AzureWebJobsStorage",
                "only the embedded store is supported in this version; leave it empty");
+  }
+  const std::string& sc = s.store_connection;
+  if (!sc.empty() && !sc.starts_with("postgresql://") && !sc.starts_with("postgres://") &&
+      sc.find('=') == std::string::npos) {
+    return Bad("StoreConnection",
+               "must be empty (SQLite in the data dir), a postgresql:// URI or a libpq "
+               "key=value string");
   }
   if (s.job_queue_name.empty() || s.job_queue_name.size() > 63) {
     return Bad("JobQueueName", "must be 1 to 63 characters");

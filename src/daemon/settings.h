@@ -20,6 +20,11 @@ struct Settings {
   std::string job_queue_name = "jobs";          // JobQueueName: the queue jobs go through
   std::string resource_group_name = "default";  // ResourceGroupName: the group jobs belong to
   std::string azure_web_jobs_storage;           // AzureWebJobsStorage: "" = the embedded store
+  // StoreConnection: where jobs are stored. "" (the default) = embedded SQLite, berth.db in the
+  // data dir; a libpq URI ("postgresql://user@host:5432/berth") or key=value conninfo string
+  // ("host=db dbname=berth") = that PostgreSQL database, which several nodes may share.
+  // Passwords the libpq ways: in the string, PGPASSWORD or PGPASSFILE.
+  std::string store_connection;
   std::string function_key;      // FunctionKey: pins the key; "" = generated, kept in data dir
   int max_concurrent_jobs = 16;  // MaxConcurrentJobs: jobs starting or running at once
   int max_dequeue_count = 5;     // MaxDequeueCount: start attempts before the poison queue

@@ -375,10 +375,10 @@ TEST(LoadSettingsTest, RegistryPolicySettings) {
 TEST(SettingNamesTest, ListsEverySetting) {
   const std::vector<std::string>& names = SettingNames();
   for (const char* name :
-       {"JobQueueName", "ResourceGroupName", "AzureWebJobsStorage", "FunctionKey",
-        "MaxConcurrentJobs", "MaxDequeueCount", "QueueLeaseSeconds", "QueueRetryDelayMs", "Runtime",
-        "StatusRequiresKey", "JobPidsLimit", "DefaultJobImage", "DefaultJobCommand",
-        "BundledImagesDir"}) {
+       {"JobQueueName", "ResourceGroupName", "AzureWebJobsStorage", "StoreConnection",
+        "FunctionKey", "MaxConcurrentJobs", "MaxDequeueCount", "QueueLeaseSeconds",
+        "QueueRetryDelayMs", "Runtime", "StatusRequiresKey", "JobPidsLimit", "DefaultJobImage",
+        "DefaultJobCommand", "BundledImagesDir"}) {
     EXPECT_THAT(names, ::testing::Contains(name));
   }
 }
@@ -423,6 +423,31 @@ TEST(LoadSettingsTest, HardeningDefaultsAndOverrides) {
   EXPECT_EQ(o->job_tmp_size_bytes, 1 << 20);
   ExpectErrorNaming(LoadFromText(WithValues(R"("JobTmpSizeBytes": -1)")), "JobTmpSizeBytes");
   EXPECT_THAT(SettingNames(), ::testing::Contains("AllowNoSeccomp"));
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(LoadSettingsTest, StoreConnectionIsEmptyAPostgresUriOrAConninfoString) {
+  Result<Settings> def = LoadFromText(WithValues(""));
+  ASSERT_TRUE(def.ok()) << def.status().ToString();
+  EXPECT_EQ(def->store_connection, "") << "SQLite in the data dir by default";
+  for (const char* ok : {"postgresql://berth@db:5432/berth", "postgres://db/berth",
+                         "host=/run/postgresql dbname=berth"}) {
+    Result<Settings> s =
+        LoadFromText(WithValues(std::string(R"("StoreConnection": ")") + ok + "\""));
+    ASSERT_TRUE(s.ok()) << ok << ": " << s.status().ToString();
+    EXPECT_EQ(s->store_connection, ok);
+  }
+  ExpectErrorNaming(LoadFromText(WithValues(R"("StoreConnection": "mysql://db")")),
+                    "StoreConnection");
+  FakeEnv env{{"StoreConnection", "postgresql://env@db/berth"}};
+  Result<Settings> from_env = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_EQ(from_env->store_connection, "postgresql://env@db/berth");
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "common/random.h"
-#include "store/sqlite_store.h"
+#include "tests/support/test_stores.h"
 
 namespace berth {
 namespace {
@@ -44,24 +44,21 @@ class StoreJobService : public JobService {
   Store& store_;
 };
 
-class ArrayTest : public ::testing::Test {
+class ArrayTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/berth-array-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto opened = SqliteStore::Open(dir_ / "berth.db", clock_);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
+    engine_ = std::make_unique<TestStores>(GetParam());
+    Status opened = engine_->Open(clock_);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    store_ = engine_->store();
+    triggers_ = engine_->triggers();
     inner_ = std::make_unique<StoreJobService>(*store_);
-    service_ = std::make_unique<ArrayJobService>(*inner_, *store_);
+    service_ = std::make_unique<ArrayJobService>(*inner_, *triggers_);
   }
   void TearDown() override {
     service_.reset();
     inner_.reset();
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    engine_.reset();
   }
   std::string SubmitArray(int count, int parallelism,
                           CompletionPolicy policy = CompletionPolicy::kAll) {
@@ -93,18 +90,21 @@ class ArrayTest : public ::testing::Test {
     return static_cast<int>(claimed->size());
   }
 
-  fs::path dir_;
   FakeClock clock_;
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TestStores> engine_;
+  Store* store_ = nullptr;
+  TriggerStore* triggers_ = nullptr;
   std::unique_ptr<StoreJobService> inner_;
   std::unique_ptr<ArrayJobService> service_;
 };
 
-TEST_F(ArrayTest, OnlyParallelismChildrenAreQueuedEachWithItsIndex) {
+INSTANTIATE_TEST_SUITE_P(Engines, ArrayTest, ::testing::Values("Sqlite", "Postgres"), EngineName);
+
+TEST_P(ArrayTest, OnlyParallelismChildrenAreQueuedEachWithItsIndex) {
   std::string parent = SubmitArray(5, 2);
   auto msgs = store_->PeekMessages("jobs", 100);
   ASSERT_EQ(msgs->size(), 2u) << "the parent never runs; two children at a time";
-  auto children = store_->ListChildren(parent, std::nullopt, 100, -1);
+  auto children = triggers_->ListChildren(parent, std::nullopt, 100, -1);
   ASSERT_EQ(children->size(), 5u);
   for (int i = 0; i < 5; ++i) {
     const JobRecord& c = (*children)[static_cast<size_t>(i)];
@@ -127,7 +127,7 @@ TEST_F(ArrayTest, OnlyParallelismChildrenAreQueuedEachWithItsIndex) {
   EXPECT_EQ(p->children.at(JobState::kQueued), 5);
 }
 
-TEST_F(ArrayTest, EachEndQueuesTheNextChildAndTheLastEndsTheParent) {
+TEST_P(ArrayTest, EachEndQueuesTheNextChildAndTheLastEndsTheParent) {
   std::string parent = SubmitArray(5, 2);
   int rounds = 0, ran = 0;
   while (int n = RunQueued([](int) { return JobState::kSucceeded; })) {
@@ -144,7 +144,7 @@ TEST_F(ArrayTest, EachEndQueuesTheNextChildAndTheLastEndsTheParent) {
   EXPECT_TRUE(p->finished_at.has_value());
 }
 
-TEST_F(ArrayTest, CompletionPolicy) {
+TEST_P(ArrayTest, CompletionPolicy) {
   std::string all = SubmitArray(3, 0);
   std::string any = SubmitArray(3, 0, CompletionPolicy::kAny);
   while (RunQueued([](int i) { return i == 1 ? JobState::kFailed : JobState::kSucceeded; })) {
@@ -153,7 +153,7 @@ TEST_F(ArrayTest, CompletionPolicy) {
   EXPECT_EQ(store_->GetJob(any)->state, JobState::kSucceeded);
 }
 
-TEST_F(ArrayTest, TheParentRefusesStatusWritesOfItsOwn) {
+TEST_P(ArrayTest, TheParentRefusesStatusWritesOfItsOwn) {
   std::string parent = SubmitArray(2, 1);
   JobStatusUpdate lost = Update(JobState::kFailed);
   lost.reason = "MonitorLost";
@@ -162,7 +162,7 @@ TEST_F(ArrayTest, TheParentRefusesStatusWritesOfItsOwn) {
   EXPECT_NE(st.message().find("job array"), std::string::npos);
 }
 
-TEST_F(ArrayTest, CancelOfTheParentCancelsQueuedChildrenAndStopsRunningOnes) {
+TEST_P(ArrayTest, CancelOfTheParentCancelsQueuedChildrenAndStopsRunningOnes) {
   std::string parent = SubmitArray(6, 2);
   auto claimed = store_->ClaimMessages("jobs", 100, milliseconds(60'000));
   ASSERT_EQ(claimed->size(), 2u);
@@ -194,7 +194,7 @@ TEST_F(ArrayTest, CancelOfTheParentCancelsQueuedChildrenAndStopsRunningOnes) {
   EXPECT_EQ(p->children.at(JobState::kCanceled), 6);
 }
 
-TEST_F(ArrayTest, ChildrenAreListedByIndexInPages) {
+TEST_P(ArrayTest, ChildrenAreListedByIndexInPages) {
   std::string parent = SubmitArray(7, 1);
   std::vector<int> seen;
   std::string cursor;

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "common/random.h"
-#include "store/sqlite_store.h"
+#include "tests/support/test_stores.h"
 
 namespace berth {
 namespace {
@@ -43,15 +43,14 @@ class FakeSender : public CallbackSender {
   std::vector<Sent> sent;
 };
 
-class CallbackDelivererTest : public ::testing::Test {
+class CallbackDelivererTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/berth-callback-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto opened = SqliteStore::Open(dir_ / "berth.db", clock_);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
+    engine_ = std::make_unique<TestStores>(GetParam());
+    Status opened = engine_->Open(clock_);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    store_ = engine_->store();
+    triggers_ = engine_->triggers();
     opts_.secret = "node-secret-0123456789abcdef0123456789";
     opts_.backoff = milliseconds(1000);
     opts_.max_attempts = 4;
@@ -59,13 +58,11 @@ class CallbackDelivererTest : public ::testing::Test {
   }
   void TearDown() override {
     deliverer_.reset();
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    engine_.reset();
   }
   void Rebuild() {
     deliverer_ = std::make_unique<CallbackDeliverer>(
-        opts_, *store_, *store_, clock_, sender_,
+        opts_, *triggers_, *store_, clock_, sender_,
         [this](const std::string& host, uint16_t) -> Result<std::vector<std::string>> {
           auto it = dns_.find(host);
           if (it == dns_.end()) return Status::Unavailable("resolve " + host + ": unknown");
@@ -94,16 +91,20 @@ class CallbackDelivererTest : public ::testing::Test {
     return job.ok() ? job->callback : std::nullopt;
   }
 
-  fs::path dir_;
   FakeClock clock_;
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TestStores> engine_;
+  Store* store_ = nullptr;
+  TriggerStore* triggers_ = nullptr;
   CallbackDelivererOptions opts_;
   FakeSender sender_;
   std::map<std::string, std::vector<std::string>> dns_ = {{"hooks.example", {"203.0.113.7"}}};
   std::unique_ptr<CallbackDeliverer> deliverer_;
 };
 
-TEST_F(CallbackDelivererTest, TheJobsEndWritesTheOutboxRowAndOnePostDeliversIt) {
+INSTANTIATE_TEST_SUITE_P(Engines, CallbackDelivererTest, ::testing::Values("Sqlite", "Postgres"),
+                         EngineName);
+
+TEST_P(CallbackDelivererTest, TheJobsEndWritesTheOutboxRowAndOnePostDeliversIt) {
   JobRecord running;
   running.id = NewUuidV4();
   running.spec.image = "busybox";
@@ -136,7 +137,7 @@ TEST_F(CallbackDelivererTest, TheJobsEndWritesTheOutboxRowAndOnePostDeliversIt) 
   EXPECT_EQ(deliverer_->RunDue(), 0) << "delivered once, never again";
 }
 
-TEST_F(CallbackDelivererTest, RetriesWithDoublingBackoffUntilA2xx) {
+TEST_P(CallbackDelivererTest, RetriesWithDoublingBackoffUntilA2xx) {
   sender_.script = {500, -1, 200};
   std::string id = EndedJob("http://hooks.example/x");
   EXPECT_EQ(deliverer_->RunDue(), 1);
@@ -155,7 +156,7 @@ TEST_F(CallbackDelivererTest, RetriesWithDoublingBackoffUntilA2xx) {
   EXPECT_EQ(Callback(id)->attempts, 3);
 }
 
-TEST_F(CallbackDelivererTest, GivesUpAfterMaxAttempts) {
+TEST_P(CallbackDelivererTest, GivesUpAfterMaxAttempts) {
   sender_.script = {500, 500, 500, 500, 500};
   std::string id = EndedJob("http://hooks.example/x");
   for (int i = 0; i < 10; ++i) {
@@ -167,7 +168,7 @@ TEST_F(CallbackDelivererTest, GivesUpAfterMaxAttempts) {
   EXPECT_EQ(Callback(id)->attempts, 4);
 }
 
-TEST_F(CallbackDelivererTest, ANameThatResolvesToLoopbackOrLinkLocalIsNeverCalled) {
+TEST_P(CallbackDelivererTest, ANameThatResolvesToLoopbackOrLinkLocalIsNeverCalled) {
   dns_["sneaky.example"] = {"203.0.113.9", "127.0.0.1"};
   dns_["metadata.example"] = {"169.254.169.254"};
   std::string a = EndedJob("http://sneaky.example/x");
@@ -184,9 +185,9 @@ TEST_F(CallbackDelivererTest, ANameThatResolvesToLoopbackOrLinkLocalIsNeverCalle
   EXPECT_EQ(Callback(c)->state, CallbackState::kDelivered);
 }
 
-TEST_F(CallbackDelivererTest, ACrashMidPostRetriesAfterTheClaimRunsOut) {
+TEST_P(CallbackDelivererTest, ACrashMidPostRetriesAfterTheClaimRunsOut) {
   std::string id = EndedJob("http://hooks.example/x");
-  auto claimed = store_->ClaimCallbacks(10, milliseconds(25'000));  // a deliverer that died
+  auto claimed = triggers_->ClaimCallbacks(10, milliseconds(25'000));  // a deliverer that died
   ASSERT_TRUE(claimed.ok());
   ASSERT_EQ(claimed->size(), 1u);
   EXPECT_EQ(deliverer_->RunDue(), 0);
@@ -196,7 +197,7 @@ TEST_F(CallbackDelivererTest, ACrashMidPostRetriesAfterTheClaimRunsOut) {
   EXPECT_EQ(Callback(id)->attempts, 2);
 }
 
-TEST_F(CallbackDelivererTest, ACanceledQueuedJobIsCalledBackToo) {
+TEST_P(CallbackDelivererTest, ACanceledQueuedJobIsCalledBackToo) {
   JobRecord job;
   job.id = NewUuidV4();
   job.spec.image = "busybox";

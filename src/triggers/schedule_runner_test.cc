@@ -6,29 +6,26 @@
 #include <filesystem>
 #include <set>
 
-#include "store/sqlite_store.h"
+#include "tests/support/test_stores.h"
 
 namespace berth {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ScheduleRunnerTest : public ::testing::Test {
+class ScheduleRunnerTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/berth-schedule-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto opened = SqliteStore::Open(dir_ / "berth.db", clock_);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    store_ = std::move(opened).value();
+    engine_ = std::make_unique<TestStores>(GetParam());
+    Status opened = engine_->Open(clock_);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    store_ = engine_->store();
+    triggers_ = engine_->triggers();
     runner_ = MakeRunner();
   }
   void TearDown() override {
     runner_.reset();
-    store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    engine_.reset();
   }
 
   std::unique_ptr<ScheduleRunner> MakeRunner() {
@@ -38,7 +35,7 @@ class ScheduleRunnerTest : public ::testing::Test {
       canceled_.push_back(id);
       return Status::Ok();
     };
-    return std::make_unique<ScheduleRunner>(opts, *store_, *store_, clock_);
+    return std::make_unique<ScheduleRunner>(opts, *triggers_, *store_, clock_);
   }
 
   ScheduleSpec Spec(const std::string& name, const std::string& expr) {
@@ -61,15 +58,19 @@ class ScheduleRunnerTest : public ::testing::Test {
     runner_->RunDue();
   }
 
-  fs::path dir_;
   FakeClock clock_;  // starts at 1'700'000'000'000 ms: an even second
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<TestStores> engine_;
+  Store* store_ = nullptr;
+  TriggerStore* triggers_ = nullptr;
   std::unique_ptr<ScheduleRunner> runner_;
   int wakes_ = 0;
   std::vector<std::string> canceled_;
 };
 
-TEST_F(ScheduleRunnerTest, EachFiringMakesOneJobNamedAfterTheSchedule) {
+INSTANTIATE_TEST_SUITE_P(Engines, ScheduleRunnerTest, ::testing::Values("Sqlite", "Postgres"),
+                         EngineName);
+
+TEST_P(ScheduleRunnerTest, EachFiringMakesOneJobNamedAfterTheSchedule) {
   ASSERT_TRUE(runner_->Create(Spec("every2", "*/2 * * * * *")).ok());
   runner_->RunDue();
   EXPECT_TRUE(Jobs().empty()) << "nothing is due at creation";
@@ -92,7 +93,7 @@ TEST_F(ScheduleRunnerTest, EachFiringMakesOneJobNamedAfterTheSchedule) {
   EXPECT_EQ(ToUnixMillis(*view->next_fire_at), 1'700'000'022'000);
 }
 
-TEST_F(ScheduleRunnerTest, TwoRunnersOnOneStoreMakeOneJobPerFiring) {
+TEST_P(ScheduleRunnerTest, TwoRunnersOnOneStoreMakeOneJobPerFiring) {
   auto second = MakeRunner();
   ASSERT_TRUE(runner_->Create(Spec("shared", "* * * * * *")).ok());
   for (int i = 0; i < 20; ++i) {
@@ -106,7 +107,7 @@ TEST_F(ScheduleRunnerTest, TwoRunnersOnOneStoreMakeOneJobPerFiring) {
   EXPECT_EQ(keys.size(), 20u);
 }
 
-TEST_F(ScheduleRunnerTest, LateFiringsWithinTheDeadlineRunOlderOnesAreSkipped) {
+TEST_P(ScheduleRunnerTest, LateFiringsWithinTheDeadlineRunOlderOnesAreSkipped) {
   ASSERT_TRUE(runner_->Create(Spec("late", "*/2 * * * * *")).ok());  // deadline 10 s
   Tick(5);  // the runner was away for 5 s: the firings at +2 and +4 are late, not missed
   EXPECT_EQ(Jobs().size(), 2u);
@@ -117,7 +118,7 @@ TEST_F(ScheduleRunnerTest, LateFiringsWithinTheDeadlineRunOlderOnesAreSkipped) {
   EXPECT_EQ(view->record.skipped_count, 25);  // +6 ... +54
 }
 
-TEST_F(ScheduleRunnerTest, CatchUpRunsOnceForEveryMissedFiring) {
+TEST_P(ScheduleRunnerTest, CatchUpRunsOnceForEveryMissedFiring) {
   ScheduleSpec spec = Spec("catch", "*/2 * * * * *");
   spec.catch_up = true;
   spec.starting_deadline_seconds = 0;
@@ -129,7 +130,7 @@ TEST_F(ScheduleRunnerTest, CatchUpRunsOnceForEveryMissedFiring) {
   EXPECT_EQ(Jobs().size(), 2u);
 }
 
-TEST_F(ScheduleRunnerTest, MissedFiringsWithoutCatchUpMakeNoJob) {
+TEST_P(ScheduleRunnerTest, MissedFiringsWithoutCatchUpMakeNoJob) {
   ScheduleSpec spec = Spec("nocatch", "*/2 * * * * *");
   spec.starting_deadline_seconds = 0;
   ASSERT_TRUE(runner_->Create(spec).ok());
@@ -137,7 +138,7 @@ TEST_F(ScheduleRunnerTest, MissedFiringsWithoutCatchUpMakeNoJob) {
   EXPECT_TRUE(Jobs().empty());
 }
 
-TEST_F(ScheduleRunnerTest, ForbidSkipsWhileThePreviousJobRuns) {
+TEST_P(ScheduleRunnerTest, ForbidSkipsWhileThePreviousJobRuns) {
   ScheduleSpec spec = Spec("forbid", "*/2 * * * * *");
   spec.concurrency_policy = ConcurrencyPolicy::kForbid;
   ASSERT_TRUE(runner_->Create(spec).ok());
@@ -156,7 +157,7 @@ TEST_F(ScheduleRunnerTest, ForbidSkipsWhileThePreviousJobRuns) {
   EXPECT_EQ(Jobs().size(), 2u);
 }
 
-TEST_F(ScheduleRunnerTest, ReplaceCancelsThePreviousJob) {
+TEST_P(ScheduleRunnerTest, ReplaceCancelsThePreviousJob) {
   ScheduleSpec spec = Spec("replace", "*/2 * * * * *");
   spec.concurrency_policy = ConcurrencyPolicy::kReplace;
   ASSERT_TRUE(runner_->Create(spec).ok());
@@ -167,7 +168,7 @@ TEST_F(ScheduleRunnerTest, ReplaceCancelsThePreviousJob) {
   EXPECT_EQ(canceled_, std::vector<std::string>{first});
 }
 
-TEST_F(ScheduleRunnerTest, DeletedOrDisabledSchedulesFireNoMore) {
+TEST_P(ScheduleRunnerTest, DeletedOrDisabledSchedulesFireNoMore) {
   ASSERT_TRUE(runner_->Create(Spec("gone", "* * * * * *")).ok());
   ASSERT_TRUE(runner_->Create(Spec("off", "* * * * * *")).ok());
   Tick(1);
@@ -190,7 +191,7 @@ TEST_F(ScheduleRunnerTest, DeletedOrDisabledSchedulesFireNoMore) {
   EXPECT_EQ(Jobs().size(), 3u);
 }
 
-TEST_F(ScheduleRunnerTest, CreateRefusesBadInputPrecisely) {
+TEST_P(ScheduleRunnerTest, CreateRefusesBadInputPrecisely) {
   EXPECT_EQ(runner_->Create(Spec("bad", "* * *")).status().code(), StatusCode::kInvalidArgument);
   ScheduleSpec zone = Spec("zone", "* * * * *");
   zone.time_zone = "Nowhere/City";
@@ -204,17 +205,17 @@ TEST_F(ScheduleRunnerTest, CreateRefusesBadInputPrecisely) {
   EXPECT_EQ(runner_->List()->size(), 1u);
 }
 
-TEST_F(ScheduleRunnerTest, SchedulesSurviveAReopenOfTheStore) {
+TEST_P(ScheduleRunnerTest, SchedulesSurviveAReopenOfTheStore) {
   ScheduleSpec spec = Spec("kept", "*/2 * * * * *");
   spec.job.secure_env = {{"TOKEN", "s3cret"}};
   spec.time_zone = "Europe/Berlin";
   ASSERT_TRUE(runner_->Create(spec).ok());
   Tick(2);
   runner_.reset();
-  store_.reset();
-  auto opened = SqliteStore::Open(dir_ / "berth.db", clock_);
-  ASSERT_TRUE(opened.ok());
-  store_ = std::move(opened).value();
+  engine_->Close();
+  ASSERT_TRUE(engine_->Open(clock_).ok());
+  store_ = engine_->store();
+  triggers_ = engine_->triggers();
   runner_ = MakeRunner();
   auto view = runner_->Get("kept");
   ASSERT_TRUE(view.ok());
