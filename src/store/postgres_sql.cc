@@ -18,13 +18,20 @@ namespace {
 PgParam NullIfEmpty(std::string_view s) { return s.empty() ? PgParam() : PgParam(std::string(s)); }
 }  // namespace
 
-// Reads row `i` selected with kJobColumns.
-Result<JobRecord> JobFromRow(const PgRows& r, int i) {
+Result<JobRecord> JobFromRow(const PgRows& r, int i, JobRow kind) {
   JobRecord job;
   job.id = r.Text(i, 0);
-  Result<JobSpec> spec = ParseJobSpec(r.Text(i, 1));
-  if (!spec.ok()) return spec.status().WithContext("postgres: stored spec of job " + job.id);
-  job.spec = std::move(spec).value();
+  if (kind == JobRow::kFull) {
+    Result<JobSpec> spec = ParseJobSpec(r.Text(i, 1));
+    if (!spec.ok()) return spec.status().WithContext("postgres: stored spec of job " + job.id);
+    job.spec = std::move(spec).value();
+  } else {
+    job.spec.image = r.Text(i, 1);
+    job.spec.callback_url = r.Text(i, 17);
+    job.spec.count = static_cast<int>(r.Int(i, 18));
+    job.spec.parallelism = static_cast<int>(r.OptInt(i, 19).value_or(0));
+    if (r.Text(i, 20) == "Any") job.spec.completion_policy = CompletionPolicy::kAny;
+  }
   std::optional<JobState> state = ParseJobState(r.Text(i, 2));
   if (!state) return Status::Internal("postgres: job " + job.id + ": bad state " + r.Text(i, 2));
   job.state = *state;
@@ -47,10 +54,10 @@ Result<JobRecord> JobFromRow(const PgRows& r, int i) {
   return job;
 }
 
-Result<std::vector<JobRecord>> JobsFromRows(const PgRows& r) {
+Result<std::vector<JobRecord>> JobsFromRows(const PgRows& r, JobRow kind) {
   std::vector<JobRecord> out;
   for (int i = 0; i < r.size(); ++i) {
-    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(r, i));
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(r, i, kind));
     out.push_back(std::move(job));
   }
   return out;

@@ -28,6 +28,14 @@ inline constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
     "array_index";
+// A listing's columns (Store::ListJobSummaries): kJobColumns with the spec replaced by what a
+// list shows of it; only an array's spec is looked into, for two small fields.
+inline constexpr const char* kJobSummaryColumns =
+    "id, image, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
+    "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
+    "array_index, callback_url, array_count, "
+    "CASE WHEN array_count > 0 THEN (spec::jsonb->>'parallelism')::int END, "
+    "CASE WHEN array_count > 0 THEN spec::jsonb->>'completionPolicy' END";
 inline constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 inline constexpr const char* kScheduleColumns =
@@ -45,9 +53,12 @@ inline constexpr const char* kInsertJob =
 std::optional<int64_t> OptMillis(const std::optional<TimePoint>& t);
 std::optional<TimePoint> OptTime(const std::optional<int64_t>& ms);
 
-// Row `i` of a SELECT of kJobColumns (kMessageColumns, kCallbackColumns, kScheduleColumns).
-Result<JobRecord> JobFromRow(const PgRows& r, int i);
-Result<std::vector<JobRecord>> JobsFromRows(const PgRows& r);
+enum class JobRow { kFull, kSummary };
+
+// Row `i` of a SELECT of kJobColumns, or of kJobSummaryColumns with JobRow::kSummary
+// (kMessageColumns, kCallbackColumns, kScheduleColumns).
+Result<JobRecord> JobFromRow(const PgRows& r, int i, JobRow kind = JobRow::kFull);
+Result<std::vector<JobRecord>> JobsFromRows(const PgRows& r, JobRow kind = JobRow::kFull);
 QueueMessage MessageFromRow(const PgRows& r, int i);
 Result<CallbackDelivery> CallbackFromRow(const PgRows& r, int i);
 Result<ScheduleRecord> ScheduleFromRow(const PgRows& r, int i);

@@ -22,11 +22,13 @@ using pgsql::InsertArray;
 using pgsql::InsertMessage;
 using pgsql::JobFromRow;
 using pgsql::JobInsertParams;
+using pgsql::JobRow;
 using pgsql::JobsFromRows;
 using pgsql::kCallbackColumns;
 using pgsql::kChannel;
 using pgsql::kInsertJob;
 using pgsql::kJobColumns;
+using pgsql::kJobSummaryColumns;
 using pgsql::kMessageColumns;
 using pgsql::MessageFromRow;
 using pgsql::Notify;
@@ -246,8 +248,20 @@ Result<JobRecord> PostgresStore::GetJob(std::string_view id) {
 
 Result<std::vector<JobRecord>> PostgresStore::ListJobsPage(const std::vector<JobState>& states,
                                                            int limit, int64_t before_seq) {
+  return ListJobRows(states, limit, before_seq, /*summaries=*/false);
+}
+
+Result<std::vector<JobRecord>> PostgresStore::ListJobSummaries(const std::vector<JobState>& states,
+                                                               int limit, int64_t before_seq) {
+  return ListJobRows(states, limit, before_seq, /*summaries=*/true);
+}
+
+Result<std::vector<JobRecord>> PostgresStore::ListJobRows(const std::vector<JobState>& states,
+                                                          int limit, int64_t before_seq,
+                                                          bool summaries) {
   if (limit < 0) return Status::InvalidArgument("list jobs: negative limit");
-  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE seq < $1";
+  std::string sql = std::string("SELECT ") + (summaries ? kJobSummaryColumns : kJobColumns) +
+                    " FROM jobs WHERE seq < $1";
   std::vector<PgParam> params = PgParams(before_seq, int64_t{limit});
   if (!states.empty()) {
     std::string list = "{";
@@ -260,7 +274,7 @@ Result<std::vector<JobRecord>> PostgresStore::ListJobsPage(const std::vector<Job
   sql += " ORDER BY seq DESC LIMIT $2";
   ASSIGN_OR_RETURN(PgPool::Lease c, pool_->Borrow());
   ASSIGN_OR_RETURN(PgRows r, c->Exec("list jobs", sql, params));
-  return JobsFromRows(r);
+  return JobsFromRows(r, summaries ? JobRow::kSummary : JobRow::kFull);
 }
 
 Result<JobRecord> PostgresStore::FindJobByIdempotencyKey(std::string_view idempotency_key) {

@@ -74,6 +74,8 @@ class PostgresStore : public Store, public TriggerStore {
   Result<JobRecord> GetJob(std::string_view id) override;
   Result<std::vector<JobRecord>> ListJobsPage(const std::vector<JobState>& states, int limit,
                                               int64_t before_seq) override;
+  Result<std::vector<JobRecord>> ListJobSummaries(const std::vector<JobState>& states, int limit,
+                                                  int64_t before_seq) override;
   Result<JobRecord> FindJobByIdempotencyKey(std::string_view idempotency_key) override;
   Result<JobRecord> RequestCancel(std::string_view id) override;
   Status RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
@@ -111,6 +113,9 @@ class PostgresStore : public Store, public TriggerStore {
   uint64_t commits() const { return commits_.load(); }
 
  private:
+  // ListJobsPage (whole jobs) or ListJobSummaries.
+  Result<std::vector<JobRecord>> ListJobRows(const std::vector<JobState>& states, int limit,
+                                             int64_t before_seq, bool summaries);
   struct PendingSubmit {
     JobRecord job;
     std::string queue;

@@ -10,8 +10,10 @@ namespace berth {
 using pgsql::CallbackFromRow;
 using pgsql::InsertArray;
 using pgsql::InsertJob;
+using pgsql::JobRow;
 using pgsql::JobsFromRows;
 using pgsql::kJobColumns;
+using pgsql::kJobSummaryColumns;
 using pgsql::kScheduleColumns;
 using pgsql::OptMillis;
 using pgsql::ScheduleFromRow;
@@ -158,13 +160,13 @@ Result<std::vector<JobRecord>> PostgresStore::ListChildren(std::string_view pare
   ASSIGN_OR_RETURN(PgRows p, c->Exec("list children: parent", "SELECT 1 FROM jobs WHERE id=$1",
                                      PgParams(parent)));
   if (p.empty()) return Status::NotFound("job " + std::string(parent) + " does not exist");
-  std::string sql = std::string("SELECT ") + kJobColumns +
+  std::string sql = std::string("SELECT ") + kJobSummaryColumns +
                     " FROM jobs WHERE parent_id=$1 AND array_index>$2" +
                     (state ? " AND state=$4" : "") + " ORDER BY array_index LIMIT $3";
   std::vector<PgParam> params = PgParams(parent, int64_t{after_index}, int64_t{limit});
   if (state) params.push_back(std::string(ToString(*state)));
   ASSIGN_OR_RETURN(PgRows r, c->Exec("list children", sql, params));
-  return JobsFromRows(r);
+  return JobsFromRows(r, JobRow::kSummary);
 }
 
 }  // namespace berth
