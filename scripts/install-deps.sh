@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libboost1.74-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev
+  libpugixml-dev  # the Azure Storage queue service's XML answers (src/azure/)
   libhowardhinnant-date-dev tzdata  # schedules' IANA time zones (date/tz.h over zoneinfo)
   libgtest-dev libgmock-dev
   crun runc busybox-static
@@ -35,6 +36,7 @@ if ((${#missing[@]} > 0)); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The browser tests' npm packages (exact versions, package-lock.json), into the git-ignored
-# tests/browser/node_modules; they drive Debian's chromium and never download a browser.
+# The tests' npm packages (exact versions, package-lock.json), into git-ignored node_modules:
+# tests/browser (drives Debian's chromium, never downloads a browser) and tests/e2e/azure_queue
+# (Azurite and @azure/storage-queue for the Azure Storage queue tests).
 bash "$(dirname "$0")/install-node-deps.sh"

@@ -19,7 +19,13 @@ namespace berth {
 struct Settings {
   std::string job_queue_name = "jobs";          // JobQueueName: the queue jobs go through
   std::string resource_group_name = "default";  // ResourceGroupName: the group jobs belong to
-  std::string azure_web_jobs_storage;           // AzureWebJobsStorage: "" = the embedded store
+  // AzureWebJobsStorage: "" = the embedded store's queue; a Storage connection string
+  // (UseDevelopmentStorage=true, AccountName=...;AccountKey=..., or SharedAccessSignature=...)
+  // = the job queue lives in that account (azure/azure_queue_store.h).
+  std::string azure_web_jobs_storage;
+  // QueueMessageEncoding: how messages on an Azure queue carry a job id or spec: "base64" (what
+  // the Functions runtime expects) or "none" (plain text).
+  std::string queue_message_encoding = "base64";
   std::string function_key;      // FunctionKey: pins the key; "" = generated, kept in data dir
   int max_concurrent_jobs = 16;  // MaxConcurrentJobs: jobs starting or running at once
   int max_dequeue_count = 5;     // MaxDequeueCount: start attempts before the poison queue
