@@ -195,8 +195,8 @@ void AzureQueueStore::RelayLoop() {
       }
     }
     MutexLock lock(mu_);
-    if (wait.count() > 0) {
-      cv_.wait_for(lock, wait, [this]() REQUIRES(mu_) { return woken_ || stopping_; });
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (!woken_ && !stopping_ && cv_.wait_until(lock, until) == std::cv_status::no_timeout) {
     }
     woken_ = false;
   }
@@ -349,7 +349,8 @@ Status AzureQueueStore::RenewLease(const QueueMessage& msg, milliseconds lease) 
   if (!Ours(msg.queue)) return inner_.RenewLease(msg, lease);
   if (lease <= milliseconds(0)) return Status::InvalidArgument("renew lease: lease must be > 0");
   ASSIGN_OR_RETURN(Held h, Find(msg));
-  MutexLock op(*h.op);
+  std::shared_ptr<Mutex> serial = h.op;
+  MutexLock op(*serial);
   ASSIGN_OR_RETURN(h, Find(msg));  // the receipt as it is now
   auto u = azure_.UpdateVisibility(opts_.queue, h.message_id, h.pop_receipt, CeilSeconds(lease));
   if (!u.ok()) {
@@ -364,7 +365,8 @@ Status AzureQueueStore::RenewLease(const QueueMessage& msg, milliseconds lease) 
 Status AzureQueueStore::DeleteMessage(const QueueMessage& msg) {
   if (!Ours(msg.queue)) return inner_.DeleteMessage(msg);
   ASSIGN_OR_RETURN(Held h, Find(msg));
-  MutexLock op(*h.op);
+  std::shared_ptr<Mutex> serial = h.op;
+  MutexLock op(*serial);
   ASSIGN_OR_RETURN(h, Find(msg));
   Status st = azure_.DeleteMessage(opts_.queue, h.message_id, h.pop_receipt);
   if (st.ok() || st.code() == StatusCode::kFailedPrecondition) Forget(msg.id);
@@ -375,7 +377,8 @@ Status AzureQueueStore::ReleaseMessage(const QueueMessage& msg, milliseconds del
   if (!Ours(msg.queue)) return inner_.ReleaseMessage(msg, delay);
   if (delay < milliseconds(0)) return Status::InvalidArgument("release message: negative delay");
   ASSIGN_OR_RETURN(Held h, Find(msg));
-  MutexLock op(*h.op);
+  std::shared_ptr<Mutex> serial = h.op;
+  MutexLock op(*serial);
   ASSIGN_OR_RETURN(h, Find(msg));
   auto u = azure_.UpdateVisibility(opts_.queue, h.message_id, h.pop_receipt, CeilSeconds(delay));
   if (u.ok() || u.status().code() == StatusCode::kFailedPrecondition) Forget(msg.id);
@@ -410,7 +413,8 @@ Status AzureQueueStore::PoisonMessage(const QueueMessage& msg, std::string_view 
   }
   ASSIGN_OR_RETURN(Held h, Find(msg));
   {
-    MutexLock op(*h.op);
+    std::shared_ptr<Mutex> serial = h.op;
+    MutexLock op(*serial);
     ASSIGN_OR_RETURN(h, Find(msg));
     // The same text as the original (as the Functions runtime copies it), in the same account.
     RETURN_IF_ERROR(WithQueue([&] { return azure_.PutMessage(poison_queue, h.text, {}); }));

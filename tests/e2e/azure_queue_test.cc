@@ -101,11 +101,6 @@ std::vector<std::string> Peek(const std::string& connection, const std::string& 
   return texts;
 }
 
-std::string Decode64(const std::string& s) {
-  auto d = Base64Decode(s);
-  return d.ok() ? *d : "<not base64: " + s + ">";
-}
-
 json Jobs(BerthProcess& b) {
   Reply r = Http("GET", b.url() + "/api/jobs?limit=100", "", {"x-functions-key: " + b.key()});
   EXPECT_EQ(r.status, 200) << r.body;
