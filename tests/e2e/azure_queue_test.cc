@@ -30,7 +30,8 @@ std::filesystem::path NodeDir() {
   return std::filesystem::path(BERTH_SOURCE_DIR) / "tests/e2e/azure_queue";
 }
 
-// A real Azurite queue service on loopback. `location` keeps its data across restarts.
+// A real Azurite queue service on loopback. When `persistent`, `location` keeps its data across
+// restarts; else it lives in memory. Its output goes to `location`/azurite.out.
 class Azurite {
  public:
   explicit Azurite(std::filesystem::path location, bool persistent, int port = 0)
@@ -45,10 +46,12 @@ class Azurite {
                                      "--queuePort",
                                      std::to_string(port),
                                      "--disableTelemetry",
-                                     "--skipApiVersionCheck",
-                                     "--location",
-                                     location_.string()};
-    if (!persistent_) argv.push_back("--inMemoryPersistence");
+                                     "--skipApiVersionCheck"};
+    if (persistent_) {
+      argv.insert(argv.end(), {"--location", location_.string()});
+    } else {
+      argv.push_back("--inMemoryPersistence");  // (Azurite refuses it with --location)
+    }
     process_ = std::make_unique<ChildProcess>(argv, location_ / "azurite.out");
     auto bound = process_->WaitListeningPort(seconds(120));
     EXPECT_TRUE(bound.has_value()) << "azurite did not start: " << process_->Output();
