@@ -232,6 +232,22 @@ TEST_F(AzureQueueStoreTest, UnrunnableMessagesGoToThePoisonQueueAndAreNotHandedO
   EXPECT_TRUE(inner_->ListJobs({}, 10)->empty());
 }
 
+// An array's parent never runs: its message is done once the array is stored, and the children
+// go through the outbox like any submitted job.
+TEST_F(AzureQueueStoreTest, ArraySpecMessageStoresTheArrayAndRelaysItsChildren) {
+  ASSERT_TRUE(azure_.CreateQueue("jobs").ok());
+  ASSERT_TRUE(
+      azure_.PutMessage("jobs", azure::Base64Encode(R"({"image":"busybox","count":2})"), seconds(0))
+          .ok());
+  EXPECT_TRUE(Claim().empty());
+  EXPECT_TRUE(azure_.All("jobs").empty());
+  EXPECT_EQ(inner_->ListJobs({}, 10)->size(), 3u);
+  EXPECT_EQ(*store_->RelayOnce(), 2);
+  std::vector<QueueMessage> children = Claim();
+  ASSERT_EQ(children.size(), 2u);
+  for (const QueueMessage& c : children) EXPECT_FALSE(store_->GetJob(c.job_id)->parent_id.empty());
+}
+
 TEST_F(AzureQueueStoreTest, PlainTextEncoding) {
   Make(MessageEncoding::kNone);
   std::string id = Submit();
