@@ -14,10 +14,11 @@ declare -A allowed=(
   [runtime]="common job images runtime"  # runtime builds rootfs from images (CMake link)
   [dispatch]="common job store runtime images dispatch"
   [triggers]="common job store triggers"  # schedules, callbacks: beside dispatch, no runtime
+  [azure]="common job store azure"  # the Storage queue as the job queue: a Store decorator
   [api]="common job api"
   [shim]="common job shim"
-  [daemon]="common job store runtime images dispatch triggers api shim daemon"
-  [cli]="common job store runtime images dispatch triggers api shim daemon cli"
+  [daemon]="common job store runtime images dispatch triggers azure api shim daemon"
+  [cli]="common job store runtime images dispatch triggers azure api shim daemon cli"
 )
 
 bad=0

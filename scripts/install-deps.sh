@@ -8,6 +8,7 @@ packages=(
   libboost1.74-dev nlohmann-json3-dev libcli11-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev
   libpq-dev postgresql-15  # PostgresStore (libpq); a real PostgreSQL 15 server in the tests
+  libpugixml-dev  # the Azure Storage queue service's XML answers (src/azure/)
   libhowardhinnant-date-dev tzdata  # schedules' IANA time zones (date/tz.h over zoneinfo)
   libgtest-dev libgmock-dev
   crun runc busybox-static
@@ -36,6 +37,7 @@ if ((${#missing[@]} > 0)); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The browser tests' npm packages (exact versions, package-lock.json), into the git-ignored
-# tests/browser/node_modules; they drive Debian's chromium and never download a browser.
+# The tests' npm packages (exact versions, package-lock.json), into git-ignored node_modules:
+# tests/browser (drives Debian's chromium, never downloads a browser) and tests/e2e/azure_queue
+# (Azurite and @azure/storage-queue for the Azure Storage queue tests).
 bash "$(dirname "$0")/install-node-deps.sh"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the browser tests' npm packages from tests/browser/package-lock.json (pinned exact
-# versions) into tests/browser/node_modules. Quick when they are there already. Uses the
-# machine's Node.js (Debian's nodejs + npm when there is none).
+# Installs the tests' npm packages from each package-lock.json (pinned exact versions) into the
+# git-ignored node_modules beside it: tests/browser (playwright-core) and tests/e2e/azure_queue
+# (azurite, @azure/storage-queue). Quick when they are there already. Uses the machine's Node.js
+# (Debian's nodejs + npm when there is none; Azurite 3.37 wants Node 20 or newer).
 set -euo pipefail
-dir="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 if ! command -v npm >/dev/null; then
   echo "install-node-deps: installing nodejs npm" >&2
@@ -13,12 +14,15 @@ if ! command -v npm >/dev/null; then
     >/dev/null
 fi
 
-stamp="$dir/node_modules/.berth-lock"
-if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then
-  exit 0
-fi
-echo "install-node-deps: npm ci in tests/browser" >&2
-# --ignore-scripts: no install script may fetch anything (Playwright's would fetch browsers).
-PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts \
-  >/dev/null
-cp "$dir/package-lock.json" "$stamp"
+for sub in tests/browser tests/e2e/azure_queue; do
+  dir="$root/$sub"
+  stamp="$dir/node_modules/.berth-lock"
+  if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then
+    continue
+  fi
+  echo "install-node-deps: npm ci in $sub" >&2
+  # --ignore-scripts: no install script may fetch anything (Playwright's would fetch browsers).
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts \
+    >/dev/null
+  cp "$dir/package-lock.json" "$stamp"
+done

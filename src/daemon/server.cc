@@ -21,6 +21,9 @@
 #include "api/prometheus_metrics.h"
 #include "api/schedule_api.h"
 #include "api/web_api.h"
+#include "azure/azure_queue_store.h"
+#include "azure/connection_string.h"
+#include "azure/queue_client.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/random.h"
@@ -267,7 +270,35 @@ int Serve(const ServeOptions& opts) {
   dopts.max_retries = settings->max_retries;
   dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
   dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
-  Dispatcher dispatcher(dopts, store, runtime, clock, opts.crash_points);
+  // With AzureWebJobsStorage the job queue lives in that Storage account: the dispatcher and
+  // the submit path see the store through the Azure queue decorator (the local queue becomes
+  // its outbox).
+  std::unique_ptr<QueueClient> azure_client;
+  std::unique_ptr<AzureQueueStore> azure_store;
+  if (!settings->azure_web_jobs_storage.empty()) {
+    auto account = ParseConnectionString(settings->azure_web_jobs_storage);
+    if (!account.ok()) return Die(log, "AzureWebJobsStorage: " + account.status().message());
+    azure_client = std::make_unique<QueueClient>(*account);
+    AzureQueueStoreOptions qopts;
+    qopts.queue = settings->job_queue_name;
+    qopts.encoding = *ParseMessageEncoding(settings->queue_message_encoding);
+    qopts.check_spec = [allow_host = settings->allow_host_network,
+                        policy = CallbackPolicy{SplitHostList(settings->callback_allowed_hosts),
+                                                settings->allow_loopback_callbacks}](
+                           const JobSpec& spec) -> Status {
+      if (spec.network == NetworkMode::kHost && !allow_host) {
+        return Status::InvalidArgument("field 'network': host is not allowed (AllowHostNetwork)");
+      }
+      if (spec.callback_url.empty()) return Status::Ok();
+      ASSIGN_OR_RETURN(CallbackUrl url, ParseCallbackUrl(spec.callback_url));
+      return CheckCallbackUrl(policy, url);
+    };
+    azure_store = std::make_unique<AzureQueueStore>(qopts, store, *azure_client, clock);
+    log.Info("job queue '" + settings->job_queue_name + "' is an Azure Storage queue",
+             {{"account", account->name}, {"endpoint", account->queue_endpoint}});
+  }
+  Store& queue_store = azure_store ? static_cast<Store&>(*azure_store) : store;
+  Dispatcher dispatcher(dopts, queue_store, runtime, clock, opts.crash_points);
   // On PostgreSQL a job queued by any node (another API node, a schedule elsewhere) wakes this
   // dispatcher at once. Cleared before the dispatcher goes (declared after it).
   struct ClearOnQueued {
@@ -286,7 +317,8 @@ int Serve(const ServeOptions& opts) {
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
-  LocalJobService local_service(store, &dispatcher, clock, settings->job_queue_name, data / "jobs");
+  LocalJobService local_service(queue_store, &dispatcher, clock, settings->job_queue_name,
+                                data / "jobs");
   ArrayJobService service(local_service, *trigger_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
@@ -373,6 +405,10 @@ int Serve(const ServeOptions& opts) {
   // last daemon are named as this one adopts them.
   uint64_t job_lines = events.Subscribe(JobEventLogger(log));
   auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
+  if (azure_store) {
+    azure_store->SetOnRelayed([&dispatcher] { dispatcher.Wake(); });
+    azure_store->Start();
+  }
   if (Status st = dispatcher.Start(); !st.ok()) return Die(log, st.ToString());
   if (unfinished.ok()) LogAdopted(log, store, *unfinished);
   sweeper.Start();
@@ -411,6 +447,7 @@ int Serve(const ServeOptions& opts) {
   schedules.Stop();
   callbacks.Stop();
   dispatcher.Stop();
+  if (azure_store) azure_store->Stop();
   signal_waiter.join();
   events.Unsubscribe(job_lines);
   return 0;

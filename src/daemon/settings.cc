@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "azure/azure_queue_store.h"
+#include "azure/connection_string.h"
 #include "common/files.h"
 #include "common/log.h"
 
@@ -148,6 +150,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"ResourceGroupName", StringSetter(&Settings::resource_group_name)},
       {"AzureWebJobsStorage", StringSetter(&Settings::azure_web_jobs_storage)},
       {"StoreConnection", StringSetter(&Settings::store_connection)},
+      {"QueueMessageEncoding", StringSetter(&Settings::queue_message_encoding)},
       {"FunctionKey", StringSetter(&Settings::function_key)},
       {"MaxConcurrentJobs", IntSetter(&Settings::max_concurrent_jobs, 1, 100000)},
       {"MaxDequeueCount", IntSetter(&Settings::max_dequeue_count, 1, 1000)},
@@ -273,6 +276,18 @@ std::string ParseErrorReason(const json::parse_error& e) {
   return what;
 }
 
+// Azure's queue naming rules, leaving room for the "-poison" suffix.
+bool ValidAzureQueueName(const std::string& n) {
+  if (n.size() < 3 || n.size() > 56) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (alnum) continue;
+    if (c != '-' || i == 0 || i + 1 == n.size() || n[i - 1] == '-') return false;
+  }
+  return true;
+}
+
 // A pinned key shorter than this is refused: keys are the only guard of the submit route.
 constexpr size_t kMinPinnedKeyLength = 16;
 
@@ -285,10 +300,6 @@ Status Validate(const Settings& s) {
   if (s.runtime.empty() || (s.runtime.find('/') != std::string::npos && s.runtime[0] != '/')) {
     return Bad("Runtime", "must be a runtime's name (crun, runc, youki, ...) or an absolute path");
   }
-  if (!s.azure_web_jobs_storage.empty()) {
-    return Bad("AzureWebJobsStorage",
-               "only the embedded store is supported in this version; leave it empty");
-  }
   const std::string& sc = s.store_connection;
   if (!sc.empty() && !sc.starts_with("postgresql://") && !sc.starts_with("postgres://") &&
       sc.find('=') == std::string::npos) {
@@ -298,6 +309,20 @@ Status Validate(const Settings& s) {
   }
   if (s.job_queue_name.empty() || s.job_queue_name.size() > 63) {
     return Bad("JobQueueName", "must be 1 to 63 characters");
+  }
+  if (!ParseMessageEncoding(s.queue_message_encoding).ok()) {
+    return Bad("QueueMessageEncoding",
+               "must be base64 or none, got '" + s.queue_message_encoding + "'");
+  }
+  if (!s.azure_web_jobs_storage.empty()) {
+    if (auto account = ParseConnectionString(s.azure_web_jobs_storage); !account.ok()) {
+      return Bad("AzureWebJobsStorage", account.status().message());
+    }
+    if (!ValidAzureQueueName(s.job_queue_name)) {
+      return Bad("JobQueueName",
+                 "an Azure queue name is 3 to 56 characters (room for '-poison'): lower-case "
+                 "letters, digits and single hyphens, starting and ending with a letter or digit");
+    }
   }
   if (s.default_job_image.empty()) return Bad("DefaultJobImage", "must not be empty");
   if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {

@@ -19,7 +19,13 @@ namespace berth {
 struct Settings {
   std::string job_queue_name = "jobs";          // JobQueueName: the queue jobs go through
   std::string resource_group_name = "default";  // ResourceGroupName: the group jobs belong to
-  std::string azure_web_jobs_storage;           // AzureWebJobsStorage: "" = the embedded store
+  // AzureWebJobsStorage: "" = the embedded store's queue; a Storage connection string
+  // (UseDevelopmentStorage=true, AccountName=...;AccountKey=..., or SharedAccessSignature=...)
+  // = the job queue lives in that account (azure/azure_queue_store.h).
+  std::string azure_web_jobs_storage;
+  // QueueMessageEncoding: how messages on an Azure queue carry a job id or spec: "base64" (what
+  // the Functions runtime expects) or "none" (plain text).
+  std::string queue_message_encoding = "base64";
   // StoreConnection: where jobs are stored. "" (the default) = embedded SQLite, berth.db in the
   // data dir; a libpq URI ("postgresql://user@host:5432/berth") or key=value conninfo string
   // ("host=db dbname=berth") = that PostgreSQL database, which several nodes may share.

@@ -300,10 +300,46 @@ TEST(LoadSettingsTest, WrongTypeForStringSettingIsAnError) {
   ExpectErrorNaming(LoadFromText(WithValues(R"("JobQueueName": 5)")), "JobQueueName");
 }
 
-TEST(LoadSettingsTest, EmbeddedStoreOnly) {
-  ExpectErrorNaming(
-      LoadFromText(WithValues(R"("AzureWebJobsStorage": "DefaultEndpointsProtocol=https")")),
-      "AzureWebJobsStorage");
+// Issue 12: AzureWebJobsStorage was refused whatever it held; a connection string is now taken,
+// and a malformed one is refused with what is wrong (never echoing a key).
+TEST(LoadSettingsTest, AzureWebJobsStorageTakesAConnectionString) {
+  Result<Settings> dev =
+      LoadFromText(WithValues(R"("AzureWebJobsStorage": "UseDevelopmentStorage=true")"));
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  EXPECT_EQ(dev->azure_web_jobs_storage, "UseDevelopmentStorage=true");
+  EXPECT_EQ(dev->queue_message_encoding, "base64");
+  Result<Settings> bad =
+      LoadFromText(WithValues(R"("AzureWebJobsStorage": "DefaultEndpointsProtocol=https")"));
+  ExpectErrorNaming(bad, "AzureWebJobsStorage");
+  EXPECT_THAT(bad.status().message(), HasSubstr("AccountKey"));
+  Result<Settings> key = LoadFromText(
+      WithValues(R"("AzureWebJobsStorage": "AccountName=acct1;AccountKey=s3cr3t*notbase64")"));
+  ExpectErrorNaming(key, "AzureWebJobsStorage");
+  EXPECT_THAT(key.status().message(), ::testing::Not(HasSubstr("s3cr3t")));
+}
+
+TEST(LoadSettingsTest, AzureQueueNamesFollowAzuresRules) {
+  auto with = [](const std::string& queue) {
+    return LoadFromText(WithValues(R"("AzureWebJobsStorage": "UseDevelopmentStorage=true", )"
+                                   R"("JobQueueName": ")" +
+                                   queue + "\""));
+  };
+  EXPECT_TRUE(with("jobs").ok());
+  EXPECT_TRUE(with("job-queue-2").ok());
+  for (const char* bad : {"Jobs", "jo", "-jobs", "jobs-", "job--s", "job_s",
+                          "a23456789012345678901234567890123456789012345678901234567"}) {
+    ExpectErrorNaming(with(bad), "JobQueueName");
+  }
+  // Without Azure the embedded queue takes any name, as before.
+  EXPECT_TRUE(LoadFromText(WithValues(R"("JobQueueName": "Jobs_Local")")).ok());
+}
+
+TEST(LoadSettingsTest, QueueMessageEncoding) {
+  Result<Settings> none = LoadFromText(WithValues(R"("QueueMessageEncoding": "none")"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->queue_message_encoding, "none");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("QueueMessageEncoding": "utf8")")),
+                    "QueueMessageEncoding");
 }
 
 TEST(LoadSettingsTest, DefaultJobCommandAsString) {
