@@ -74,6 +74,10 @@ class AzureQueueStore : public Store {
                                               int64_t before_seq) override {
     return inner_.ListJobsPage(states, limit, before_seq);
   }
+  Result<std::vector<JobRecord>> ListJobSummaries(const std::vector<JobState>& states, int limit,
+                                                  int64_t before_seq) override {
+    return inner_.ListJobSummaries(states, limit, before_seq);
+  }
   Result<JobRecord> FindJobByIdempotencyKey(std::string_view key) override {
     return inner_.FindJobByIdempotencyKey(key);
   }
