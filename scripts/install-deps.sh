@@ -35,6 +35,6 @@ if ((${#missing[@]} > 0)); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The browser tests' npm packages (exact versions, package-lock.json), into the git-ignored
-# tests/browser/node_modules; they drive Debian's chromium and never download a browser.
+# The npm packages of the browser tests and the ACI SDK test (exact versions, package-lock.json),
+# into git-ignored node_modules dirs; the browser tests drive Debian's chromium, never a download.
 bash "$(dirname "$0")/install-node-deps.sh"

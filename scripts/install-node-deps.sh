@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the browser tests' npm packages from tests/browser/package-lock.json (pinned exact
-# versions) into tests/browser/node_modules. Quick when they are there already. Uses the
-# machine's Node.js (Debian's nodejs + npm when there is none).
+# Installs the npm packages of the tests that drive berth with real JavaScript clients, each dir
+# from its package-lock.json (pinned exact versions) into its git-ignored node_modules:
+#   tests/browser   playwright-core (the dashboard in Debian's chromium)
+#   tests/e2e/aci   @azure/arm-containerinstance (the ACI-compatible API, aci_test)
+# Quick when they are there already. Uses the machine's Node.js (Debian's nodejs + npm when there
+# is none).
 set -euo pipefail
-dir="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 if ! command -v npm >/dev/null; then
   echo "install-node-deps: installing nodejs npm" >&2
@@ -13,12 +16,15 @@ if ! command -v npm >/dev/null; then
     >/dev/null
 fi
 
-stamp="$dir/node_modules/.berth-lock"
-if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then
-  exit 0
-fi
-echo "install-node-deps: npm ci in tests/browser" >&2
-# --ignore-scripts: no install script may fetch anything (Playwright's would fetch browsers).
-PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts \
-  >/dev/null
-cp "$dir/package-lock.json" "$stamp"
+for rel in tests/browser tests/e2e/aci; do
+  dir="$root/$rel"
+  stamp="$dir/node_modules/.berth-lock"
+  if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then
+    continue
+  fi
+  echo "install-node-deps: npm ci in $rel" >&2
+  # --ignore-scripts: no install script may fetch anything (Playwright's would fetch browsers).
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --ignore-scripts \
+    >/dev/null
+  cp "$dir/package-lock.json" "$stamp"
+done
