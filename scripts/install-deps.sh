@@ -38,6 +38,6 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # The tests' npm packages (exact versions, package-lock.json), into git-ignored node_modules:
-# tests/browser (drives Debian's chromium, never downloads a browser) and tests/e2e/azure_queue
-# (Azurite and @azure/storage-queue for the Azure Storage queue tests).
+# tests/browser (drives Debian's chromium, never downloads a browser), tests/e2e/azure_queue
+# (Azurite and @azure/storage-queue) and tests/e2e/aci (@azure/arm-containerinstance).
 bash "$(dirname "$0")/install-node-deps.sh"

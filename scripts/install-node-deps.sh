@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the tests' npm packages from each package-lock.json (pinned exact versions) into the
-# git-ignored node_modules beside it: tests/browser (playwright-core) and tests/e2e/azure_queue
-# (azurite, @azure/storage-queue). Quick when they are there already. Uses the machine's Node.js
-# (Debian's nodejs + npm when there is none; Azurite 3.37 wants Node 20 or newer).
+# Installs the npm packages of the tests that drive berth with real JavaScript clients, each dir
+# from its package-lock.json (pinned exact versions) into its git-ignored node_modules:
+#   tests/browser          playwright-core (the dashboard in Debian's chromium)
+#   tests/e2e/azure_queue  azurite, @azure/storage-queue (the Azure Storage queue tests)
+#   tests/e2e/aci          @azure/arm-containerinstance (the ACI-compatible API, aci_test)
+# Quick when they are there already. Uses the machine's Node.js (Debian's nodejs + npm when there
+# is none; Azurite 3.37 and the @azure packages want Node 20 or newer).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -14,7 +17,7 @@ if ! command -v npm >/dev/null; then
     >/dev/null
 fi
 
-for sub in tests/browser tests/e2e/azure_queue; do
+for sub in tests/browser tests/e2e/azure_queue tests/e2e/aci; do
   dir="$root/$sub"
   stamp="$dir/node_modules/.berth-lock"
   if [[ -f "$stamp" ]] && cmp -s "$stamp" "$dir/package-lock.json"; then

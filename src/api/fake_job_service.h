@@ -90,11 +90,29 @@ class FakeJobService : public JobService {
     return log;
   }
 
+  Result<JobRecord> FindByIdempotencyKey(std::string_view key) override {
+    auto it = by_idempotency_key_.find(std::string(key));
+    if (it == by_idempotency_key_.end()) return Status::NotFound("no job with that key");
+    return Get(it->second);
+  }
+
+  // Like the real service: only an ended job is deleted, and its key is free again.
+  Status Delete(std::string_view id) override {
+    auto it = jobs_.find(std::string(id));
+    if (it == jobs_.end()) return Status::NotFound("no such job");
+    if (!IsTerminal(it->second.state)) return Status::FailedPrecondition("job has not ended");
+    by_idempotency_key_.erase(it->second.idempotency_key);
+    logs_.erase(it->first);
+    jobs_.erase(it);
+    return Status::Ok();
+  }
+
   // Makes every later Submit fail with `st` (Ok() to succeed again).
   void FailSubmitWith(Status st) { fail_with_ = std::move(st); }
 
   // Adds a job directly, as if it had been submitted and progressed.
   void Put(JobRecord rec, std::string log = "") {
+    if (!rec.idempotency_key.empty()) by_idempotency_key_[rec.idempotency_key] = rec.id;
     logs_[rec.id] = std::move(log);
     jobs_[rec.id] = std::move(rec);
   }

@@ -1,5 +1,8 @@
 #include "api/router.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace berth {
 namespace {
 
@@ -22,6 +25,13 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
+bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {
@@ -31,14 +41,14 @@ void Router::Add(std::string method, std::string pattern, Handler handler) {
 }
 
 bool Router::Match(const Route& route, const std::vector<std::string>& segments,
-                   std::vector<std::string>& params) {
+                   std::vector<std::string>& params) const {
   if (route.segments.size() != segments.size()) return false;
   params.clear();
   for (size_t i = 0; i < segments.size(); ++i) {
     const std::string& want = route.segments[i];
     if (want.size() > 1 && want.front() == '{' && want.back() == '}') {
       params.push_back(segments[i]);
-    } else if (want != segments[i]) {
+    } else if (ignore_case_ ? !EqualsIgnoreCase(want, segments[i]) : want != segments[i]) {
       return false;
     }
   }

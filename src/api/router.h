@@ -27,6 +27,10 @@ class Router {
   // Sets the observer of every request (HTTP metrics). Call during set-up only.
   void SetObserver(RouteObserver observer) { observer_ = std::move(observer); }
 
+  // Makes literal segments match regardless of ASCII case (ARM's fixed segments are
+  // case-insensitive: "resourcegroups" is "resourceGroups"). Call during set-up only.
+  void IgnoreCase() { ignore_case_ = true; }
+
   // Routes `req` to its handler, or answers 404/405.
   void Handle(const HttpRequest& req, Respond respond) const;
 
@@ -37,13 +41,14 @@ class Router {
     Handler handler;
     std::string pattern;
   };
-  static bool Match(const Route& route, const std::vector<std::string>& segments,
-                    std::vector<std::string>& params);
+  bool Match(const Route& route, const std::vector<std::string>& segments,
+             std::vector<std::string>& params) const;
   // `respond`, telling the observer of the answer.
   Respond Observed(const HttpRequest& req, const std::vector<std::string>& segments,
                    Respond respond) const;
   std::vector<Route> routes_;
   RouteObserver observer_;
+  bool ignore_case_ = false;
 };
 
 }  // namespace berth

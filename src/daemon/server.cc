@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api/access_log.h"
+#include "api/aci_api.h"
 #include "api/callback_api.h"
 #include "api/events_api.h"
 #include "api/http_metrics.h"
@@ -33,6 +34,7 @@
 #include "daemon/key_store.h"
 #include "daemon/observed_store.h"
 #include "daemon/process_metrics.h"
+#include "daemon/self_signed_cert.h"
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
@@ -318,7 +320,8 @@ int Serve(const ServeOptions& opts) {
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
   LocalJobService local_service(queue_store, &dispatcher, clock, settings->job_queue_name,
-                                data / "jobs");
+                                data / "jobs",
+                                [&runtime](const std::string& id) { return runtime.Remove(id); });
   ArrayJobService service(local_service, *trigger_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
@@ -401,6 +404,55 @@ int Serve(const ServeOptions& opts) {
   HttpServer server(hopts, router);
   auto bound = server.Listen();
   if (!bound.ok()) return Die(log, bound.status().message());
+  // The ACI-compatible API: a second, HTTPS-only listener over the same job service.
+  Router arm_router;
+  arm_router.SetObserver(
+      BothObservers(HttpMetricsObserver(metrics, clock), AccessLogObserver(log, clock)));
+  std::unique_ptr<AciApi> aci_api;
+  std::unique_ptr<HttpServer> arm_server;
+  if (!settings->arm_listen.empty()) {
+    std::string arm_host;
+    uint16_t arm_port = 0;
+    if (!SplitHostPort(settings->arm_listen, arm_host, arm_port)) {
+      return Die(log,
+                 "ArmListen must be HOST:PORT, :PORT or PORT, got '" + settings->arm_listen + "'");
+    }
+    HttpServerOptions arm_opts;
+    arm_opts.host = arm_host;
+    arm_opts.port = arm_port;
+    arm_opts.tls_cert_file = settings->arm_tls_cert_file;
+    arm_opts.tls_key_file = settings->arm_tls_key_file;
+    if (arm_opts.tls_cert_file.empty()) {
+      std::vector<std::string> extra_hosts;
+      if (arm_host != "127.0.0.1" && arm_host != "::1" && arm_host != "localhost" &&
+          arm_host != "0.0.0.0" && arm_host != "::") {
+        extra_hosts.push_back(arm_host);
+      }
+      auto pair = EnsureSelfSignedCertificate(data, "arm-tls", extra_hosts);
+      if (!pair.ok()) return Die(log, "ArmListen certificate: " + pair.status().ToString());
+      arm_opts.tls_cert_file = pair->cert_file.string();
+      arm_opts.tls_key_file = pair->key_file.string();
+      log.Info(std::string(pair->created ? "made a self-signed certificate"
+                                         : "self-signed certificate") +
+               " for the ACI API in " + arm_opts.tls_cert_file +
+               " (clients trust it with NODE_EXTRA_CA_CERTS=" + arm_opts.tls_cert_file +
+               " or curl --cacert)");
+    }
+    AciApiOptions aci_opts;
+    aci_opts.keys = keys;
+    aci_opts.hidden_paths = aopts.hidden_paths;
+    aci_opts.stop_wait = milliseconds(int64_t{settings->cancel_grace_seconds} * 1000 + 30'000);
+    aci_api = std::make_unique<AciApi>(service, aci_opts);
+    aci_api->Register(arm_router);
+    arm_server = std::make_unique<HttpServer>(arm_opts, arm_router);
+    auto arm_bound = arm_server->Listen();
+    if (!arm_bound.ok()) return Die(log, "ArmListen: " + arm_bound.status().message());
+    std::string shown = arm_host.find(':') != std::string::npos ? "[" + arm_host + "]" : arm_host;
+    std::string arm_url = "https://" + shown + ":" + std::to_string(*arm_bound);
+    aci_api->SetBaseUrl(arm_url);
+    log.Info("ACI-compatible API on " + arm_url +
+             " (Authorization: Bearer <a host key or the master key>)");
+  }
   // Every job change the store accepts is a log line; the jobs whose containers outlived the
   // last daemon are named as this one adopts them.
   uint64_t job_lines = events.Subscribe(JobEventLogger(log));
@@ -442,8 +494,12 @@ int Serve(const ServeOptions& opts) {
     sigwait(&stop_signals, &sig);
     log.Info(std::string(strsignal(sig)) + ": stopping (running jobs keep running)");
     server.Stop();
+    if (arm_server) arm_server->Stop();
   });
+  std::thread arm_thread;
+  if (arm_server) arm_thread = std::thread([&] { arm_server->Run(); });
   server.Run();
+  if (arm_thread.joinable()) arm_thread.join();
   schedules.Stop();
   callbacks.Stop();
   dispatcher.Stop();

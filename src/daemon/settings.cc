@@ -224,6 +224,9 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
                         Show(&Settings::log_format))},
       {"TlsCertFile", StringSetter(&Settings::tls_cert_file)},
       {"TlsKeyFile", StringSetter(&Settings::tls_key_file)},
+      {"ArmListen", StringSetter(&Settings::arm_listen)},
+      {"ArmTlsCertFile", StringSetter(&Settings::arm_tls_cert_file)},
+      {"ArmTlsKeyFile", StringSetter(&Settings::arm_tls_key_file)},
       // Common in a function app's settings; accepted and not used.
       {"FUNCTIONS_WORKER_RUNTIME",
        [](Settings&, const std::string&, const json&) -> Status { return Status::Ok(); }},
@@ -328,6 +331,10 @@ Status Validate(const Settings& s) {
   if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
     return Bad(s.tls_cert_file.empty() ? "TlsCertFile" : "TlsKeyFile",
                "TLS needs both TlsCertFile and TlsKeyFile");
+  }
+  if (s.arm_tls_cert_file.empty() != s.arm_tls_key_file.empty()) {
+    return Bad(s.arm_tls_cert_file.empty() ? "ArmTlsCertFile" : "ArmTlsKeyFile",
+               "give both ArmTlsCertFile and ArmTlsKeyFile, or neither (a self-signed pair)");
   }
   return Status::Ok();
 }

@@ -111,6 +111,15 @@ struct Settings {
   std::string tls_cert_file;
   std::string tls_key_file;
 
+  // The ACI-compatible API (api/aci_api.h): ArmListen is its HTTPS listener's HOST:PORT
+  // ("127.0.0.1:7443"; empty, the default, = off). ArmTlsCertFile/ArmTlsKeyFile are its
+  // certificate and key; both empty = a self-signed pair made on first start in the data dir
+  // (arm-tls.crt, arm-tls.key), its path logged so clients can trust it. One without the other
+  // is an error.
+  std::string arm_listen;
+  std::string arm_tls_cert_file;
+  std::string arm_tls_key_file;
+
   // The job an empty POST runs.
   JobSpec DefaultJob() const;
 

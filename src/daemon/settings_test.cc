@@ -223,6 +223,20 @@ TEST(LoadSettingsTest, TlsNeedsBothCertificateAndKey) {
   ExpectErrorNaming(LoadFromText(WithValues(R"("TlsKeyFile": "/etc/k.pem")")), "TlsCertFile");
 }
 
+TEST(LoadSettingsTest, ArmListenIsOffByDefaultAndItsTlsNeedsBothFilesOrNeither) {
+  Result<Settings> d = LoadFromText(WithValues(""));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->arm_listen, "");
+  Result<Settings> s = LoadFromText(WithValues(
+      R"("ArmListen": "127.0.0.1:7443", "ArmTlsCertFile": "/c.pem", "ArmTlsKeyFile": "/k.pem")"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->arm_listen, "127.0.0.1:7443");
+  EXPECT_EQ(s->arm_tls_cert_file, "/c.pem");
+  EXPECT_EQ(s->arm_tls_key_file, "/k.pem");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("ArmTlsCertFile": "/c.pem")")), "ArmTlsKeyFile");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("ArmTlsKeyFile": "/k.pem")")), "ArmTlsCertFile");
+}
+
 // `berth help settings` prints this: generated from the table, so no setting can be missing.
 TEST(SettingDefaultsTest, EverySettingBerthUsesIsListedWithItsDefault) {
   auto defaults = SettingDefaults();

@@ -8,12 +8,14 @@
 namespace berth {
 
 LocalJobService::LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock,
-                                 std::string queue, std::filesystem::path jobs_root)
+                                 std::string queue, std::filesystem::path jobs_root,
+                                 FileRemover remove_files)
     : store_(store),
       dispatcher_(dispatcher),
       clock_(clock),
       queue_(std::move(queue)),
-      jobs_root_(std::move(jobs_root)) {}
+      jobs_root_(std::move(jobs_root)),
+      remove_files_(std::move(remove_files)) {}
 
 void LocalJobService::Submit(JobSpec spec, const SubmitOptions& opts,
                              std::function<void(Result<std::string>)> done) {
@@ -100,6 +102,25 @@ Result<JobLog> LocalJobService::ReadLog(std::string_view id, size_t max_bytes) {
   // The monitor dropped older output past JobLogMaxBytes (the log's first line says how much).
   bool dropped = std::filesystem::exists(files.dir() / "log.dropped");
   return JobLog{std::move(tail->data), tail->truncated || dropped};
+}
+
+Result<JobRecord> LocalJobService::FindByIdempotencyKey(std::string_view idempotency_key) {
+  return store_.FindJobByIdempotencyKey(idempotency_key);
+}
+
+Status LocalJobService::Delete(std::string_view id) {
+  ASSIGN_OR_RETURN(JobRecord job, store_.GetJob(id));
+  if (!IsTerminal(job.state)) {
+    return Status::FailedPrecondition("job " + job.id + " has not ended (cancel it first)");
+  }
+  if (job.spec.count > 0 || !job.parent_id.empty()) {
+    return Status::FailedPrecondition("job " + job.id +
+                                      " is (part of) a job array: retention removes those");
+  }
+  // Files first, as the retention sweeper does: a crash in between leaves a record without
+  // files, never an orphan dir.
+  if (remove_files_) RETURN_IF_ERROR(remove_files_(job.id));
+  return store_.DeleteJob(job.id);
 }
 
 }  // namespace berth

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/clock.h"
@@ -15,9 +16,14 @@ namespace berth {
 
 class LocalJobService : public JobService {
  public:
-  // `dispatcher` may be null (a node that only accepts jobs).
+  // Removes job `id`'s files on this node (Runtime::Remove); FailedPrecondition while its
+  // monitor runs.
+  using FileRemover = std::function<Status(const std::string& id)>;
+
+  // `dispatcher` may be null (a node that only accepts jobs); `remove_files` may be null (Delete
+  // then removes the record only: the next start's orphan sweep removes the files).
   LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock, std::string queue,
-                  std::filesystem::path jobs_root);
+                  std::filesystem::path jobs_root, FileRemover remove_files = nullptr);
 
   void Submit(JobSpec spec, const SubmitOptions& opts,
               std::function<void(Result<std::string>)> done) override;
@@ -26,6 +32,8 @@ class LocalJobService : public JobService {
   Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override;
   Result<JobRecord> Get(std::string_view id) override;
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override;
+  Result<JobRecord> FindByIdempotencyKey(std::string_view idempotency_key) override;
+  Status Delete(std::string_view id) override;
 
  private:
   Store& store_;
@@ -33,6 +41,7 @@ class LocalJobService : public JobService {
   Clock& clock_;
   std::string queue_;
   std::filesystem::path jobs_root_;
+  FileRemover remove_files_;
 };
 
 }  // namespace berth

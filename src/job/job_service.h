@@ -67,6 +67,21 @@ class JobService {
   // At most the last `max_bytes` of the job's log (empty before any output).
   virtual Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) = 0;
 
+  // The job submitted with `idempotency_key`; NotFound when there is none. A service that
+  // cannot look jobs up this way answers FailedPrecondition.
+  virtual Result<JobRecord> FindByIdempotencyKey(std::string_view idempotency_key) {
+    (void)idempotency_key;
+    return Status::FailedPrecondition("this node does not look jobs up by idempotency key");
+  }
+
+  // Removes an ended job: its record, log and files (its idempotency key is free again).
+  // FailedPrecondition while it has not ended (cancel it first) or is a job array; NotFound for
+  // an unknown id.
+  virtual Status Delete(std::string_view id) {
+    (void)id;
+    return Status::FailedPrecondition("this node does not delete jobs");
+  }
+
   // The children of job array `parent` by index, optionally only those in `state`; `cursor`
   // continues a listing; summaries, as List. NotFound for an unknown parent. A service without
   // arrays answers InvalidArgument.

@@ -49,6 +49,22 @@ Result<std::map<std::string, std::string>> ParseEnv(const json& v, std::string_v
   return out;
 }
 
+Result<std::map<std::string, std::string>> ParseAnnotations(const json& v, std::string_view field) {
+  if (!v.is_object()) return FieldError(field, "must be an object of strings");
+  if (v.size() > 32) return FieldError(field, "more than 32 annotations");
+  std::map<std::string, std::string> out;
+  for (const auto& [k, val] : v.items()) {
+    std::string name = std::string(field) + "." + k;
+    if (k.empty() || k.size() > 128) return FieldError(field, "a name must be 1..128 characters");
+    if (!val.is_string()) return FieldError(name, "must be a string");
+    const std::string& s = val.get_ref<const std::string&>();
+    if (s.size() > 8192) return FieldError(name, "must be at most 8192 bytes");
+    if (HasNul(k) || HasNul(s)) return FieldError(name, "must not contain a NUL byte");
+    out[k] = s;
+  }
+  return out;
+}
+
 Result<double> ParseNonNegative(const json& v, std::string_view field, double max) {
   if (!v.is_number()) return FieldError(field, "must be a number");
   double d = v.get<double>();
@@ -208,6 +224,8 @@ Status ParseField(const std::string& key, const json& v, JobSpec& spec) {
   } else if (key == "readOnlyRootFilesystem") {
     if (!v.is_boolean()) return FieldError(key, "must be true or false");
     spec.read_only_root_filesystem = v.get<bool>();
+  } else if (key == "annotations") {
+    ASSIGN_OR_RETURN(spec.annotations, ParseAnnotations(v, key));
   } else if (key == "network") {
     if (v == "none") {
       spec.network = NetworkMode::kNone;
@@ -356,6 +374,7 @@ std::string JobSpecToJson(const JobSpec& spec, bool include_secrets) {
   if (spec.read_only_root_filesystem) j["readOnlyRootFilesystem"] = true;
   if (spec.network != NetworkMode::kNone) j["network"] = ToString(spec.network);
   if (!spec.callback_url.empty()) j["callbackUrl"] = spec.callback_url;
+  if (!spec.annotations.empty()) j["annotations"] = spec.annotations;
   if (spec.count > 0) {
     j["count"] = spec.count;
     if (spec.parallelism > 0) j["parallelism"] = spec.parallelism;

@@ -49,6 +49,10 @@ struct JobSpec {
   int count = 0;
   int parallelism = 0;  // parallelism (1..10000): children running at once; 0 = all
   CompletionPolicy completion_policy = CompletionPolicy::kAll;  // completionPolicy
+  // annotations: string labels a front end keeps with the job (the ACI API keeps a container
+  // group's name, location and tags here); never used to run it. At most 32, names 1..128
+  // characters, values up to 8 KiB.
+  std::map<std::string, std::string> annotations;
 };
 
 // Checks an image reference against the distribution grammar

@@ -404,5 +404,25 @@ TEST(ParseJobSpecTest, MaxRetriesParsesValidatesAndRoundTrips) {
   ExpectRejected(R"({"image": "busybox", "maxRetries": "2"})", "maxRetries");
 }
 
+TEST(ParseJobSpecTest, AnnotationsParseValidateAndRoundTrip) {
+  Result<JobSpec> spec =
+      ParseJobSpec(R"({"image": "busybox", "annotations": {"aci.name": "g1", "aci.tags": "{}"}})");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->annotations.at("aci.name"), "g1");
+  Result<JobSpec> back = ParseJobSpec(JobSpecToJson(*spec, false));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->annotations, spec->annotations);
+  EXPECT_THAT(JobSpecToJson(*ParseJobSpec(R"({"image": "busybox"})"), true),
+              ::testing::Not(HasSubstr("annotations")));
+  ExpectRejected(R"({"image": "busybox", "annotations": {"a": 1}})", "annotations.a");
+  ExpectRejected(R"({"image": "busybox", "annotations": ["a"]})", "annotations");
+  ExpectRejected(R"({"image": "busybox", "annotations": {"": "x"}})", "annotations");
+  nlohmann::json many = {{"image", "busybox"}, {"annotations", nlohmann::json::object()}};
+  for (int i = 0; i < 33; ++i) many["annotations"]["k" + std::to_string(i)] = "v";
+  ExpectRejected(many.dump(), "annotations");
+  nlohmann::json big = {{"image", "busybox"}, {"annotations", {{"k", std::string(8193, 'x')}}}};
+  ExpectRejected(big.dump(), "annotations.k");
+}
+
 }  // namespace
 }  // namespace berth

@@ -30,6 +30,10 @@ class ArrayJobService : public JobService {
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override {
     return inner_.ReadLog(id, max_bytes);
   }
+  Result<JobRecord> FindByIdempotencyKey(std::string_view idempotency_key) override {
+    return inner_.FindByIdempotencyKey(idempotency_key);
+  }
+  Status Delete(std::string_view id) override { return inner_.Delete(id); }
   Result<JobPage> ListChildren(std::string_view parent, std::optional<JobState> state, int limit,
                                std::string_view cursor) override;
 

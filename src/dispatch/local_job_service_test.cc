@@ -1,0 +1,99 @@
+#include "dispatch/local_job_service.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <future>
+#include <set>
+
+#include "store/sqlite_store.h"
+
+namespace berth {
+namespace {
+
+class LocalJobServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-local-service-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto store = SqliteStore::Open(dir_ / "berth.db", clock_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    service_ = std::make_unique<LocalJobService>(*store_, nullptr, clock_, "jobs", dir_ / "jobs",
+                                                 [this](const std::string& id) {
+                                                   removed_.insert(id);
+                                                   return remove_result_;
+                                                 });
+  }
+  void TearDown() override {
+    service_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Submit(const std::string& key) {
+    JobSpec spec;
+    spec.image = "busybox";
+    SubmitOptions opts;
+    opts.idempotency_key = key;
+    std::promise<Result<std::string>> done;
+    service_->Submit(spec, opts, [&](Result<std::string> id) { done.set_value(std::move(id)); });
+    Result<std::string> id = done.get_future().get();
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : "";
+  }
+
+  void End(const std::string& id) {
+    JobStatusUpdate update;
+    update.state = JobState::kSucceeded;
+    update.exit_code = 0;
+    update.finished_at = clock_.Now();
+    ASSERT_TRUE(store_->UpdateJobStatus(id, update).ok());
+  }
+
+  FakeClock clock_;
+  std::filesystem::path dir_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<LocalJobService> service_;
+  std::set<std::string> removed_;
+  Status remove_result_;
+};
+
+TEST_F(LocalJobServiceTest, FindsAJobByItsIdempotencyKey) {
+  std::string id = Submit("/subscriptions/s/resourcegroups/rg/x");
+  auto found = service_->FindByIdempotencyKey("/subscriptions/s/resourcegroups/rg/x");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->id, id);
+  EXPECT_TRUE(service_->FindByIdempotencyKey("other").status().IsNotFound());
+}
+
+TEST_F(LocalJobServiceTest, DeleteRefusesAJobThatHasNotEnded) {
+  std::string id = Submit("k");
+  Status st = service_->Delete(id);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_TRUE(service_->Get(id).ok());
+  EXPECT_TRUE(removed_.empty());
+}
+
+TEST_F(LocalJobServiceTest, DeleteRemovesFilesAndRecordAndFreesTheKey) {
+  std::string id = Submit("k");
+  End(id);
+  ASSERT_TRUE(service_->Delete(id).ok());
+  EXPECT_EQ(removed_, std::set<std::string>{id});
+  EXPECT_TRUE(service_->Get(id).status().IsNotFound());
+  EXPECT_TRUE(service_->FindByIdempotencyKey("k").status().IsNotFound());
+  EXPECT_NE(Submit("k"), id);  // the key makes a new job now
+  EXPECT_TRUE(service_->Delete(id).IsNotFound());
+}
+
+TEST_F(LocalJobServiceTest, DeleteKeepsTheRecordWhenTheFilesCannotBeRemoved) {
+  std::string id = Submit("k");
+  End(id);
+  remove_result_ = Status::FailedPrecondition("monitor still runs");
+  EXPECT_EQ(service_->Delete(id).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(service_->Get(id).ok());
+}
+
+}  // namespace
+}  // namespace berth
