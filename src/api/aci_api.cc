@@ -307,9 +307,12 @@ void AciApi::HandleList(const HttpRequest& req, const std::string& sub, const st
       respond(ArmErrorResponse(ArmErrorFor(page.status())));
       return;
     }
-    for (const JobRecord& job : page->jobs) {
-      if (job.idempotency_key.starts_with(prefix) && IsContainerGroup(job)) {
-        value.push_back(ContainerGroupToJson(job, opts_.hidden_paths));
+    for (const JobRecord& listed : page->jobs) {
+      // A listing carries summaries: a group's name, location and tags live in its whole spec.
+      if (!listed.idempotency_key.starts_with(prefix)) continue;
+      auto job = jobs_.Get(listed.id);
+      if (job.ok() && IsContainerGroup(*job)) {
+        value.push_back(ContainerGroupToJson(*job, opts_.hidden_paths));
       }
     }
     scanned += static_cast<int>(page->jobs.size());

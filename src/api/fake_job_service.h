@@ -57,12 +57,24 @@ class FakeJobService : public JobService {
     return result;
   }
 
+  // What a listing carries (JobService::List): the spec cut to what a list shows.
+  static JobRecord Summary(JobRecord rec) {
+    JobSpec summary;
+    summary.image = rec.spec.image;
+    summary.callback_url = rec.spec.callback_url;
+    summary.count = rec.spec.count;
+    summary.parallelism = rec.spec.parallelism;
+    summary.completion_policy = rec.spec.completion_policy;
+    rec.spec = std::move(summary);
+    return rec;
+  }
+
   Result<JobPage> List(std::optional<JobState> state, int limit, std::string_view) override {
     JobPage page;
     for (const auto& [id, rec] : jobs_) {
       if (state && rec.state != *state) continue;
       if (static_cast<int>(page.jobs.size()) >= limit) break;
-      page.jobs.push_back(rec);
+      page.jobs.push_back(Summary(rec));
     }
     return page;
   }
