@@ -6,6 +6,7 @@
 #include "api/job_api.h"
 #include "api/job_json.h"
 #include "common/random.h"
+#include "common/url_encoding.h"
 
 namespace berth {
 namespace {
@@ -33,21 +34,6 @@ bool UsableHost(const std::string& host) {
   return host.find_first_not_of(
              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
              ".-:[]") == std::string::npos;
-}
-
-std::string UrlEncode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 ArmError GroupNotFound(const AciGroupRef& ref) {
@@ -148,7 +134,7 @@ std::string AciApi::OperationUrl(const HttpRequest& req, const AciGroupRef& ref,
                                  const std::string& job_id) const {
   return BaseUrl(req) + "/subscriptions/" + ref.subscription +
          "/providers/Microsoft.ContainerInstance/operations/" + job_id +
-         "?api-version=" + UrlEncode(req.Query("api-version").value_or(""));
+         "?api-version=" + PercentEncode(req.Query("api-version").value_or(""));
 }
 
 void AciApi::HandlePut(const HttpRequest& req, const AciGroupRef& ref, Respond respond) {
@@ -327,8 +313,8 @@ void AciApi::HandleList(const HttpRequest& req, const std::string& sub, const st
     std::string path = "/subscriptions/" + sub + (rg.empty() ? "" : "/resourceGroups/" + rg) +
                        "/providers/Microsoft.ContainerInstance/containerGroups";
     body["nextLink"] = BaseUrl(req) + path +
-                       "?api-version=" + UrlEncode(req.Query("api-version").value_or("")) +
-                       "&$skipToken=" + UrlEncode(cursor);
+                       "?api-version=" + PercentEncode(req.Query("api-version").value_or("")) +
+                       "&$skipToken=" + PercentEncode(cursor);
   }
   respond(JsonResponse(200, body));
 }

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <map>
 
+#include "common/url_encoding.h"
+
 namespace berth {
 namespace {
 
@@ -65,21 +67,6 @@ std::string PercentDecode(std::string_view s) {
 }
 
 }  // namespace
-
-std::string PercentEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string EncodeQuery(const StorageRequest& req) {
   std::string q;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "azure/connection_string.h"
+#include "common/url_encoding.h"
 
 namespace berth {
 
@@ -37,9 +38,6 @@ std::string SharedKeySignature(std::string_view key, std::string_view string_to_
 // SAS account, appends the token's parameters to the query. Call after every other header is
 // set.
 void AuthorizeRequest(const StorageAccount& account, StorageRequest& req);
-
-// RFC 3986 percent-encoding of everything but unreserved characters.
-std::string PercentEncode(std::string_view s);
 
 // The query string of `req` ("a=1&b=x%2By"), without '?'.
 std::string EncodeQuery(const StorageRequest& req);

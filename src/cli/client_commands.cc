@@ -8,6 +8,7 @@
 
 #include "cli/http_client.h"
 #include "common/files.h"
+#include "common/url_encoding.h"
 
 namespace berth {
 namespace {
@@ -16,19 +17,6 @@ using json = nlohmann::json;
 
 std::string ResolveKey(const ClientOptions& c) {
   return c.key.empty() ? ReadKeyFile(c.data_dir, "function-key") : c.key;
-}
-
-std::string QueryEscape(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
 }
 
 // Prints the server's error message (or the transport error); returns the exit code 1.
@@ -195,8 +183,8 @@ int ListCommand(const ClientOptions& client, const ListCommandOptions& opts) {
   do {
     std::string url =
         TrimmedServer(client.server) + "/api/jobs?limit=" + std::to_string(opts.limit);
-    if (!opts.state.empty()) url += "&state=" + QueryEscape(opts.state);
-    if (!cursor.empty()) url += "&cursor=" + QueryEscape(cursor);
+    if (!opts.state.empty()) url += "&state=" + PercentEncode(opts.state);
+    if (!cursor.empty()) url += "&cursor=" + PercentEncode(cursor);
     auto r = HttpCall("GET", url, {"x-functions-key: " + key}, "", ClientTls{client.cacert});
     if (!r.ok() || r->status != 200) return ReportError(r);
     json j = json::parse(r->body, nullptr, false);

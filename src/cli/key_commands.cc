@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/http_client.h"
+#include "common/url_encoding.h"
 
 namespace berth {
 namespace {
@@ -28,19 +29,6 @@ struct KeyCommandOptions {
   std::string cacert;  // PEM CA certificates to trust for an https server
 };
 
-std::string PathEscape(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
-
 std::string MasterKey(const KeyCommandOptions& o) {
   return o.master_key.empty() ? ReadKeyFile(o.data_dir, "master-key") : o.master_key;
 }
@@ -49,8 +37,8 @@ std::string MasterKey(const KeyCommandOptions& o) {
 std::string KeysUrl(const KeyCommandOptions& o, const std::string& name) {
   std::string url =
       TrimmedServer(o.server) +
-      (o.host ? "/admin/host/keys" : "/admin/functions/" + PathEscape(o.function) + "/keys");
-  return name.empty() ? url : url + "/" + PathEscape(name);
+      (o.host ? "/admin/host/keys" : "/admin/functions/" + PercentEncode(o.function) + "/keys");
+  return name.empty() ? url : url + "/" + PercentEncode(name);
 }
 
 // Sends an admin request; prints the server's error and returns nullopt unless `want` answered.

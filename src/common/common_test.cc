@@ -14,6 +14,7 @@
 #include "common/scheduler.h"
 #include "common/status.h"
 #include "common/thread_pool.h"
+#include "common/url_encoding.h"
 
 namespace berth {
 namespace {
@@ -26,6 +27,13 @@ Result<int> Half(int x) {
 Result<int> Quarter(int x) {
   ASSIGN_OR_RETURN(int h, Half(x));
   return Half(h);
+}
+
+TEST(PercentEncodeTest, KeepsUnreservedAndEncodesEveryOtherByteInUpperCaseHex) {
+  EXPECT_EQ(PercentEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(PercentEncode("a b/c?d=e&f+g%"), "a%20b%2Fc%3Fd%3De%26f%2Bg%25");
+  EXPECT_EQ(PercentEncode(std::string("\0\xff", 2)), "%00%FF");
+  EXPECT_EQ(PercentEncode(""), "");
 }
 
 TEST(StatusTest, ResultCarriesValueOrErrorThroughTheMacros) {
