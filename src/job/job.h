@@ -86,6 +86,9 @@ struct JobRecord {
   std::string parent_id;
   std::optional<int> array_index;
   std::map<JobState, int> children;
+  // The node that owns the job while it starts or runs (its NodeId); empty before a node
+  // claimed it, and on a single node that has no NodeId.
+  std::string node;
 };
 
 // Attempt history as JSON (the store keeps it in one column) and back.

@@ -76,8 +76,38 @@ CREATE TABLE callbacks(
 CREATE INDEX callbacks_due ON callbacks(next_attempt_at) WHERE state = 'Pending';
 )sql";
 
+// Version 2: many nodes (the same shape as SQLite's schema 6).
+constexpr const char* kMigrateTo2 = R"sql(
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_node ON jobs(node, state) WHERE node <> '';
+CREATE TABLE nodes(
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  version TEXT NOT NULL DEFAULT '',
+  started_at BIGINT NOT NULL,
+  heartbeat_at BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  jobs_running INTEGER NOT NULL DEFAULT 0,
+  capacity INTEGER NOT NULL DEFAULT 0,
+  lost_at BIGINT
+);
+CREATE TABLE job_logs(
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  stream_offset BIGINT NOT NULL,
+  data BYTEA NOT NULL,
+  PRIMARY KEY(job_id, stream_offset)
+);
+CREATE TABLE keys(
+  scope TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY(scope, name)
+);
+)sql";
+
 // kMigrations[v] takes the schema from version v to v + 1.
-constexpr const char* kMigrations[] = {kMigrateTo1};
+constexpr const char* kMigrations[] = {kMigrateTo1, kMigrateTo2};
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace berth {
 
 // The schema version this build writes; a database at a higher one is refused.
-inline constexpr int kPostgresSchemaVersion = 1;
+inline constexpr int kPostgresSchemaVersion = 2;
 
 // The version recorded in the database (0 when berth never ran there).
 Result<int> ReadPostgresSchemaVersion(PgConnection& conn);

@@ -14,7 +14,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -108,8 +108,40 @@ CREATE INDEX jobs_parent ON jobs(parent_id, array_index) WHERE parent_id IS NOT 
 PRAGMA user_version = 5;
 )sql";
 
+// From schema 5 to 6: many nodes (issue 11). The node that owns a job while it starts or runs;
+// the nodes' heartbeats; logs shipped from the workers in chunks; keys kept in the store.
+constexpr const char* kMigrateV5 = R"sql(
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';  -- owner while Pending/Running
+CREATE INDEX jobs_node ON jobs(node, state) WHERE node <> '';
+CREATE TABLE nodes(
+  id TEXT PRIMARY KEY,              -- NodeId
+  role TEXT NOT NULL,               -- all, api, worker
+  version TEXT NOT NULL DEFAULT '',
+  started_at INTEGER NOT NULL,      -- unix ms
+  heartbeat_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,     -- lost once this passes without a heartbeat
+  jobs_running INTEGER NOT NULL DEFAULT 0,
+  capacity INTEGER NOT NULL DEFAULT 0,
+  lost_at INTEGER                   -- set when another node handled its loss
+);
+CREATE TABLE job_logs(
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  stream_offset INTEGER NOT NULL,   -- bytes of the job's output before this chunk
+  data BLOB NOT NULL,
+  PRIMARY KEY(job_id, stream_offset)
+);
+CREATE TABLE keys(
+  scope TEXT NOT NULL,              -- '' = host (and _master), else the function
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(scope, name)
+);
+PRAGMA user_version = 6;
+)sql";
+
 // Migrations in order: kMigrations[v - 1] takes schema v to v + 1.
-constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3, kMigrateV4};
+constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3, kMigrateV4, kMigrateV5};
 
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "

@@ -195,7 +195,7 @@ TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion2) {
   EXPECT_EQ(st.st_mode & 0077, 0u) << "the WAL holds secrets too";
   RawDb raw(db_path());
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "5");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "6");
   EXPECT_EQ(raw.QueryText("SELECT json_extract(spec, '$.secureEnvironmentVariables.PASSWORD') "
                           "FROM jobs"),
             "hunter2")
@@ -229,7 +229,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaVersion1Database) {
   ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
   EXPECT_EQ(store->FindJobByIdempotencyKey("k")->id, job.id);
   RawDb raw(db_path());
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "5");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "6");
 }
 
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {

@@ -42,6 +42,20 @@ struct JobStatusUpdate {
   std::optional<TimePoint> finished_at;
   int attempts = 0;
   std::optional<std::vector<AttemptRecord>> history = std::nullopt;  // replaces it when set
+  std::optional<std::string> node = std::nullopt;  // the owning node; kept when unset
+};
+
+// A berth node as the store knows it: what its last heartbeat said.
+struct NodeRecord {
+  std::string id;    // NodeId
+  std::string role;  // all, api, worker
+  std::string version;
+  TimePoint started_at;
+  TimePoint heartbeat_at;
+  TimePoint lease_until;  // the node counts as lost once this passes without a heartbeat
+  int jobs_running = 0;
+  int capacity = 0;                  // MaxConcurrentJobs (0 for an api node)
+  std::optional<TimePoint> lost_at;  // when another node handled its loss
 };
 
 class Store {
@@ -131,6 +145,18 @@ class Store {
 
   // The earliest time a message of `queue` becomes visible; nullopt when the queue is empty.
   virtual Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) = 0;
+
+  // Many nodes (issue 11). Records `node`'s heartbeat: its row is created or updated and its
+  // lease runs to now + `lease`.
+  virtual Status Heartbeat(const NodeRecord& node, milliseconds lease) {
+    (void)node, (void)lease;
+    return Status::FailedPrecondition("this store keeps no nodes");
+  }
+
+  // Every node that ever heartbeated, by id.
+  virtual Result<std::vector<NodeRecord>> ListNodes() {
+    return Status::FailedPrecondition("this store keeps no nodes");
+  }
 };
 
 }  // namespace berth
