@@ -13,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace berth::e2e {
 namespace {
@@ -82,6 +84,14 @@ BerthProcess::BerthProcess(const nlohmann::json& values, const std::string& cras
   Launch(values);
 }
 
+BerthProcess::BerthProcess(const nlohmann::json& values, LaunchOptions launch)
+    : launch_(std::move(launch)) {
+  char tmpl[] = "/tmp/berth-e2e-XXXXXX";
+  data_dir_ = mkdtemp(tmpl);
+  out_file_ = data_dir_.string() + ".out";
+  Launch(values);
+}
+
 bool BerthProcess::Restart(const nlohmann::json& values, const std::string& crash_at, int nth) {
   Stop(/*hard=*/true);
   url_.clear();
@@ -110,8 +120,16 @@ bool BerthProcess::Launch(const nlohmann::json& values) {
       setenv("BERTH_CRASH_AT", crash_at_.c_str(), 1);
       setenv("BERTH_CRASH_NTH", std::to_string(crash_nth_).c_str(), 1);
     }
-    execl(binary, binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir_.c_str(),
-          "--settings", settings.c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> argv = launch_.prefix;
+    for (const char* a : {binary, "serve", "--listen", launch_.listen.c_str(), "--data-dir",
+                          data_dir_.c_str(), "--settings", settings.c_str()}) {
+      argv.emplace_back(a);
+    }
+    argv.insert(argv.end(), launch_.args.begin(), launch_.args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execvp(cargv[0], cargv.data());
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -119,7 +137,8 @@ bool BerthProcess::Launch(const nlohmann::json& values) {
     std::string out = ReadAll(out_file_).substr(seen);
     // The daemon never prints a key: it names the file (or the FunctionKey setting pins it).
     size_t u = out.find("serving on ");
-    if (u != std::string::npos && out.find("master key in ", u) != std::string::npos) {
+    if (u != std::string::npos &&
+        (values.contains("FunctionKey") || out.find("master key in ", u) != std::string::npos)) {
       url_ = out.substr(u + 11, out.find_first_of(" \"\n", u + 11) - (u + 11));
       if (values.contains("FunctionKey")) {
         key_ = values["FunctionKey"].get<std::string>();

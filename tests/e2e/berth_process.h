@@ -27,6 +27,13 @@ struct Reply {
 Reply Http(const std::string& method, const std::string& url, const std::string& body = "",
            const std::vector<std::string>& headers = {});
 
+// How `berth serve` is launched, beyond its settings.
+struct LaunchOptions {
+  std::vector<std::string> args;    // more `berth serve` arguments (e.g. --role worker)
+  std::vector<std::string> prefix;  // a command that runs it (e.g. nsenter --net=...)
+  std::string listen = "127.0.0.1:0";
+};
+
 class BerthProcess {
  public:
   // Starts `berth serve` with `values` as its settings file's "Values". Fails the test (and
@@ -35,6 +42,9 @@ class BerthProcess {
   // The same, running the test build of the daemon (`berth-faulty`) that SIGKILLs itself the
   // `nth` time the job path reaches `crash_at` (a point of common/crash_points.h).
   BerthProcess(const nlohmann::json& values, const std::string& crash_at, int nth = 1);
+  // The production binary launched as `launch` says. With a FunctionKey in `values` the daemon
+  // counts as up once it says "serving on" (a worker names no key file).
+  BerthProcess(const nlohmann::json& values, LaunchOptions launch);
   ~BerthProcess();
 
   const std::string& url() const { return url_; }
@@ -80,6 +90,7 @@ class BerthProcess {
   std::string key_;
   pid_t pid_ = -1;
   std::string crash_at_;  // empty: the production binary
+  LaunchOptions launch_;
   int crash_nth_ = 1;
 };
 
