@@ -671,3 +671,22 @@ TEST_F(JobApiTest, ReasonsNeverShowHiddenHostPaths) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 11: a job's status names the node that runs (or ran) it; a job no node took shows none.
+TEST_F(JobApiTest, StatusShowsTheNodeThatRunsTheJob) {
+  JobRecord rec = Job(JobState::kRunning);
+  rec.node = "worker-2";
+  jobs_.Put(rec, "");
+  json body = json::parse(Call("GET", "/api/jobs/" + rec.id).body);
+  EXPECT_EQ(body.value("node", ""), "worker-2");
+  JobRecord queued = Job(JobState::kQueued);
+  jobs_.Put(queued, "");
+  json none = json::parse(Call("GET", "/api/jobs/" + queued.id).body);
+  EXPECT_FALSE(none.contains("node")) << none.dump();
+}
+
+}  // namespace
+}  // namespace berth

@@ -46,6 +46,7 @@ json JobToJson(const JobRecord& job, const std::vector<std::string>& hidden_path
       {"cancelRequested", job.cancel_requested},
       {"history", history},
   };
+  if (!job.node.empty()) j["node"] = job.node;  // the node that runs (or ran) it
   if (!job.parent_id.empty()) {
     j["parentId"] = job.parent_id;
     j["arrayIndex"] = job.array_index ? json(*job.array_index) : json(nullptr);

@@ -101,6 +101,25 @@ class AzureQueueStore : public Store {
                        const JobStatusUpdate& job_update) override;
   Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) override;
   Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override;
+  // Nodes live in the inner store.
+  Status Heartbeat(const NodeRecord& node, milliseconds lease) override {
+    return inner_.Heartbeat(node, lease);
+  }
+  Result<std::vector<NodeRecord>> ListNodes() override { return inner_.ListNodes(); }
+  Result<bool> MarkNodeLost(std::string_view id, std::string_view pending_reason) override {
+    return inner_.MarkNodeLost(id, pending_reason);
+  }
+  Result<std::vector<JobRecord>> ListNodeJobs(std::string_view node,
+                                              const std::vector<JobState>& states) override {
+    return inner_.ListNodeJobs(node, states);
+  }
+  Status SettleLostJob(std::string_view node, std::string_view id, const JobStatusUpdate& update,
+                       std::string_view requeue_queue, milliseconds delay) override {
+    return inner_.SettleLostJob(node, id, update, requeue_queue, delay);
+  }
+  Result<std::vector<std::string>> ListCancelRequested(std::string_view node) override {
+    return inner_.ListCancelRequested(node);
+  }
 
   // One pass of the relay (what its thread runs): relays every visible outbox message, and
   // answers how many it took from the outbox, or the Azure error that stopped it.

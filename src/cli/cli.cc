@@ -53,6 +53,13 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
       ->add_option("--log-format", serve.log_format,
                    "Log lines as text (default) or json (overrides the LogFormat setting)")
       ->check(CLI::IsMember({"text", "json"}));
+  serve_cmd
+      ->add_option("--role", serve.role,
+                   "all (default: API, dispatcher and containers in one process), api (HTTP API "
+                   "only; needs no OCI runtime) or worker (runs jobs; serves only /healthz and "
+                   "/metrics). api and worker need StoreConnection (PostgreSQL). Overrides the "
+                   "Role setting")
+      ->check(CLI::IsMember({"all", "api", "worker"}));
   std::string settings_file;
   serve_cmd->add_option("--settings", settings_file, "Settings file (local.settings.json shape)")
       ->check(CLI::ExistingFile);

@@ -71,6 +71,14 @@ Status ObservedStore::RecordRunning(const QueueMessage& msg, const JobStatusUpda
   return st;
 }
 
+Status ObservedStore::SettleLostJob(std::string_view node, std::string_view id,
+                                    const JobStatusUpdate& update, std::string_view requeue_queue,
+                                    milliseconds delay) {
+  Status st = inner_.SettleLostJob(node, id, update, requeue_queue, delay);
+  if (st.ok()) Changed(id, update, nullptr);
+  return st;
+}
+
 Status ObservedStore::RequeueJob(std::string_view id, std::string_view queue, milliseconds delay,
                                  const JobStatusUpdate& update) {
   Status st = inner_.RequeueJob(id, queue, delay, update);

@@ -58,6 +58,22 @@ class ObservedStore : public Store {
   Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override {
     return inner_.NextVisibleAt(queue);
   }
+  Status Heartbeat(const NodeRecord& node, milliseconds lease) override {
+    return inner_.Heartbeat(node, lease);
+  }
+  Result<std::vector<NodeRecord>> ListNodes() override { return inner_.ListNodes(); }
+  Result<bool> MarkNodeLost(std::string_view id, std::string_view pending_reason) override {
+    return inner_.MarkNodeLost(id, pending_reason);
+  }
+  Result<std::vector<JobRecord>> ListNodeJobs(std::string_view node,
+                                              const std::vector<JobState>& states) override {
+    return inner_.ListNodeJobs(node, states);
+  }
+  Status SettleLostJob(std::string_view node, std::string_view id, const JobStatusUpdate& update,
+                       std::string_view requeue_queue, milliseconds delay) override;
+  Result<std::vector<std::string>> ListCancelRequested(std::string_view node) override {
+    return inner_.ListCancelRequested(node);
+  }
 
   // Registers the values read at scrape time: jobs by live state, and each of `queues`' depth
   // and oldest message age.

@@ -17,8 +17,10 @@
 #include "api/http_server.h"
 #include "api/image_api.h"
 #include "api/job_api.h"
+#include "api/job_json.h"
 #include "api/key_api.h"
 #include "api/metrics_api.h"
+#include "api/node_api.h"
 #include "api/prometheus_metrics.h"
 #include "api/schedule_api.h"
 #include "api/web_api.h"
@@ -38,6 +40,7 @@
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
+#include "dispatch/node_keeper.h"
 #include "dispatch/retention.h"
 #include "images/image_store.h"
 #include "runtime/oci_runtime.h"
@@ -130,12 +133,33 @@ class StoreImageCatalog : public ImageCatalog {
   ImageStore& images_;
 };
 
+// The store's nodes as the API's NodeDirectory.
+class StoreNodeDirectory : public NodeDirectory {
+ public:
+  explicit StoreNodeDirectory(Store& store) : store_(store) {}
+  Result<std::vector<NodeSummary>> ListNodes() override {
+    ASSIGN_OR_RETURN(std::vector<NodeRecord> nodes, store_.ListNodes());
+    std::vector<NodeSummary> out;
+    for (const NodeRecord& n : nodes) {
+      out.push_back({n.id, n.role, n.version, n.heartbeat_at, n.lease_until, n.lost_at.has_value(),
+                     n.jobs_running, n.capacity});
+    }
+    return out;
+  }
+
+ private:
+  Store& store_;
+};
+
 // Logs "job adopted" for each of `before` (Pending or Running when the daemon started) that
 // runs now: its container outlived the last daemon and this one watches it.
-void LogAdopted(Logger& log, Store& store, const std::vector<JobRecord>& before) {
+void LogAdopted(Logger& log, Store& store, const std::vector<JobRecord>& before,
+                const std::string& node) {
   for (const JobRecord& job : before) {
     auto now = store.GetJob(job.id);
-    if (now.ok() && now->state == JobState::kRunning) log.Info("job adopted", {{"job", job.id}});
+    if (now.ok() && now->state == JobState::kRunning && (now->node.empty() || now->node == node)) {
+      log.Info("job adopted", {{"job", job.id}});
+    }
   }
 }
 
@@ -169,6 +193,11 @@ int Serve(const ServeOptions& opts) {
   }
   if (opts.log_format.empty()) format = ParseLogFormat(settings->log_format);
   Logger log(format.ok() ? *format : LogFormat::kText, clock);
+  if (!opts.role.empty()) settings->role = opts.role;  // --role wins over the Role setting
+  if (Status st = ValidateRole(*settings); !st.ok()) return Die(log, st.message());
+  const std::string role = settings->role;
+  const bool runs_jobs = role != "api";  // all and worker run a dispatcher and containers
+  const std::string node_id = EffectiveNodeId(*settings);
   ScopedProcessLogger process_log(log);  // the dispatcher's, runtime's and sweeper's lines too
   std::string host;
   uint16_t port = 0;
@@ -189,8 +218,9 @@ int Serve(const ServeOptions& opts) {
   auto opened_keys = FileKeyStore::Open(kopts);
   if (!opened_keys.ok()) return Die(log, "keys: " + opened_keys.status().ToString());
   std::shared_ptr<FileKeyStore> keys = std::move(opened_keys).value();
-  std::string runtime_binary = FindRuntimeBinary(settings->runtime);
-  if (runtime_binary.empty()) {
+  // An api node starts no container: it needs no OCI runtime (nor seccomp profile, nor images).
+  std::string runtime_binary = runs_jobs ? FindRuntimeBinary(settings->runtime) : "";
+  if (runs_jobs && runtime_binary.empty()) {
     if (settings->runtime.starts_with("/")) {
       return Die(log, "Runtime: '" + settings->runtime + "' is missing or not executable");
     }
@@ -229,13 +259,15 @@ int Serve(const ServeOptions& opts) {
   std::filesystem::path bundled = settings->bundled_images_dir.empty()
                                       ? std::filesystem::path(BERTH_DEFAULT_BUNDLED_IMAGES)
                                       : settings->bundled_images_dir;
-  if (Status st = EnsureBundledImage(images, bundled); !st.ok()) return Die(log, st.ToString());
+  if (runs_jobs) {
+    if (Status st = EnsureBundledImage(images, bundled); !st.ok()) return Die(log, st.ToString());
+  }
 
   OciRuntimeOptions ropts;
   ropts.jobs_root = data / "jobs";
   ropts.state_root = data / "runtime" / std::filesystem::path(runtime_binary).filename();
   ropts.start_timeout = milliseconds(int64_t{settings->job_start_timeout_seconds} * 1000);
-  ropts.runtime_binary = runtime_binary;
+  ropts.runtime_binary = runs_jobs ? runtime_binary : "/nonexistent/no-runtime-on-an-api-node";
   ropts.monitor_binary = MonitorBinary();
   ropts.metrics = &metrics;
   ropts.config.pids_limit = settings->job_pids_limit;
@@ -245,7 +277,9 @@ int Serve(const ServeOptions& opts) {
   auto userns = ParseIdRange(settings->user_namespace_range);
   if (!userns.ok()) return Die(log, "UserNamespaceRange: " + userns.status().message());
   ropts.config.user_namespace = *userns;
-  if (auto profile = ReadFile(settings->seccomp_profile); profile.ok()) {
+  if (!runs_jobs) {
+    // No container runs here: the profile is not needed.
+  } else if (auto profile = ReadFile(settings->seccomp_profile); profile.ok()) {
     ropts.config.seccomp_profile = std::move(*profile);
   } else if (!settings->allow_no_seccomp) {
     return Die(log, "no seccomp profile at " + settings->seccomp_profile.string() +
@@ -272,6 +306,10 @@ int Serve(const ServeOptions& opts) {
   dopts.max_retries = settings->max_retries;
   dopts.retry_backoff = milliseconds(settings->retry_backoff_ms);
   dopts.retry_backoff_max = milliseconds(settings->retry_backoff_max_ms);
+  dopts.node = node_id;
+  // Other nodes may share a PostgreSQL store: ownership is checked on every write, and fencing
+  // runs. On SQLite this node is the only one.
+  dopts.shared_store = !settings->store_connection.empty();
   // With AzureWebJobsStorage the job queue lives in that Storage account: the dispatcher and
   // the submit path see the store through the Azure queue decorator (the local queue becomes
   // its outbox).
@@ -300,7 +338,24 @@ int Serve(const ServeOptions& opts) {
              {{"account", account->name}, {"endpoint", account->queue_endpoint}});
   }
   Store& queue_store = azure_store ? static_cast<Store&>(*azure_store) : store;
-  Dispatcher dispatcher(dopts, queue_store, runtime, clock, opts.crash_points);
+  // An api node runs no dispatcher: workers claim what it queues.
+  std::unique_ptr<Dispatcher> dispatcher;
+  if (runs_jobs) {
+    dispatcher =
+        std::make_unique<Dispatcher>(dopts, queue_store, runtime, clock, opts.crash_points);
+  }
+  // Heartbeats, lapse and fencing, cancels made through other nodes, other nodes' loss.
+  NodeKeeperOptions keeper_opts;
+  keeper_opts.node = node_id;
+  keeper_opts.role = role;
+  keeper_opts.version = BerthVersion();
+  keeper_opts.capacity = runs_jobs ? settings->max_concurrent_jobs : 0;
+  keeper_opts.lease = milliseconds(int64_t{settings->node_lease_seconds} * 1000);
+  keeper_opts.queue = settings->job_queue_name;
+  keeper_opts.max_retries = settings->max_retries;
+  keeper_opts.retry_backoff = dopts.retry_backoff;
+  keeper_opts.retry_backoff_max = dopts.retry_backoff_max;
+  NodeKeeper keeper(keeper_opts, store, clock, dispatcher.get());
   // On PostgreSQL a job queued by any node (another API node, a schedule elsewhere) wakes this
   // dispatcher at once. Cleared before the dispatcher goes (declared after it).
   struct ClearOnQueued {
@@ -309,9 +364,9 @@ int Serve(const ServeOptions& opts) {
       if (store != nullptr) store->SetOnQueued(nullptr);
     }
   } clear_on_queued{postgres};
-  if (postgres != nullptr) {
-    postgres->SetOnQueued([&dispatcher, queue = dopts.queue](const std::string& q) {
-      if (q == queue) dispatcher.Wake();
+  if (postgres != nullptr && dispatcher) {
+    postgres->SetOnQueued([d = dispatcher.get(), queue = dopts.queue](const std::string& q) {
+      if (q == queue) d->Wake();
     });
   }
   RetentionOptions retention_opts;
@@ -319,13 +374,15 @@ int Serve(const ServeOptions& opts) {
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
-  LocalJobService local_service(queue_store, &dispatcher, clock, settings->job_queue_name,
+  LocalJobService local_service(queue_store, dispatcher.get(), clock, settings->job_queue_name,
                                 data / "jobs",
                                 [&runtime](const std::string& id) { return runtime.Remove(id); });
   ArrayJobService service(local_service, *trigger_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
-  schedule_opts.wake = [&dispatcher] { dispatcher.Wake(); };
+  schedule_opts.wake = [d = dispatcher.get()] {
+    if (d != nullptr) d->Wake();
+  };
   schedule_opts.cancel = [&service](const std::string& id) { return service.Cancel(id).status(); };
   ScheduleRunner schedules(schedule_opts, *trigger_store, store, clock);
   auto callback_secret = LoadOrCreateCallbackSecret(data / "callback-secret");
@@ -363,29 +420,43 @@ int Serve(const ServeOptions& opts) {
   Router router;
   router.SetObserver(
       BothObservers(HttpMetricsObserver(metrics, clock), AccessLogObserver(log, clock)));
-  api.Register(router);
+  // A worker serves no public API: its health and metrics only.
+  const bool serves_api = role != "worker";
+  if (serves_api) {
+    api.Register(router);
+  } else {
+    router.Add("GET", "/healthz",
+               [](const HttpRequest&, const std::vector<std::string>&, Respond respond) {
+                 respond(JsonResponse(200, {{"status", "ok"}}));
+               });
+  }
   KeyApi key_api(keys);
-  key_api.Register(router);
+  if (serves_api) key_api.Register(router);
   StoreImageCatalog image_catalog(images);
   ImageApiOptions image_api_opts;
   image_api_opts.authorize = [keys](const HttpRequest& req) {
     return keys->Check("jobs", PresentedKey(req)) != KeyAccess::kNone;
   };
   ImageApi image_api(image_catalog, image_api_opts);
-  image_api.Register(router);
+  if (serves_api) image_api.Register(router);
   MetricsApiOptions metrics_api_opts;
   if (settings->metrics_require_key) metrics_api_opts.authorize = image_api_opts.authorize;
   MetricsApi metrics_api(metrics, metrics_api_opts);
   metrics_api.Register(router);
+  StoreNodeDirectory node_directory(store);
+  NodeApiOptions node_api_opts;
+  node_api_opts.authorize = image_api_opts.authorize;
+  NodeApi node_api(node_directory, clock, node_api_opts);
+  if (serves_api) node_api.Register(router);
   EventsApiOptions events_api_opts;
   events_api_opts.authorize = image_api_opts.authorize;
   EventsApi events_api(events, clock, events_api_opts);
-  events_api.Register(router);
+  if (serves_api) events_api.Register(router);
   ScheduleApiOptions schedule_api_opts;
   schedule_api_opts.authorize = image_api_opts.authorize;
   schedule_api_opts.allow_host_network = settings->allow_host_network;
   ScheduleApi schedule_api(schedules, schedule_api_opts);
-  schedule_api.Register(router);
+  if (serves_api) schedule_api.Register(router);
   CallbackApiOptions callback_api_opts;
   callback_api_opts.is_master = [keys](const HttpRequest& req) {
     return keys->Check("jobs", PresentedKey(req)) == KeyAccess::kMaster;
@@ -394,8 +465,8 @@ int Serve(const ServeOptions& opts) {
     return HostSecret(secret, host);
   };
   CallbackApi callback_api(callback_api_opts);
-  callback_api.Register(router);
-  WebApi::Register(router);
+  if (serves_api) callback_api.Register(router);
+  if (serves_api) WebApi::Register(router);
   HttpServerOptions hopts;
   hopts.host = host;
   hopts.port = port;
@@ -458,11 +529,16 @@ int Serve(const ServeOptions& opts) {
   uint64_t job_lines = events.Subscribe(JobEventLogger(log));
   auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
   if (azure_store) {
-    azure_store->SetOnRelayed([&dispatcher] { dispatcher.Wake(); });
+    azure_store->SetOnRelayed([d = dispatcher.get()] {
+      if (d != nullptr) d->Wake();
+    });
     azure_store->Start();
   }
-  if (Status st = dispatcher.Start(); !st.ok()) return Die(log, st.ToString());
-  if (unfinished.ok()) LogAdopted(log, store, *unfinished);
+  if (Status st = keeper.Start(); !st.ok()) log.Warn(st.message());
+  if (dispatcher) {
+    if (Status st = dispatcher->Start(); !st.ok()) return Die(log, st.ToString());
+    if (unfinished.ok()) LogAdopted(log, store, *unfinished, node_id);
+  }
   sweeper.Start();
   schedules.Start();
   callbacks.Start();
@@ -471,6 +547,8 @@ int Serve(const ServeOptions& opts) {
   std::string url = std::string(settings->tls_cert_file.empty() ? "http" : "https") + "://" +
                     shown_host + ":" + std::to_string(*bound);
   log.Info("serving on " + url, {{"data", data.string()},
+                                 {"role", role},
+                                 {"node", node_id},
                                  {"runtime", runtime_binary},
                                  {"cgroups", std::string(ToString(runtime.cgroup_layout().mode))},
                                  {"version", BerthVersion()}});
@@ -502,7 +580,8 @@ int Serve(const ServeOptions& opts) {
   if (arm_thread.joinable()) arm_thread.join();
   schedules.Stop();
   callbacks.Stop();
-  dispatcher.Stop();
+  keeper.Stop();
+  if (dispatcher) dispatcher->Stop();
   if (azure_store) azure_store->Stop();
   signal_waiter.join();
   events.Unsubscribe(job_lines);

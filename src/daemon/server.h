@@ -1,6 +1,6 @@
-// `berth serve`: wires every part of one node (store, images, runtime, dispatcher, HTTP API)
-// and runs until SIGINT or SIGTERM. A stop leaves running jobs running: their monitors outlive
-// the daemon and the next start adopts them.
+// `berth serve`: wires every part of one node (store, images, runtime, dispatcher, HTTP API, as
+// its role asks: all, api or worker) and runs until SIGINT or SIGTERM. A stop leaves running jobs
+// running: their monitors outlive the daemon and the next start adopts them.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@ struct ServeOptions {
   std::filesystem::path data_dir = ".berth";
   std::optional<std::filesystem::path> settings_file;
   std::string log_format;  // --log-format: "text" or "json"; "" = the LogFormat setting
+  std::string role;        // --role: "all", "api" or "worker"; "" = the Role setting
   // Tests only (berth-faulty): told each step of the job path. Null in production.
   CrashPoints* crash_points = nullptr;
 };

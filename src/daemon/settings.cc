@@ -1,5 +1,7 @@
 #include "daemon/settings.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -150,6 +152,9 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"ResourceGroupName", StringSetter(&Settings::resource_group_name)},
       {"AzureWebJobsStorage", StringSetter(&Settings::azure_web_jobs_storage)},
       {"StoreConnection", StringSetter(&Settings::store_connection)},
+      {"Role", StringSetter(&Settings::role)},
+      {"NodeId", StringSetter(&Settings::node_id)},
+      {"NodeLeaseSeconds", IntSetter(&Settings::node_lease_seconds, 2, 3600)},
       {"QueueMessageEncoding", StringSetter(&Settings::queue_message_encoding)},
       {"FunctionKey", StringSetter(&Settings::function_key)},
       {"MaxConcurrentJobs", IntSetter(&Settings::max_concurrent_jobs, 1, 100000)},
@@ -291,6 +296,13 @@ bool ValidAzureQueueName(const std::string& n) {
   return true;
 }
 
+bool ValidNodeId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
 // A pinned key shorter than this is refused: keys are the only guard of the submit route.
 constexpr size_t kMinPinnedKeyLength = 16;
 
@@ -309,6 +321,10 @@ Status Validate(const Settings& s) {
     return Bad("StoreConnection",
                "must be empty (SQLite in the data dir), a postgresql:// URI or a libpq "
                "key=value string");
+  }
+  RETURN_IF_ERROR(ValidateRole(s));
+  if (!s.node_id.empty() && !ValidNodeId(s.node_id)) {
+    return Bad("NodeId", "must be 1 to 64 of A-Z a-z 0-9 . _ - (got '" + s.node_id + "')");
   }
   if (s.job_queue_name.empty() || s.job_queue_name.size() > 63) {
     return Bad("JobQueueName", "must be 1 to 63 characters");
@@ -340,6 +356,30 @@ Status Validate(const Settings& s) {
 }
 
 }  // namespace
+
+Status ValidateRole(const Settings& s) {
+  if (s.role != "all" && s.role != "api" && s.role != "worker") {
+    return Bad("Role", "must be all, api or worker, got '" + s.role + "'");
+  }
+  if (s.role != "all" && s.store_connection.empty()) {
+    return Bad("Role", "'" + s.role +
+                           "' needs a store shared by every node: set StoreConnection to a "
+                           "PostgreSQL database (only 'all' runs on the embedded SQLite store)");
+  }
+  return Status::Ok();
+}
+
+std::string EffectiveNodeId(const Settings& s) {
+  if (!s.node_id.empty()) return s.node_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "berth";
+  std::string id;
+  for (const char* p = host; *p != '\0' && id.size() < 64; ++p) {
+    char c = *p;
+    id += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '-';
+  }
+  return id;
+}
 
 JobSpec Settings::DefaultJob() const {
   JobSpec spec;

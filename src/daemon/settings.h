@@ -31,6 +31,19 @@ struct Settings {
   // ("host=db dbname=berth") = that PostgreSQL database, which several nodes may share.
   // Passwords the libpq ways: in the string, PGPASSWORD or PGPASSFILE.
   std::string store_connection;
+  // Role: what this node does. "all" (the default) = everything in one process, as one machine
+  // runs it; "api" = the HTTP API only (no dispatcher, no containers: needs no OCI runtime,
+  // seccomp profile or images); "worker" = claims and runs jobs, and serves only GET /healthz
+  // and GET /metrics on --listen. api and worker need a shared store (StoreConnection).
+  // `berth serve --role` overrides it.
+  std::string role = "all";
+  // NodeId: this node's name among the nodes sharing the store (unique per node); 1 to 64 of
+  // A-Z a-z 0-9 . _ -. Empty (the default) = the host name.
+  std::string node_id;
+  // NodeLeaseSeconds: a node that has not heartbeated for this long is lost: its claimed jobs
+  // go to other workers, its running jobs end NodeLost (or run again under OnFailure). It
+  // heartbeats every third of it. Default 30; at least 2.
+  int node_lease_seconds = 30;
   std::string function_key;      // FunctionKey: pins the key; "" = generated, kept in data dir
   int max_concurrent_jobs = 16;  // MaxConcurrentJobs: jobs starting or running at once
   int max_dequeue_count = 5;     // MaxDequeueCount: start attempts before the poison queue
@@ -126,6 +139,13 @@ struct Settings {
   // The registry settings as the image store takes them.
   RegistryOptions Registries() const;
 };
+
+// Checks Role (all, api or worker; api and worker need StoreConnection): for LoadSettings, and
+// again after `berth serve --role` overrode it.
+Status ValidateRole(const Settings& s);
+
+// NodeId, or the host name when it is empty.
+std::string EffectiveNodeId(const Settings& s);
 
 // Names of every setting, for --help and error messages.
 const std::vector<std::string>& SettingNames();

@@ -502,3 +502,63 @@ TEST(LoadSettingsTest, StoreConnectionIsEmptyAPostgresUriOrAConninfoString) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// Issue 11: roles, node ids and the node lease.
+TEST(LoadSettingsTest, RoleNodeIdAndNodeLeaseDefaults) {
+  Result<Settings> s = LoadSettings(std::nullopt, FakeEnv().Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->role, "all");
+  EXPECT_EQ(s->node_id, "");
+  EXPECT_EQ(s->node_lease_seconds, 30);
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
+  EXPECT_EQ(EffectiveNodeId(*s), std::string(host)) << "the host name by default";
+  Settings pinned;
+  pinned.node_id = "worker-3";
+  EXPECT_EQ(EffectiveNodeId(pinned), "worker-3");
+  EXPECT_THAT(SettingNames(), ::testing::IsSupersetOf({"Role", "NodeId", "NodeLeaseSeconds"}));
+}
+
+TEST(LoadSettingsTest, ApiAndWorkerRolesNeedAPostgresStore) {
+  for (const char* role : {"api", "worker"}) {
+    Result<Settings> sqlite = LoadFromText(WithValues(std::string(R"("Role": ")") + role + "\""));
+    ExpectErrorNaming(sqlite, "Role");
+    EXPECT_THAT(sqlite.status().message(), HasSubstr("StoreConnection"));
+    Result<Settings> pg = LoadFromText(WithValues(std::string(R"("Role": ")") + role +
+                                                  R"(", "StoreConnection": "postgresql://db/b")"));
+    ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+    EXPECT_EQ(pg->role, role);
+  }
+  ExpectErrorNaming(LoadFromText(WithValues(R"("Role": "both")")), "Role");
+  // `berth serve --role` overrides the setting and is checked the same way.
+  Settings s;
+  s.role = "worker";
+  EXPECT_EQ(ValidateRole(s).code(), StatusCode::kInvalidArgument);
+  s.store_connection = "postgresql://db/berth";
+  EXPECT_TRUE(ValidateRole(s).ok());
+  s.role = "all";
+  s.store_connection.clear();
+  EXPECT_TRUE(ValidateRole(s).ok());
+}
+
+TEST(LoadSettingsTest, NodeIdAndNodeLeaseAreChecked) {
+  FakeEnv env{{"NodeId", "w-1.rack_2"}, {"NodeLeaseSeconds", "5"}};
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->node_id, "w-1.rack_2");
+  EXPECT_EQ(s->node_lease_seconds, 5);
+  for (const char* bad : {"has space", "slash/no", "x\\u00e9", "'quote'"}) {
+    ExpectErrorNaming(LoadFromText(WithValues(std::string(R"("NodeId": ")") + bad + "\"")),
+                      "NodeId");
+  }
+  ExpectErrorNaming(LoadFromText(WithValues(R"("NodeId": ")" + std::string(65, 'a') + "\"")),
+                    "NodeId");
+  ASSERT_TRUE(LoadFromText(WithValues(R"("NodeId": ")" + std::string(64, 'a') + "\"")).ok());
+  ExpectErrorNaming(LoadFromText(WithValues(R"("NodeLeaseSeconds": 1)")), "NodeLeaseSeconds");
+}
+
+}  // namespace
+}  // namespace berth

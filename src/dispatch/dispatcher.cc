@@ -119,13 +119,63 @@ Result<JobRecord> Dispatcher::ReadJob(const std::string& id) {
   return job;
 }
 
+std::optional<std::string> Dispatcher::ExpectOwner() const {
+  if (!opts_.shared_store || opts_.node.empty()) return std::nullopt;
+  return opts_.node;
+}
+
+std::optional<std::string> Dispatcher::RecordOwner() const {
+  if (opts_.node.empty()) return std::nullopt;
+  return opts_.node;
+}
+
+bool Dispatcher::Owns(const JobRecord& job) const {
+  if (job.state != JobState::kPending && job.state != JobState::kRunning) return false;
+  return job.node.empty() || job.node == opts_.node;
+}
+
+void Dispatcher::SetLeaseHeld(bool held) {
+  lease_held_.store(held);
+  if (held) Wake();
+}
+
+void Dispatcher::Fence() {
+  if (!opts_.shared_store) return;  // alone on its store, every job there is this node's
+  for (const std::string& id : runtime_.ListLocalJobs()) {
+    Result<JobRecord> job = ReadJob(id);
+    if (!job.ok() && !job.status().IsNotFound()) {
+      LogWarn("fence: cannot read the job; left alone",
+              {{"job", id}, {"error", job.status().ToString()}});
+      continue;
+    }
+    if (job.ok() && Owns(*job)) continue;
+    {
+      // A watched one's exit then records nothing (the store refuses it anyway).
+      MutexLock lock(mu_);
+      if (watching_.count(id)) fenced_.insert(id);
+    }
+    Status st = runtime_.Stop(id, /*force=*/true);
+    if (st.ok()) {
+      LogWarn("fence: killed the container of a job this node no longer owns",
+              {{"job", id},
+               {"state", job.ok() ? std::string(ToString(job->state)) : "deleted"},
+               {"owner", job.ok() ? job->node : ""}});
+    } else if (!st.IsNotFound()) {
+      LogError("fence: kill", {{"job", id}, {"error", st.ToString()}});
+    }
+  }
+}
+
 void Dispatcher::Reconcile() {
+  if (opts_.shared_store) Fence();
   auto jobs = store_.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
   if (!jobs.ok()) {
     LogError("reconcile: list unfinished jobs", {{"error", jobs.status().ToString()}});
     return;
   }
   for (const JobRecord& job : *jobs) {
+    // On a shared store another node's jobs are that node's business (or its loss's).
+    if (opts_.shared_store && !Owns(job)) continue;
     {
       MutexLock lock(mu_);
       ++active_;
@@ -139,6 +189,8 @@ void Dispatcher::Reconcile() {
         adopted.started_at = clock_.Now();
         JobStatusUpdate running{JobState::kRunning, std::nullopt, "",
                                 adopted.started_at, std::nullopt, job.attempts};
+        running.node = RecordOwner();
+        running.expect_node = ExpectOwner();
         (void)Write(job.id, "record Running (adopted)",
                     [&] { return store_.UpdateJobStatus(job.id, running); });
       }
@@ -153,6 +205,7 @@ void Dispatcher::Reconcile() {
                         job.started_at,
                         clock_.Now(),
                         job.attempts};
+      u.expect_node = ExpectOwner();
       (void)Write(job.id, "record MonitorLost", [&] { return store_.UpdateJobStatus(job.id, u); });
     }
     // A Pending job without a monitor never started: its message is redelivered.
@@ -163,7 +216,7 @@ void Dispatcher::Loop() {
   MutexLock lock(mu_);
   while (!stopping_) {
     int free = opts_.max_concurrent - active_;
-    if (free <= 0 || !woken_ || opts_.paused) {
+    if (free <= 0 || !woken_ || opts_.paused || !lease_held_.load()) {
       cv_.wait_for(lock, opts_.idle_poll);
       woken_ = woken_ || free > 0;  // an idle poll also looks at the queue
       continue;
@@ -295,6 +348,7 @@ StartProgress Dispatcher::ProgressOf(const JobRecord& job) {
   return [this, id = job.id, attempts = job.attempts](const std::string& detail) {
     JobStatusUpdate pending{JobState::kPending, std::nullopt, detail,
                             std::nullopt,       std::nullopt, attempts};
+    pending.expect_node = ExpectOwner();
     // A detail only; refused once the job moved on (e.g. its cancel was requested).
     Status st = store_.UpdateJobStatus(id, pending);
     if (!st.ok() && st.code() != StatusCode::kFailedPrecondition) {
@@ -321,6 +375,12 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
       ReleaseSlot();
       return true;
     }
+    if (job.state == JobState::kRunning && opts_.shared_store && !Owns(job)) {
+      // A stale message of a job another node runs: that node records its end.
+      (void)Write(id, "delete message", [&] { return store_.DeleteMessage(msg); });
+      ReleaseSlot();
+      return true;
+    }
     if (job.state == JobState::kRunning) {
       // A redelivery of a job whose container runs: adopt it (or keep watching it).
       Adopt(msg, job);
@@ -342,9 +402,11 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
     job.attempts = static_cast<int>(job.history.size()) + msg.dequeue_count;
     JobStatusUpdate pending{JobState::kPending, std::nullopt, "claimed; preparing its container",
                             std::nullopt,       std::nullopt, job.attempts};
+    pending.node = RecordOwner();  // in the same compare-and-set: the job is this node's now
     Status st = Write(id, "record Pending", [&] { return store_.UpdateJobStatus(id, pending); });
     if (st.ok()) {
       job.state = JobState::kPending;
+      if (pending.node) job.node = *pending.node;
       return false;
     }
     if (st.code() != StatusCode::kFailedPrecondition) {
@@ -366,6 +428,14 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
 
 void Dispatcher::StartJob(const QueueMessage& msg, JobRecord job) {
   CrashPoint(crash_points_, "pending");
+  if (!lease_held_.load()) {
+    // This node's lease lapsed meanwhile: the job may be another node's by now. Its message
+    // comes back (to any node) instead.
+    (void)Write(job.id, "release message",
+                [&] { return store_.ReleaseMessage(msg, opts_.retry_delay); });
+    ReleaseSlot();
+    return;
+  }
   auto started = runtime_.Start(job.id, job.spec, ProgressOf(job));
   if (started.ok() || started.status().code() == StatusCode::kAlreadyExists) {
     CrashPoint(crash_points_, "started");
@@ -383,8 +453,23 @@ void Dispatcher::Adopt(const QueueMessage& msg, const JobRecord& job) {
       job.state == JobState::kRunning && job.started_at ? *job.started_at : clock_.Now();
   JobStatusUpdate update{JobState::kRunning, std::nullopt, "",
                          running.started_at, std::nullopt, job.attempts};
+  update.node = RecordOwner();
+  update.expect_node = ExpectOwner();
   // Running and the message's delete in one commit.
   Status st = Write(job.id, "record Running", [&] { return store_.RecordRunning(msg, update); });
+  if (!st.ok() && st.code() == StatusCode::kFailedPrecondition && opts_.shared_store) {
+    // Refused: the job may have been taken from this node while it started (its loss handled).
+    Result<JobRecord> now = ReadJob(job.id);
+    if (now.status().IsNotFound() || (now.ok() && !Owns(*now))) {
+      LogWarn("the job is no longer this node's: killing the container it just started",
+              {{"job", job.id}, {"owner", now.ok() ? now->node : ""}});
+      if (Status killed = runtime_.Stop(job.id, /*force=*/true); !killed.ok()) {
+        LogError("kill", {{"job", job.id}, {"error", killed.ToString()}});
+      }
+      ReleaseSlot();
+      return;
+    }
+  }
   if (!st.ok()) {
     // The container runs whatever the store says: keep watching it so its end is recorded.
     LogError("could not record Running", {{"job", job.id}, {"error", st.ToString()}});
@@ -427,6 +512,7 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
                                          "'; last error: " + why.message();
     JobStatusUpdate failed{JobState::kFailed, std::nullopt, reason,
                            std::nullopt,      clock_.Now(), job.attempts};
+    failed.expect_node = ExpectOwner();
     Status st =
         Write(job.id, "poison message", [&] { return store_.PoisonMessage(msg, poison, failed); });
     // The job ended meanwhile (e.g. canceled): its message is simply done.
@@ -446,6 +532,8 @@ void Dispatcher::LaunchFailed(const QueueMessage& msg, const JobRecord& job, con
         std::max(opts_.retry_delay,
                  RetryDelay(msg.dequeue_count, opts_.start_backoff, opts_.start_backoff_max));
     queued.reason += "; next attempt in " + std::to_string(delay.count()) + " ms";
+    queued.expect_node = ExpectOwner();
+    if (opts_.shared_store) queued.node = std::string();  // any node may take the next attempt
     (void)Write(job.id, "record Queued", [&] { return store_.UpdateJobStatus(job.id, queued); });
     (void)Write(job.id, "release message", [&] { return store_.ReleaseMessage(msg, delay); });
     if (delay.count() > 0) scheduler_.After(delay, [this] { Wake(); });

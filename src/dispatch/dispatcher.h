@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -68,6 +69,14 @@ struct DispatcherOptions {
   // Transient store failures on the job path are retried this many times (with a doubling
   // pause from 10 ms) before they are logged as lost.
   int store_write_attempts = 8;
+  // NodeId: recorded in the store as the owner of every job this dispatcher claims; "" = none.
+  std::string node;
+  // Whether other nodes share the store (PostgreSQL; needs `node`). Then every status write of
+  // a job is a compare-and-set on its owner too (a job whose loss another node handled is never
+  // written again by this one), start-up adopts only this node's jobs (and those that have no
+  // owner, from before owners were recorded), and Fence runs first. Off (one node on SQLite):
+  // every unfinished job in the store is this node's, as before.
+  bool shared_store = false;
 };
 
 class Dispatcher {
@@ -94,8 +103,18 @@ class Dispatcher {
   int active();
 
   // Stops job `id` if this node runs it (or is starting it): the job ends Canceled. Call after
-  // Store::RequestCancel said the job is Pending or Running.
+  // Store::RequestCancel said the job is Pending or Running. Calling it again for a job being
+  // stopped does nothing more.
   void Cancel(const std::string& id);
+
+  // Whether this node's lease in the store is held (NodeKeeper). While it is not (true at first),
+  // the dispatcher claims nothing and starts no container: its jobs may be another node's by now.
+  void SetLeaseHeld(bool held);
+
+  // Fencing: kills (SIGKILL) the container of every job on this node that the store no longer
+  // gives to it (another node's, Queued again, ended, or gone), and records nothing for them.
+  // Runs at Start (shared_store) and when a lapsed lease is held again, before any claim.
+  void Fence();
 
  private:
   // A claimed message and its lease: renewed until `held` turns false.
@@ -130,6 +149,12 @@ class Dispatcher {
   void StopJob(const std::string& id);
   void ReleaseSlot();
   void Reconcile();
+  // The owner a status write expects (shared_store), and the owner a claim records.
+  std::optional<std::string> ExpectOwner() const;
+  std::optional<std::string> RecordOwner() const;
+  // Whether the store gives `job` to this node: Pending or Running, and this node's (or no
+  // node's, from before owners were recorded).
+  bool Owns(const JobRecord& job) const;
 
   DispatcherOptions opts_;
   Store& store_;
@@ -146,6 +171,9 @@ class Dispatcher {
   std::set<std::string> watching_ GUARDED_BY(mu_);   // jobs whose exit we wait for
   std::set<std::string> canceling_ GUARDED_BY(mu_);  // cancel asked, exit not seen yet
   std::set<std::string> timed_out_ GUARDED_BY(mu_);  // killed for their timeout
+  std::set<std::string> stop_sent_ GUARDED_BY(mu_);  // a cancel's SIGTERM went out
+  std::set<std::string> fenced_ GUARDED_BY(mu_);     // killed by Fence: nothing is recorded
+  std::atomic<bool> lease_held_{true};
   std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> starters_;

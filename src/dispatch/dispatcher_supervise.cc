@@ -35,14 +35,15 @@ void Dispatcher::Supervise(const JobRecord& job) {
 }
 
 void Dispatcher::Cancel(const std::string& id) {
-  bool running;
+  bool stop;
   {
     MutexLock lock(mu_);
     canceling_.insert(id);
-    running = watching_.count(id) > 0;
+    // A job still starting is stopped by Supervise once its container runs; one being stopped
+    // already is not stopped again (workers poll the store for cancels).
+    stop = watching_.count(id) > 0 && stop_sent_.insert(id).second;
   }
-  // A job still starting is stopped by Supervise once its container runs.
-  if (running) StopJob(id);
+  if (stop) StopJob(id);
 }
 
 void Dispatcher::StopJob(const std::string& id) {
@@ -62,11 +63,32 @@ void Dispatcher::StopJob(const std::string& id) {
 
 void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
   CrashPoint(crash_points_, "exited");
+  bool fenced = false;
+  {
+    MutexLock lock(mu_);
+    if (fenced_.erase(id) > 0) {
+      fenced = true;
+      // Killed by Fence: the job is another node's (or gone); its end is not this node's to say.
+      canceling_.erase(id);
+      stop_sent_.erase(id);
+      timed_out_.erase(id);
+      if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
+        scheduler_.Cancel(it->second);
+        timeout_timers_.erase(it);
+      }
+      watching_.erase(id);
+    }
+  }
+  if (fenced) {
+    ReleaseSlot();
+    return;
+  }
   auto job = ReadJob(id);
   bool canceled, timed_out;
   {
     MutexLock lock(mu_);
     canceled = canceling_.erase(id) > 0 || (job.ok() && job->cancel_requested);
+    stop_sent_.erase(id);
     timed_out = timed_out_.erase(id) > 0;
     if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
       scheduler_.Cancel(it->second);
@@ -94,6 +116,7 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
     if (!retried) {
       JobStatusUpdate done{v.state, v.exit_code, v.reason, job->started_at, now, job->attempts};
       done.history = history;
+      done.expect_node = ExpectOwner();
       (void)Write(id, "record exit", [&] { return store_.UpdateJobStatus(id, done); });
     }
   }
@@ -122,6 +145,8 @@ bool Dispatcher::Retry(const JobRecord& job, const std::vector<AttemptRecord>& h
                          std::nullopt,
                          job.attempts};
   queued.history = history;
+  queued.expect_node = ExpectOwner();
+  if (opts_.shared_store) queued.node = std::string();  // any node may run the next attempt
   Status st = Write(job.id, "queue a retry",
                     [&] { return store_.RequeueJob(job.id, opts_.queue, delay, queued); });
   if (!st.ok()) return false;

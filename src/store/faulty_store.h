@@ -113,6 +113,32 @@ class FaultyStore : public Store {
   Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override {
     return inner_.NextVisibleAt(queue);
   }
+  Status Heartbeat(const NodeRecord& node, milliseconds lease) override {
+    if (Status st = Check("Heartbeat", ""); !st.ok()) return st;
+    return inner_.Heartbeat(node, lease);
+  }
+  Result<std::vector<NodeRecord>> ListNodes() override {
+    if (Status st = Check("ListNodes", ""); !st.ok()) return st;
+    return inner_.ListNodes();
+  }
+  Result<bool> MarkNodeLost(std::string_view id, std::string_view pending_reason) override {
+    if (Status st = Check("MarkNodeLost", ""); !st.ok()) return st;
+    return inner_.MarkNodeLost(id, pending_reason);
+  }
+  Result<std::vector<JobRecord>> ListNodeJobs(std::string_view node,
+                                              const std::vector<JobState>& states) override {
+    if (Status st = Check("ListNodeJobs", ""); !st.ok()) return st;
+    return inner_.ListNodeJobs(node, states);
+  }
+  Status SettleLostJob(std::string_view node, std::string_view id, const JobStatusUpdate& update,
+                       std::string_view requeue_queue, milliseconds delay) override {
+    if (Status st = Check("SettleLostJob", id, update.state); !st.ok()) return st;
+    return inner_.SettleLostJob(node, id, update, requeue_queue, delay);
+  }
+  Result<std::vector<std::string>> ListCancelRequested(std::string_view node) override {
+    if (Status st = Check("ListCancelRequested", ""); !st.ok()) return st;
+    return inner_.ListCancelRequested(node);
+  }
 
  private:
   Status Check(std::string_view op, std::string_view id, JobState state = JobState::kQueued) {

@@ -51,6 +51,7 @@ Result<JobRecord> JobFromRow(const PgRows& r, int i, JobRow kind) {
   job.scheduled_at = OptTime(r.OptInt(i, 14));
   job.parent_id = r.Text(i, 15);
   if (std::optional<int64_t> idx = r.OptInt(i, 16)) job.array_index = static_cast<int>(*idx);
+  job.node = r.Text(i, kind == JobRow::kFull ? 17 : 21);
   return job;
 }
 
@@ -73,6 +74,20 @@ QueueMessage MessageFromRow(const PgRows& r, int i) {
   m.inserted_at = FromUnixMillis(r.Int(i, 5));
   m.next_visible = FromUnixMillis(r.Int(i, 6));
   return m;
+}
+
+NodeRecord NodeFromRow(const PgRows& r, int i) {
+  NodeRecord n;
+  n.id = r.Text(i, 0);
+  n.role = r.Text(i, 1);
+  n.version = r.Text(i, 2);
+  n.started_at = FromUnixMillis(r.Int(i, 3));
+  n.heartbeat_at = FromUnixMillis(r.Int(i, 4));
+  n.lease_until = FromUnixMillis(r.Int(i, 5));
+  n.jobs_running = static_cast<int>(r.Int(i, 6));
+  n.capacity = static_cast<int>(r.Int(i, 7));
+  n.lost_at = OptTime(r.OptInt(i, 8));
+  return n;
 }
 
 Result<CallbackDelivery> CallbackFromRow(const PgRows& r, int i) {
@@ -189,7 +204,8 @@ Status ApplyJobStatus(PgConnection& c, std::string_view id, const JobStatusUpdat
   std::string sql =
       "UPDATE jobs SET state=$2, exit_code=COALESCE($3::int, exit_code), reason=$4, "
       "started_at=COALESCE($5::bigint, started_at), finished_at=COALESCE($6::bigint, "
-      "finished_at), attempts=$7, history=COALESCE($8, history) WHERE id=$1 AND state IN (";
+      "finished_at), attempts=$7, history=COALESCE($8, history), node=COALESCE($9::text, node) "
+      "WHERE id=$1 AND ($10::text IS NULL OR node=$10::text) AND state IN (";
   for (size_t i = 0; i < from.size(); ++i) {
     sql += (i ? ", '" : "'") + std::string(ToString(from[i])) + "'";
   }
@@ -200,10 +216,10 @@ Status ApplyJobStatus(PgConnection& c, std::string_view id, const JobStatusUpdat
   if (u.exit_code) code = *u.exit_code;
   std::optional<std::string> history;
   if (u.history) history = AttemptsToJson(*u.history);
-  ASSIGN_OR_RETURN(PgRows r,
-                   c.Exec("update job status", sql,
-                          PgParams(id, ToString(u.state), code, u.reason, OptMillis(u.started_at),
-                                   OptMillis(u.finished_at), int64_t{u.attempts}, history)));
+  ASSIGN_OR_RETURN(PgRows r, c.Exec("update job status", sql,
+                                    PgParams(id, ToString(u.state), code, u.reason,
+                                             OptMillis(u.started_at), OptMillis(u.finished_at),
+                                             int64_t{u.attempts}, history, u.node, u.expect_node)));
   if (r.size() > 0) {
     if (u.state != JobState::kRunning && !IsTerminal(u.state)) return Status::Ok();
     std::string parent = r.IsNull(0, 0) ? "" : r.Text(0, 0);
@@ -212,10 +228,13 @@ Status ApplyJobStatus(PgConnection& c, std::string_view id, const JobStatusUpdat
     return EnqueueCallback(c, id, now_ms);
   }
   ASSIGN_OR_RETURN(PgRows st, c.Exec("read job",
-                                     "SELECT state, cancel_requested, array_count FROM jobs "
+                                     "SELECT state, cancel_requested, array_count, node FROM jobs "
                                      "WHERE id=$1",
                                      PgParams(id)));
   if (st.empty()) return Status::NotFound("job " + std::string(id) + " does not exist");
+  if (u.expect_node && st.Text(0, 3) != *u.expect_node) {
+    return NotOwner(id, *u.expect_node, st.Text(0, 3));
+  }
   if (st.Int(0, 2) > 0) {
     return Status::FailedPrecondition("job " + std::string(id) +
                                       " is a job array: its state follows its children");

@@ -27,7 +27,7 @@ inline constexpr const char* kChannel = "berth_queued";
 inline constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
-    "array_index";
+    "array_index, node";
 // A listing's columns (Store::ListJobSummaries): kJobColumns with the spec replaced by what a
 // list shows of it; only an array's spec is looked into, for two small fields.
 inline constexpr const char* kJobSummaryColumns =
@@ -35,12 +35,14 @@ inline constexpr const char* kJobSummaryColumns =
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
     "array_index, callback_url, array_count, "
     "CASE WHEN array_count > 0 THEN (spec::jsonb->>'parallelism')::int END, "
-    "CASE WHEN array_count > 0 THEN spec::jsonb->>'completionPolicy' END";
+    "CASE WHEN array_count > 0 THEN spec::jsonb->>'completionPolicy' END, node";
 inline constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 inline constexpr const char* kScheduleColumns =
     "name, spec, created_at, updated_at, handled_through, last_fired_at, last_job_id, "
     "fired_count, skipped_count";
+inline constexpr const char* kNodeColumns =
+    "id, role, version, started_at, heartbeat_at, lease_until, jobs_running, capacity, lost_at";
 inline constexpr const char* kCallbackColumns =
     "job_id, url, state, attempts, next_attempt_at, last_error, delivered_at";
 // The INSERT of a job's row: $1..$19, see JobInsertParams.
@@ -60,6 +62,7 @@ enum class JobRow { kFull, kSummary };
 Result<JobRecord> JobFromRow(const PgRows& r, int i, JobRow kind = JobRow::kFull);
 Result<std::vector<JobRecord>> JobsFromRows(const PgRows& r, JobRow kind = JobRow::kFull);
 QueueMessage MessageFromRow(const PgRows& r, int i);
+NodeRecord NodeFromRow(const PgRows& r, int i);
 Result<CallbackDelivery> CallbackFromRow(const PgRows& r, int i);
 Result<ScheduleRecord> ScheduleFromRow(const PgRows& r, int i);
 

@@ -473,3 +473,128 @@ Result<std::optional<TimePoint>> PostgresStore::NextVisibleAt(std::string_view q
 }
 
 }  // namespace berth
+
+// Many nodes (issue 11): heartbeats, ownership and node loss.
+namespace berth {
+
+Status PostgresStore::Heartbeat(const NodeRecord& node, milliseconds lease) {
+  if (node.id.empty()) return Status::InvalidArgument("heartbeat: empty node id");
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("heartbeat: lease must be > 0");
+  int64_t now = NowMillis();
+  // The row lock it takes waits for a loss being settled (SettleLostJob holds it): a node that
+  // comes back sees, once its heartbeat commits, every job that was taken from it.
+  return Write("heartbeat", [&](PgConnection& c) -> Status {
+    return c
+        .Exec("heartbeat",
+              "INSERT INTO nodes(id, role, version, started_at, heartbeat_at, lease_until, "
+              "jobs_running, capacity, lost_at) VALUES($1, $2, $3, $4, $5, $6, $7, $8, NULL) "
+              "ON CONFLICT(id) DO UPDATE SET role=excluded.role, version=excluded.version, "
+              "started_at=excluded.started_at, heartbeat_at=excluded.heartbeat_at, "
+              "lease_until=excluded.lease_until, jobs_running=excluded.jobs_running, "
+              "capacity=excluded.capacity, lost_at=NULL",
+              PgParams(node.id, node.role, node.version, ToUnixMillis(node.started_at), now,
+                       now + lease.count(), int64_t{node.jobs_running}, int64_t{node.capacity}))
+        .status();
+  });
+}
+
+Result<std::vector<NodeRecord>> PostgresStore::ListNodes() {
+  ASSIGN_OR_RETURN(PgPool::Lease c, pool_->Borrow());
+  ASSIGN_OR_RETURN(
+      PgRows r,
+      c->Exec("list nodes",
+              std::string("SELECT ") + pgsql::kNodeColumns + " FROM nodes ORDER BY id", {}));
+  std::vector<NodeRecord> out;
+  for (int i = 0; i < r.size(); ++i) out.push_back(pgsql::NodeFromRow(r, i));
+  return out;
+}
+
+Result<bool> PostgresStore::MarkNodeLost(std::string_view id, std::string_view pending_reason) {
+  int64_t now = NowMillis();
+  bool marked = false;
+  Status st = Write("mark node lost", [&](PgConnection& c) -> Status {
+    marked = false;
+    // Several nodes may try at once: the row lock and the re-checked WHERE let one win.
+    ASSIGN_OR_RETURN(PgRows won, c.Exec("mark node lost",
+                                        "UPDATE nodes SET lost_at=$2 WHERE id=$1 AND "
+                                        "lease_until<$2 AND lost_at IS NULL RETURNING id",
+                                        PgParams(id, now)));
+    if (won.empty()) return Status::Ok();
+    marked = true;
+    ASSIGN_OR_RETURN(PgRows queues,
+                     c.Exec("mark node lost: release messages",
+                            "UPDATE messages SET next_visible=$2, pop_receipt=NULL WHERE job_id "
+                            "IN (SELECT id FROM jobs WHERE node=$1 AND state='Pending') "
+                            "RETURNING queue",
+                            PgParams(id, now)));
+    RETURN_IF_ERROR(c.Exec("mark node lost: queue pending jobs",
+                           "UPDATE jobs SET state='Queued', node='', reason=$2 WHERE node=$1 AND "
+                           "state='Pending'",
+                           PgParams(id, pending_reason))
+                        .status());
+    std::set<std::string> distinct;
+    for (int i = 0; i < queues.size(); ++i) distinct.insert(queues.Text(i, 0));
+    for (const std::string& q : distinct) RETURN_IF_ERROR(Notify(c, q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return marked;
+}
+
+Result<std::vector<JobRecord>> PostgresStore::ListNodeJobs(std::string_view node,
+                                                           const std::vector<JobState>& states) {
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE node=$1";
+  std::vector<PgParam> params = PgParams(node);
+  if (!states.empty()) {
+    std::string list = "{";
+    for (size_t i = 0; i < states.size(); ++i) {
+      list += (i ? "," : "") + std::string(ToString(states[i]));
+    }
+    params.push_back(list + "}");
+    sql += " AND state = ANY($2::text[])";
+  }
+  sql += " ORDER BY seq";
+  ASSIGN_OR_RETURN(PgPool::Lease c, pool_->Borrow());
+  ASSIGN_OR_RETURN(PgRows r, c->Exec("list node jobs", sql, params));
+  return JobsFromRows(r);
+}
+
+Status PostgresStore::SettleLostJob(std::string_view node, std::string_view id,
+                                    const JobStatusUpdate& update, std::string_view requeue_queue,
+                                    milliseconds delay) {
+  int64_t now = NowMillis();
+  return Write("settle lost job", [&](PgConnection& c) -> Status {
+    // Locks the node's row: a heartbeat of the node (which clears the loss) waits for this
+    // transaction, and one that committed first makes this one refuse.
+    ASSIGN_OR_RETURN(PgRows lost, c.Exec("settle lost job: node",
+                                         "SELECT 1 FROM nodes WHERE id=$1 AND lost_at IS NOT "
+                                         "NULL FOR UPDATE",
+                                         PgParams(node)));
+    if (lost.empty()) {
+      return Status::FailedPrecondition("node '" + std::string(node) +
+                                        "' is not recorded lost (it is back)");
+    }
+    JobStatusUpdate u = update;
+    u.expect_node = std::string(node);
+    RETURN_IF_ERROR(ApplyJobStatus(c, id, u, now));
+    if (requeue_queue.empty()) return Status::Ok();
+    RETURN_IF_ERROR(
+        c.Exec("requeue job: delete messages", "DELETE FROM messages WHERE job_id=$1", PgParams(id))
+            .status());
+    RETURN_IF_ERROR(InsertMessage(c, requeue_queue, id, now, now + delay.count()));
+    return delay.count() <= 0 ? Notify(c, requeue_queue) : Status::Ok();
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::ListCancelRequested(std::string_view node) {
+  ASSIGN_OR_RETURN(PgPool::Lease c, pool_->Borrow());
+  ASSIGN_OR_RETURN(PgRows r, c->Exec("list cancel requested",
+                                     "SELECT id FROM jobs WHERE node=$1 AND state IN ('Pending', "
+                                     "'Running') AND cancel_requested=1",
+                                     PgParams(node)));
+  std::vector<std::string> ids;
+  for (int i = 0; i < r.size(); ++i) ids.push_back(r.Text(i, 0));
+  return ids;
+}
+
+}  // namespace berth

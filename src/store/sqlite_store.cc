@@ -146,7 +146,7 @@ constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3, kMigr
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
-    "array_index";
+    "array_index, node";
 // A listing's columns (Store::ListJobSummaries): kJobColumns with the spec replaced by what a
 // list shows of it, so that a page never parses the specs (up to 1 MiB each) it does not show.
 // Only an array's spec is looked into, for two small fields.
@@ -155,7 +155,7 @@ constexpr const char* kJobSummaryColumns =
     "idempotency_key, history, cancel_requested, seq, schedule, scheduled_at, parent_id, "
     "array_index, callback_url, array_count, "
     "CASE WHEN array_count > 0 THEN json_extract(spec, '$.parallelism') END, "
-    "CASE WHEN array_count > 0 THEN json_extract(spec, '$.completionPolicy') END";
+    "CASE WHEN array_count > 0 THEN json_extract(spec, '$.completionPolicy') END, node";
 constexpr const char* kMessageColumns =
     "id, queue, job_id, dequeue_count, pop_receipt, inserted_at, next_visible";
 
@@ -420,6 +420,7 @@ Result<JobRecord> JobFromRow(const Statement& st, JobRow kind = JobRow::kFull) {
   job.scheduled_at = OptTime(st.OptInt(14));
   job.parent_id = st.Text(15);
   if (std::optional<int64_t> i = st.OptInt(16)) job.array_index = static_cast<int>(*i);
+  job.node = st.Text(kind == JobRow::kFull ? 17 : 21);
   return job;
 }
 
@@ -523,7 +524,8 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     std::string sql =
         "UPDATE jobs SET state=?2, exit_code=COALESCE(?3, exit_code), reason=?4, "
         "started_at=COALESCE(?5, started_at), finished_at=COALESCE(?6, finished_at), "
-        "attempts=?7, history=COALESCE(?8, history) WHERE id=?1 AND state IN (";
+        "attempts=?7, history=COALESCE(?8, history), node=COALESCE(?9, node) "
+        "WHERE id=?1 AND (?10 IS NULL OR node=?10) AND state IN (";
     for (size_t i = 0; i < from.size(); ++i) {
       sql += (i ? ", '" : "'") + std::string(ToString(from[i])) + "'";
     }
@@ -541,6 +543,16 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     } else {
       st.BindNull(8);
     }
+    if (u.node) {
+      st.Bind(9, *u.node);
+    } else {
+      st.BindNull(9);
+    }
+    if (u.expect_node) {
+      st.Bind(10, *u.expect_node);
+    } else {
+      st.BindNull(10);
+    }
     RETURN_IF_ERROR(st.Run());
     if (st.Changes() > 0) {
       if (u.state != JobState::kRunning && !IsTerminal(u.state)) return Status::Ok();
@@ -555,11 +567,15 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
     }
   }
   ASSIGN_OR_RETURN(Statement st,
-                   conn.Prepare("SELECT state, cancel_requested, array_count FROM jobs WHERE id=?1",
+                   conn.Prepare("SELECT state, cancel_requested, array_count, node FROM jobs "
+                                "WHERE id=?1",
                                 "read job"));
   st.Bind(1, id);
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Status::NotFound("job " + std::string(id) + " does not exist");
+  if (u.expect_node && st.Text(3) != *u.expect_node) {
+    return NotOwner(id, *u.expect_node, st.Text(3));
+  }
   if (st.Int(2) > 0) {
     return Status::FailedPrecondition("job " + std::string(id) +
                                       " is a job array: its state follows its children");
@@ -1419,6 +1435,173 @@ Result<std::vector<JobRecord>> SqliteStore::ListChildren(std::string_view parent
     if (!row) return out;
     ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st, JobRow::kSummary));
     out.push_back(std::move(job));
+  }
+}
+
+}  // namespace berth
+
+// Many nodes (issue 11): heartbeats, ownership and node loss.
+namespace berth {
+namespace {
+
+constexpr const char* kNodeColumns =
+    "id, role, version, started_at, heartbeat_at, lease_until, jobs_running, capacity, lost_at";
+
+NodeRecord NodeFromRow(const Statement& st) {
+  NodeRecord n;
+  n.id = st.Text(0);
+  n.role = st.Text(1);
+  n.version = st.Text(2);
+  n.started_at = FromUnixMillis(st.Int(3));
+  n.heartbeat_at = FromUnixMillis(st.Int(4));
+  n.lease_until = FromUnixMillis(st.Int(5));
+  n.jobs_running = static_cast<int>(st.Int(6));
+  n.capacity = static_cast<int>(st.Int(7));
+  n.lost_at = OptTime(st.OptInt(8));
+  return n;
+}
+
+}  // namespace
+
+Status SqliteStore::Heartbeat(const NodeRecord& node, milliseconds lease) {
+  if (node.id.empty()) return Status::InvalidArgument("heartbeat: empty node id");
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("heartbeat: lease must be > 0");
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  int64_t now = NowMillis();
+  return writer.InTransaction("heartbeat", [&]() -> Status {
+    ASSIGN_OR_RETURN(
+        Statement st,
+        writer.Prepare("INSERT INTO nodes(id, role, version, started_at, heartbeat_at, "
+                       "lease_until, jobs_running, capacity, lost_at) VALUES(?1, ?2, ?3, ?4, ?5, "
+                       "?6, ?7, ?8, NULL) ON CONFLICT(id) DO UPDATE SET role=excluded.role, "
+                       "version=excluded.version, started_at=excluded.started_at, "
+                       "heartbeat_at=excluded.heartbeat_at, lease_until=excluded.lease_until, "
+                       "jobs_running=excluded.jobs_running, capacity=excluded.capacity, "
+                       "lost_at=NULL",
+                       "heartbeat"));
+    st.Bind(1, node.id).Bind(2, node.role).Bind(3, node.version);
+    st.Bind(4, ToUnixMillis(node.started_at)).Bind(5, now).Bind(6, now + lease.count());
+    st.Bind(7, int64_t{node.jobs_running}).Bind(8, int64_t{node.capacity});
+    return st.Run();
+  });
+}
+
+Result<std::vector<NodeRecord>> SqliteStore::ListNodes() {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(std::string("SELECT ") + kNodeColumns +
+                                                     " FROM nodes ORDER BY id",
+                                                 "list nodes"));
+  std::vector<NodeRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    out.push_back(NodeFromRow(st));
+  }
+}
+
+Result<bool> SqliteStore::MarkNodeLost(std::string_view id, std::string_view pending_reason) {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  int64_t now = NowMillis();
+  bool marked = false;
+  Status st = writer.InTransaction("mark node lost", [&]() -> Status {
+    marked = false;
+    {
+      ASSIGN_OR_RETURN(Statement up, writer.Prepare("UPDATE nodes SET lost_at=?2 WHERE id=?1 AND "
+                                                    "lease_until<?2 AND lost_at IS NULL",
+                                                    "mark node lost"));
+      RETURN_IF_ERROR(up.Bind(1, id).Bind(2, now).Run());
+      if (up.Changes() == 0) return Status::Ok();
+    }
+    marked = true;
+    {
+      // Its claims end now: the messages of the jobs it had not started are visible again.
+      ASSIGN_OR_RETURN(Statement msgs,
+                       writer.Prepare("UPDATE messages SET next_visible=?2, pop_receipt=NULL "
+                                      "WHERE job_id IN (SELECT id FROM jobs WHERE node=?1 AND "
+                                      "state='Pending')",
+                                      "mark node lost: release messages"));
+      RETURN_IF_ERROR(msgs.Bind(1, id).Bind(2, now).Run());
+    }
+    ASSIGN_OR_RETURN(Statement jobs,
+                     writer.Prepare("UPDATE jobs SET state='Queued', node='', reason=?2 "
+                                    "WHERE node=?1 AND state='Pending'",
+                                    "mark node lost: queue pending jobs"));
+    return jobs.Bind(1, id).Bind(2, pending_reason).Run();
+  });
+  if (!st.ok()) return st;
+  return marked;
+}
+
+Result<std::vector<JobRecord>> SqliteStore::ListNodeJobs(std::string_view node,
+                                                         const std::vector<JobState>& states) {
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE node=?1";
+  if (!states.empty()) {
+    sql += " AND state IN (";
+    for (size_t i = 0; i < states.size(); ++i) {
+      sql += (i ? ", '" : "'") + std::string(ToString(states[i])) + "'";
+    }
+    sql += ")";
+  }
+  sql += " ORDER BY seq";
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st, reader->Prepare(sql, "list node jobs"));
+  st.Bind(1, node);
+  std::vector<JobRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+    out.push_back(std::move(job));
+  }
+}
+
+Status SqliteStore::SettleLostJob(std::string_view node, std::string_view id,
+                                  const JobStatusUpdate& update, std::string_view requeue_queue,
+                                  milliseconds delay) {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  int64_t now = NowMillis();
+  return writer.InTransaction("settle lost job", [&]() -> Status {
+    {
+      ASSIGN_OR_RETURN(Statement lost,
+                       writer.Prepare("SELECT 1 FROM nodes WHERE id=?1 AND lost_at IS NOT NULL",
+                                      "settle lost job: node"));
+      lost.Bind(1, node);
+      ASSIGN_OR_RETURN(bool row, lost.Step());
+      if (!row) {
+        return Status::FailedPrecondition("node '" + std::string(node) +
+                                          "' is not recorded lost (it is back)");
+      }
+    }
+    JobStatusUpdate u = update;
+    u.expect_node = std::string(node);
+    RETURN_IF_ERROR(ApplyJobStatus(writer, id, u, now));
+    if (requeue_queue.empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
+                                                   "requeue job: delete messages"));
+    RETURN_IF_ERROR(del.Bind(1, id).Run());
+    ASSIGN_OR_RETURN(Statement msg, writer.Prepare("INSERT INTO messages(queue, job_id, "
+                                                   "inserted_at, next_visible) "
+                                                   "VALUES(?1, ?2, ?3, ?4)",
+                                                   "requeue job: insert message"));
+    return msg.Bind(1, requeue_queue).Bind(2, id).Bind(3, now).Bind(4, now + delay.count()).Run();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::ListCancelRequested(std::string_view node) {
+  ReaderLease reader(*this);
+  ASSIGN_OR_RETURN(Statement st,
+                   reader->Prepare("SELECT id FROM jobs WHERE node=?1 AND state IN ('Pending', "
+                                   "'Running') AND cancel_requested=1",
+                                   "list cancel requested"));
+  st.Bind(1, node);
+  std::vector<std::string> ids;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return ids;
+    ids.push_back(st.Text(0));
   }
 }
 

@@ -78,6 +78,15 @@ class SqliteStore : public Store, public TriggerStore {
                        const JobStatusUpdate& job_update) override;
   Result<std::vector<QueueMessage>> PeekMessages(std::string_view queue, int limit) override;
   Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) override;
+  // Many nodes.
+  Status Heartbeat(const NodeRecord& node, milliseconds lease) override;
+  Result<std::vector<NodeRecord>> ListNodes() override;
+  Result<bool> MarkNodeLost(std::string_view id, std::string_view pending_reason) override;
+  Result<std::vector<JobRecord>> ListNodeJobs(std::string_view node,
+                                              const std::vector<JobState>& states) override;
+  Status SettleLostJob(std::string_view node, std::string_view id, const JobStatusUpdate& update,
+                       std::string_view requeue_queue, milliseconds delay) override;
+  Result<std::vector<std::string>> ListCancelRequested(std::string_view node) override;
 
   // TriggerStore.
   Status CreateSchedule(const ScheduleRecord& schedule) override;

@@ -11,4 +11,11 @@ Status Store::SubmitJobAndWait(JobRecord job, std::string queue) {
   return fut.get();
 }
 
+Status NotOwner(std::string_view id, std::string_view expected, std::string_view stored) {
+  return Status::FailedPrecondition(
+      "job " + std::string(id) + " belongs to " +
+      (stored.empty() ? std::string("no node") : "node '" + std::string(stored) + "'") +
+      ", not to node '" + std::string(expected) + "'");
+}
+
 }  // namespace berth

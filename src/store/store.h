@@ -43,6 +43,10 @@ struct JobStatusUpdate {
   int attempts = 0;
   std::optional<std::vector<AttemptRecord>> history = std::nullopt;  // replaces it when set
   std::optional<std::string> node = std::nullopt;  // the owning node; kept when unset
+  // A compare-and-set on the owner as well: the write applies only while the stored node is
+  // this one (FailedPrecondition otherwise). A node writes about its jobs with its own id, so
+  // that a job another node took over (its loss handled) is never touched by it again.
+  std::optional<std::string> expect_node = std::nullopt;
 };
 
 // A berth node as the store knows it: what its last heartbeat said.
@@ -57,6 +61,10 @@ struct NodeRecord {
   int capacity = 0;                  // MaxConcurrentJobs (0 for an api node)
   std::optional<TimePoint> lost_at;  // when another node handled its loss
 };
+
+// The FailedPrecondition a store answers when a write of job `id` expected owner `expected`
+// (JobStatusUpdate::expect_node) and the job belongs to `stored` ("" = no node).
+Status NotOwner(std::string_view id, std::string_view expected, std::string_view stored);
 
 class Store {
  public:
@@ -146,17 +154,54 @@ class Store {
   // The earliest time a message of `queue` becomes visible; nullopt when the queue is empty.
   virtual Result<std::optional<TimePoint>> NextVisibleAt(std::string_view queue) = 0;
 
-  // Many nodes (issue 11). Records `node`'s heartbeat: its row is created or updated and its
-  // lease runs to now + `lease`.
+  // Many nodes (issue 11). Records `node`'s heartbeat: its row is created or updated, its lease
+  // runs to now + `lease`, and a loss recorded before is cleared (the node is back).
   virtual Status Heartbeat(const NodeRecord& node, milliseconds lease) {
     (void)node, (void)lease;
-    return Status::FailedPrecondition("this store keeps no nodes");
+    return NoNodes();
   }
 
   // Every node that ever heartbeated, by id.
-  virtual Result<std::vector<NodeRecord>> ListNodes() {
-    return Status::FailedPrecondition("this store keeps no nodes");
+  virtual Result<std::vector<NodeRecord>> ListNodes() { return NoNodes(); }
+
+  // Records the loss of node `id`, a compare-and-set that exactly one caller wins: true when its
+  // lease has passed, no loss was recorded yet, and this call recorded it (lost_at = now); false
+  // otherwise (alive, unknown, or handled by another node). In the same transaction the node's
+  // Pending jobs (claimed, not started) go back to Queued with `pending_reason`, no owner, and
+  // their messages visible at once (the next claim counts one more dequeue).
+  virtual Result<bool> MarkNodeLost(std::string_view id, std::string_view pending_reason) {
+    (void)id, (void)pending_reason;
+    return NoNodes();
   }
+
+  // The jobs owned by `node` in any of `states`, oldest first.
+  virtual Result<std::vector<JobRecord>> ListNodeJobs(std::string_view node,
+                                                      const std::vector<JobState>& states) {
+    (void)node, (void)states;
+    return NoNodes();
+  }
+
+  // Settles job `id` of lost node `node` in one transaction, only while the node is still
+  // recorded lost (a heartbeat that came back first wins) and the job is still the node's (a
+  // compare-and-set on state and owner): with an empty `requeue_queue` its status becomes
+  // `update`; else, as RequeueJob, its status becomes `update` and a new message goes on
+  // `requeue_queue`, visible after `delay`. FailedPrecondition when the node or the job moved on.
+  virtual Status SettleLostJob(std::string_view node, std::string_view id,
+                               const JobStatusUpdate& update, std::string_view requeue_queue,
+                               milliseconds delay) {
+    (void)node, (void)id, (void)update, (void)requeue_queue, (void)delay;
+    return NoNodes();
+  }
+
+  // Ids of `node`'s Pending and Running jobs whose cancel was requested (one indexed query:
+  // each worker polls it so that a cancel made through any node reaches it).
+  virtual Result<std::vector<std::string>> ListCancelRequested(std::string_view node) {
+    (void)node;
+    return NoNodes();
+  }
+
+ private:
+  static Status NoNodes() { return Status::FailedPrecondition("this store keeps no nodes"); }
 };
 
 }  // namespace berth
