@@ -116,6 +116,13 @@ class Dispatcher {
   // Runs at Start (shared_store) and when a lapsed lease is held again, before any claim.
   void Fence();
 
+  // Self-fencing, when this node's lease lapsed (NodeKeeper; it needs no store): kills (SIGKILL)
+  // the containers of this node's OnFailure jobs, which another node may run again as soon as it
+  // records this node lost. Their ends are recorded (when the store can be reached) with a
+  // reason starting "NodeLost:", so that a job still this node's is retried as usual. The other
+  // jobs keep running: nobody else runs them again.
+  void StopRerunnable();
+
  private:
   // A claimed message and its lease: renewed until `held` turns false.
   struct Claim {
@@ -167,12 +174,14 @@ class Dispatcher {
   int active_ GUARDED_BY(mu_) = 0;
   bool woken_ GUARDED_BY(mu_) = true;
   bool stopping_ GUARDED_BY(mu_) = false;
-  std::set<std::string> starting_ GUARDED_BY(mu_);   // jobs a Launch is deciding or starting
-  std::set<std::string> watching_ GUARDED_BY(mu_);   // jobs whose exit we wait for
-  std::set<std::string> canceling_ GUARDED_BY(mu_);  // cancel asked, exit not seen yet
-  std::set<std::string> timed_out_ GUARDED_BY(mu_);  // killed for their timeout
-  std::set<std::string> stop_sent_ GUARDED_BY(mu_);  // a cancel's SIGTERM went out
-  std::set<std::string> fenced_ GUARDED_BY(mu_);     // killed by Fence: nothing is recorded
+  std::set<std::string> starting_ GUARDED_BY(mu_);    // jobs a Launch is deciding or starting
+  std::set<std::string> watching_ GUARDED_BY(mu_);    // jobs whose exit we wait for
+  std::set<std::string> canceling_ GUARDED_BY(mu_);   // cancel asked, exit not seen yet
+  std::set<std::string> timed_out_ GUARDED_BY(mu_);   // killed for their timeout
+  std::set<std::string> stop_sent_ GUARDED_BY(mu_);   // a cancel's SIGTERM went out
+  std::set<std::string> fenced_ GUARDED_BY(mu_);      // killed by Fence: nothing is recorded
+  std::set<std::string> rerunnable_ GUARDED_BY(mu_);  // watched OnFailure jobs
+  std::set<std::string> lease_lost_ GUARDED_BY(mu_);  // killed by StopRerunnable
   std::atomic<bool> lease_held_{true};
   std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles
   Scheduler scheduler_;

@@ -30,8 +30,26 @@ void Dispatcher::Supervise(const JobRecord& job) {
   {
     MutexLock lock(mu_);
     cancel = job.cancel_requested || canceling_.count(job.id);
+    if (job.spec.restart_policy == RestartPolicy::kOnFailure) rerunnable_.insert(job.id);
   }
   if (cancel) Cancel(job.id);
+}
+
+void Dispatcher::StopRerunnable() {
+  std::vector<std::string> ids;
+  {
+    MutexLock lock(mu_);
+    for (const std::string& id : rerunnable_) {
+      if (watching_.count(id) && lease_lost_.insert(id).second) ids.push_back(id);
+    }
+  }
+  for (const std::string& id : ids) {
+    LogWarn("node lease lapsed: killing an OnFailure job's container (another node may run it)",
+            {{"job", id}});
+    if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok() && !st.IsNotFound()) {
+      LogError("kill", {{"job", id}, {"error", st.ToString()}});
+    }
+  }
 }
 
 void Dispatcher::Cancel(const std::string& id) {
@@ -72,6 +90,8 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
       canceling_.erase(id);
       stop_sent_.erase(id);
       timed_out_.erase(id);
+      lease_lost_.erase(id);
+      rerunnable_.erase(id);
       if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
         scheduler_.Cancel(it->second);
         timeout_timers_.erase(it);
@@ -84,12 +104,14 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
     return;
   }
   auto job = ReadJob(id);
-  bool canceled, timed_out;
+  bool canceled, timed_out, lease_lost;
   {
     MutexLock lock(mu_);
     canceled = canceling_.erase(id) > 0 || (job.ok() && job->cancel_requested);
     stop_sent_.erase(id);
     timed_out = timed_out_.erase(id) > 0;
+    lease_lost = lease_lost_.erase(id) > 0;
+    rerunnable_.erase(id);
     if (auto it = timeout_timers_.find(id); it != timeout_timers_.end()) {
       scheduler_.Cancel(it->second);
       timeout_timers_.erase(it);
@@ -102,6 +124,11 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
   OutcomeVerdict v = Judge(outcome);
   if (canceled) {
     v = {JobState::kCanceled, v.exit_code, "Canceled"};
+  } else if (lease_lost) {
+    v = {JobState::kFailed, v.exit_code,
+         "NodeLost: node '" + opts_.node +
+             "' lost its lease in the store and stopped the run, so that no other node runs "
+             "the job while it does"};
   } else if (timed_out) {
     v = {JobState::kFailed, v.exit_code,
          "Timeout: ran longer than timeoutSeconds=" +

@@ -33,7 +33,34 @@ Status NodeKeeper::Start() {
       lock.lock();
     }
   });
+  if (dispatcher_ != nullptr) {
+    watchdog_ = std::thread([this] {
+      MutexLock lock(stop_mu_);
+      while (!stopping_) {
+        stop_cv_.wait_for(lock, std::max(milliseconds(20), opts_.lease / 24));
+        if (stopping_) break;
+        lock.unlock();
+        Watch();
+        lock.lock();
+      }
+    });
+  }
   return first;
+}
+
+void NodeKeeper::Watch() {
+  int64_t last_ok = last_ok_ms_.load();
+  if (last_ok == 0 || watchdog_fired_.load()) return;
+  int64_t now = ToUnixMillis(clock_.Now());
+  if (now - last_ok < (opts_.lease * 5 / 6).count()) return;
+  watchdog_fired_.store(true);
+  lapse_pending_.store(true);
+  LogWarn(
+      "node lease lapsed: no heartbeat got through; claiming nothing, and stopping the "
+      "OnFailure jobs another node may run again",
+      {{"node", opts_.node}});
+  dispatcher_->SetLeaseHeld(false);
+  dispatcher_->StopRerunnable();
 }
 
 void NodeKeeper::Stop() {
@@ -43,6 +70,7 @@ void NodeKeeper::Stop() {
   }
   stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (watchdog_.joinable()) watchdog_.join();
 }
 
 bool NodeKeeper::lease_held() {
@@ -57,6 +85,11 @@ void NodeKeeper::Tick() {
   // Checked before the heartbeat too: a round that comes late (the process was stopped, the
   // machine suspended) must not take a good heartbeat now for a lease held all along.
   auto lapsed = [&] { return !last_ok_ || now - *last_ok_ >= opts_.lease * 5 / 6; };
+  if (lapse_pending_.exchange(false) && held_) {
+    // The watchdog acted while a round hung: the lease is held again only through a fence.
+    held_ = false;
+    healthy_since_.reset();
+  }
   if (held_ && lapsed()) {
     held_ = false;
     healthy_since_.reset();
@@ -103,6 +136,8 @@ void NodeKeeper::Beat(TimePoint now) {
     healthy_since_ = now;
   }
   last_ok_ = now;
+  last_ok_ms_.store(ToUnixMillis(now));
+  watchdog_fired_.store(false);
 }
 
 void NodeKeeper::PollCancels() {

@@ -6,7 +6,10 @@
 // - Heartbeat: every lease/3, with role, version, jobs running and capacity.
 // - Lapse: when no heartbeat succeeded for 5/6 of the lease, the dispatcher stops claiming and
 //   starting (another node may handle this node's loss at any moment after the lease).
-//   When a heartbeat succeeds again: Dispatcher::Fence, then claims resume.
+//   When a heartbeat succeeds again: Dispatcher::Fence, then claims resume. A watchdog thread
+//   of its own (a round may hang on an unreachable store) kills, at the lapse, the containers
+//   of this node's OnFailure jobs (Dispatcher::StopRerunnable): another node runs them again
+//   once it records this node lost, and a job never runs on two nodes at once.
 // - Cancels: each round, the ids of this node's jobs whose cancel was requested (through any
 //   node) go to Dispatcher::Cancel.
 // - Node loss: a node whose lease passed is recorded lost by exactly one node
@@ -21,6 +24,7 @@
 // Tick() is one round; Start() runs rounds on a thread every `tick`. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <optional>
 #include <string>
@@ -77,6 +81,8 @@ class NodeKeeper {
   void PollCancels();
   void HandleLostNodes(TimePoint now);
   void SettleRunning(const NodeRecord& node, const JobRecord& job);
+  // The watchdog's check: the lapse, measured from the last good heartbeat, needing no store.
+  void Watch();
 
   NodeKeeperOptions opts_;
   Store& store_;
@@ -96,6 +102,12 @@ class NodeKeeper {
   std::condition_variable_any stop_cv_;
   bool stopping_ GUARDED_BY(stop_mu_) = false;
   std::thread thread_;
+  std::thread watchdog_;
+  // When the last good heartbeat began (ms since the epoch; 0 before the first), and whether
+  // the watchdog acted on its lapse already. Read without mu_: a round may hold it for long.
+  std::atomic<int64_t> last_ok_ms_{0};
+  std::atomic<bool> watchdog_fired_{false};
+  std::atomic<bool> lapse_pending_{false};  // the watchdog saw a lapse the rounds must act on
 };
 
 }  // namespace berth

@@ -58,7 +58,14 @@ std::optional<int64_t> PgRows::OptInt(int row, int col) const {
 }
 
 Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& conninfo) {
-  PGconn* conn = PQconnectdb(conninfo.c_str());
+  // Defaults for a node that must notice a server it can no longer reach (a cut link, a dead
+  // machine) instead of waiting minutes on TCP: connects give up after 10 s, unacknowledged
+  // data after 10 s, and idle connections (the LISTEN one) are probed by keepalives. The
+  // operator's conninfo comes after them, so its own values win.
+  const char* keys[] = {"connect_timeout",     "tcp_user_timeout", "keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "dbname",     nullptr};
+  const char* values[] = {"10", "10000", "1", "10", "5", "3", conninfo.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Status::ResourceExhausted("postgres: connect: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string msg = "postgres: connect: " + Trimmed(PQerrorMessage(conn));
