@@ -80,7 +80,8 @@ Status LogShipper::ShipFinal(const std::string& id) {
 }
 
 Status LogShipper::Ship(const std::string& id) {
-  std::shared_ptr<Tracked> t = Track(id);
+  std::shared_ptr<Tracked> held = Track(id);
+  Tracked* t = held.get();
   MutexLock lock(t->mu);
   std::filesystem::path path = JobFiles(opts_.jobs_root, id).log();
   struct stat before {};
@@ -91,23 +92,15 @@ Status LogShipper::Ship(const std::string& id) {
     t->size = before.st_size;
     return Status::Ok();
   }
-  auto fail = [&](const Status& st) {
-    if (!t->failing) {
-      LogWarn("log shipping: will try again",
-              {{"job", id}, {"shipped", std::to_string(t->shipped)}, {"error", st.ToString()}});
-    }
-    t->failing = true;
-    return st;
-  };
   if (!t->resumed) {
     Result<uint64_t> end = archive_.StoredLogEnd(id);
-    if (!end.ok()) return fail(end.status());
+    if (!end.ok()) return Failed(*t, id, end.status());
     t->shipped = *end;
     t->resumed = true;
   }
   for (;;) {
     Result<LogChunk> chunk = ReadLogChunk(path, t->shipped, opts_.chunk_bytes);
-    if (!chunk.ok()) return fail(chunk.status());
+    if (!chunk.ok()) return Failed(*t, id, chunk.status());
     if (chunk->text.empty()) break;
     uint64_t offset = t->shipped;
     std::string_view data = chunk->text;
@@ -115,7 +108,8 @@ Status LogShipper::Ship(const std::string& id) {
       // The monitor trimmed output before it was shipped: the chunk starts with the header,
       // then the oldest output the file keeps. The archive drops what it has as the file did.
       std::optional<DroppedPrefix> dropped = ParseDroppedHeader(data);
-      if (!dropped) return fail(Status::Internal("log chunk with an unreadable dropped header"));
+      if (!dropped)
+        return Failed(*t, id, Status::Internal("log chunk with an unreadable dropped header"));
       offset = static_cast<uint64_t>(dropped->dropped);
       data.remove_prefix(dropped->header_bytes);
     }
@@ -126,7 +120,7 @@ Status LogShipper::Ship(const std::string& id) {
       t->gone = true;
       break;
     }
-    if (!st.ok()) return fail(st);
+    if (!st.ok()) return Failed(*t, id, st);
     t->shipped = chunk->next_offset;
   }
   if (t->failing) LogInfo("log shipping: caught up", {{"job", id}});
@@ -134,6 +128,15 @@ Status LogShipper::Ship(const std::string& id) {
   t->inode = before.st_ino;
   t->size = before.st_size;
   return Status::Ok();
+}
+
+Status LogShipper::Failed(Tracked& t, const std::string& id, const Status& st) {
+  if (!t.failing) {
+    LogWarn("log shipping: will try again",
+            {{"job", id}, {"shipped", std::to_string(t.shipped)}, {"error", st.ToString()}});
+  }
+  t.failing = true;
+  return st;
 }
 
 Status ShipOnExitRuntime::Watch(const std::string& id, ExitCallback on_exit) {

@@ -83,6 +83,8 @@ class LogShipper {
 
   // Ships what job `id`'s file holds beyond what the archive has.
   Status Ship(const std::string& id);
+  // Logs the first failure of a run of them; returns `st`.
+  static Status Failed(Tracked& t, const std::string& id, const Status& st) REQUIRES(t.mu);
   std::shared_ptr<Tracked> Track(const std::string& id);
   void ScheduleNext();
 
