@@ -40,6 +40,7 @@
 #include "daemon/settings.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
+#include "dispatch/log_shipper.h"
 #include "dispatch/node_keeper.h"
 #include "dispatch/retention.h"
 #include "images/image_store.h"
@@ -338,11 +339,24 @@ int Serve(const ServeOptions& opts) {
              {{"account", account->name}, {"endpoint", account->queue_endpoint}});
   }
   Store& queue_store = azure_store ? static_cast<Store&>(*azure_store) : store;
+  // On a shared store (PostgreSQL) any node serves any job's log: a node that runs jobs ships
+  // their logs to the store, and a job's end is recorded only once its whole log is there.
+  std::unique_ptr<LogShipper> shipper;
+  std::unique_ptr<ShipOnExitRuntime> shipping_runtime;
+  if (postgres != nullptr && runs_jobs) {
+    LogShipperOptions ship_opts;
+    ship_opts.jobs_root = data / "jobs";
+    ship_opts.keep_bytes = static_cast<uint64_t>(settings->job_log_max_bytes);
+    shipper = std::make_unique<LogShipper>(ship_opts, *postgres, clock,
+                                           [&runtime] { return runtime.ListLocalJobs(); });
+    shipping_runtime = std::make_unique<ShipOnExitRuntime>(runtime, *shipper);
+  }
+  Runtime& job_runtime = shipping_runtime ? static_cast<Runtime&>(*shipping_runtime) : runtime;
   // An api node runs no dispatcher: workers claim what it queues.
   std::unique_ptr<Dispatcher> dispatcher;
   if (runs_jobs) {
     dispatcher =
-        std::make_unique<Dispatcher>(dopts, queue_store, runtime, clock, opts.crash_points);
+        std::make_unique<Dispatcher>(dopts, queue_store, job_runtime, clock, opts.crash_points);
   }
   // Heartbeats, lapse and fencing, cancels made through other nodes, other nodes' loss.
   NodeKeeperOptions keeper_opts;
@@ -374,9 +388,9 @@ int Serve(const ServeOptions& opts) {
       milliseconds(static_cast<int64_t>(settings->job_retention_hours * 3600 * 1000));
   RetentionSweeper sweeper(retention_opts, store, runtime, clock);
   sweeper.RemoveOrphans();
-  LocalJobService local_service(queue_store, dispatcher.get(), clock, settings->job_queue_name,
-                                data / "jobs",
-                                [&runtime](const std::string& id) { return runtime.Remove(id); });
+  LocalJobService local_service(
+      queue_store, dispatcher.get(), clock, settings->job_queue_name, data / "jobs",
+      [&runtime](const std::string& id) { return runtime.Remove(id); }, postgres);
   ArrayJobService service(local_service, *trigger_store);
   ScheduleRunnerOptions schedule_opts;
   schedule_opts.queue = settings->job_queue_name;
@@ -539,6 +553,7 @@ int Serve(const ServeOptions& opts) {
     if (Status st = dispatcher->Start(); !st.ok()) return Die(log, st.ToString());
     if (unfinished.ok()) LogAdopted(log, store, *unfinished, node_id);
   }
+  if (shipper) shipper->Start();
   sweeper.Start();
   schedules.Start();
   callbacks.Start();
@@ -582,6 +597,7 @@ int Serve(const ServeOptions& opts) {
   callbacks.Stop();
   keeper.Stop();
   if (dispatcher) dispatcher->Stop();
+  if (shipper) shipper->Stop();
   if (azure_store) azure_store->Stop();
   signal_waiter.join();
   events.Unsubscribe(job_lines);

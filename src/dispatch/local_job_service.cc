@@ -9,13 +9,14 @@ namespace berth {
 
 LocalJobService::LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock,
                                  std::string queue, std::filesystem::path jobs_root,
-                                 FileRemover remove_files)
+                                 FileRemover remove_files, LogArchive* logs)
     : store_(store),
       dispatcher_(dispatcher),
       clock_(clock),
       queue_(std::move(queue)),
       jobs_root_(std::move(jobs_root)),
-      remove_files_(std::move(remove_files)) {}
+      remove_files_(std::move(remove_files)),
+      logs_(logs) {}
 
 void LocalJobService::Submit(JobSpec spec, const SubmitOptions& opts,
                              std::function<void(Result<std::string>)> done) {
@@ -87,13 +88,22 @@ Result<JobPage> LocalJobService::List(std::optional<JobState> state, int limit,
 
 Result<LogChunk> LocalJobService::ReadLogFrom(std::string_view id, uint64_t offset,
                                               size_t max_bytes) {
-  return ReadLogChunk(JobFiles(jobs_root_, id).log(), offset, max_bytes);
+  std::filesystem::path file = JobFiles(jobs_root_, id).log();
+  // The job's own file when it runs (or ran) here; else what its node shipped. Both are read
+  // by stream offset, and a job ends only once its whole log is shipped (ShipOnExitRuntime).
+  if (logs_ != nullptr && !std::filesystem::exists(file)) {
+    return logs_->ReadLogFrom(id, offset, max_bytes);
+  }
+  return ReadLogChunk(file, offset, max_bytes);
 }
 
 Result<JobRecord> LocalJobService::Get(std::string_view id) { return store_.GetJob(id); }
 
 Result<JobLog> LocalJobService::ReadLog(std::string_view id, size_t max_bytes) {
   JobFiles files(jobs_root_, id);
+  if (logs_ != nullptr && !std::filesystem::exists(files.log())) {
+    return logs_->ReadLogTail(id, max_bytes);
+  }
   auto tail = ReadFileTail(files.log(), max_bytes);
   if (!tail.ok()) {
     if (tail.status().IsNotFound()) return JobLog{};

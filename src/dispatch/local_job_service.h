@@ -1,6 +1,7 @@
 // LocalJobService: the JobService of one node: jobs go into the Store's queue (waking the local
-// Dispatcher), status comes from the Store, logs from the job's log file on this node.
-// Thread-safe.
+// Dispatcher), status comes from the Store, logs from the job's log file when it is on this node,
+// else (with a shared store) from the store's LogArchive, where the node that runs the job ships
+// it (dispatch/log_shipper.h). Thread-safe.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "common/clock.h"
 #include "dispatch/dispatcher.h"
 #include "job/job_service.h"
+#include "store/log_archive.h"
 #include "store/store.h"
 
 namespace berth {
@@ -21,9 +23,11 @@ class LocalJobService : public JobService {
   using FileRemover = std::function<Status(const std::string& id)>;
 
   // `dispatcher` may be null (a node that only accepts jobs); `remove_files` may be null (Delete
-  // then removes the record only: the next start's orphan sweep removes the files).
+  // then removes the record only: the next start's orphan sweep removes the files); `logs` may
+  // be null (a single node: every log is a local file).
   LocalJobService(Store& store, Dispatcher* dispatcher, Clock& clock, std::string queue,
-                  std::filesystem::path jobs_root, FileRemover remove_files = nullptr);
+                  std::filesystem::path jobs_root, FileRemover remove_files = nullptr,
+                  LogArchive* logs = nullptr);
 
   void Submit(JobSpec spec, const SubmitOptions& opts,
               std::function<void(Result<std::string>)> done) override;
@@ -42,6 +46,7 @@ class LocalJobService : public JobService {
   std::string queue_;
   std::filesystem::path jobs_root_;
   FileRemover remove_files_;
+  LogArchive* logs_;  // may be null
 };
 
 }  // namespace berth

@@ -7,6 +7,7 @@
 #include <future>
 #include <set>
 
+#include "common/files.h"
 #include "store/sqlite_store.h"
 
 namespace berth {
@@ -93,6 +94,25 @@ TEST_F(LocalJobServiceTest, DeleteKeepsTheRecordWhenTheFilesCannotBeRemoved) {
   remove_result_ = Status::FailedPrecondition("monitor still runs");
   EXPECT_EQ(service_->Delete(id).code(), StatusCode::kFailedPrecondition);
   EXPECT_TRUE(service_->Get(id).ok());
+}
+
+TEST_F(LocalJobServiceTest, LogsComeFromTheLocalFileElseFromTheArchive) {
+  LocalJobService with_archive(*store_, nullptr, clock_, "jobs", dir_ / "jobs", nullptr,
+                               store_.get());
+  std::string here = Submit("here"), elsewhere = Submit("elsewhere");
+  std::filesystem::create_directories(dir_ / "jobs" / here);
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "jobs" / here / "log", "from the file\n").ok());
+  ASSERT_TRUE(store_->AppendLog(here, 0, "stale copy\n", 1 << 20).ok());
+  ASSERT_TRUE(store_->AppendLog(elsewhere, 0, "shipped by its node\n", 1 << 20).ok());
+  EXPECT_EQ(with_archive.ReadLogFrom(here, 0, 100)->text, "from the file\n");
+  EXPECT_EQ(with_archive.ReadLog(here, 100)->text, "from the file\n");
+  EXPECT_EQ(with_archive.ReadLogFrom(elsewhere, 5, 100)->text, "ed by its node\n");
+  auto tail = with_archive.ReadLog(elsewhere, 100);
+  ASSERT_TRUE(tail.ok()) << tail.status().ToString();
+  EXPECT_EQ(tail->text, "shipped by its node\n");
+  EXPECT_FALSE(tail->truncated);
+  // Without an archive (one node), a job without a file simply has no log yet.
+  EXPECT_EQ(service_->ReadLogFrom(elsewhere, 0, 100)->text, "");
 }
 
 }  // namespace

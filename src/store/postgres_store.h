@@ -13,7 +13,8 @@
 // The schema is versioned (table berth_schema); Open runs the missing migrations under an
 // advisory lock (nodes starting together migrate once) and refuses a schema newer than it knows.
 //
-// Files: postgres_store.cc (Store), postgres_trigger_store.cc (TriggerStore), postgres_sql.*
+// Files: postgres_store.cc (Store), postgres_trigger_store.cc (TriggerStore),
+// postgres_log_archive.cc (LogArchive), postgres_sql.*
 // (the SQL both share), postgres_schema.* (migrations), pg_connection.* (libpq).
 //
 // Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on
@@ -34,6 +35,7 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "store/log_archive.h"
 #include "store/pg_connection.h"
 #include "store/store.h"
 #include "store/trigger_store.h"
@@ -50,7 +52,7 @@ struct PostgresStoreOptions {
   int submitters = 2;
 };
 
-class PostgresStore : public Store, public TriggerStore {
+class PostgresStore : public Store, public TriggerStore, public LogArchive {
  public:
   // Connects with `conninfo` (a libpq URI or key=value string; passwords the libpq ways: in
   // the string, PGPASSWORD, PGPASSFILE), migrates the schema, and starts the submitter and
@@ -118,6 +120,13 @@ class PostgresStore : public Store, public TriggerStore {
                                               std::optional<JobState> state, int limit,
                                               int after_index) override;
 
+  // LogArchive (postgres_log_archive.cc).
+  Status AppendLog(std::string_view job_id, uint64_t offset, std::string_view data,
+                   uint64_t keep_bytes) override;
+  Result<uint64_t> StoredLogEnd(std::string_view job_id) override;
+  Result<LogChunk> ReadLogFrom(std::string_view job_id, uint64_t offset, size_t max_bytes) override;
+  Result<JobLog> ReadLogTail(std::string_view job_id, size_t max_bytes) override;
+
   // Group-commit transactions committed so far, for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
 
@@ -139,6 +148,9 @@ class PostgresStore : public Store, public TriggerStore {
   // Commits `batch` (one transaction for its plain jobs, one each for arrays); one Status each.
   std::vector<Status> CommitBatch(PgConnection& conn, const std::vector<PendingSubmit>& batch);
   void ListenerLoop();
+  // Runs `body` in one REPEATABLE READ, READ ONLY transaction (one snapshot) on a pooled
+  // connection (postgres_log_archive.cc).
+  Status ReadSnapshot(std::string_view op, const std::function<Status(PgConnection&)>& body);
   // Runs `body` in a transaction on a pooled connection.
   Status Write(std::string_view op, const std::function<Status(PgConnection&)>& body);
   int64_t NowMillis() const;

@@ -304,6 +304,8 @@ class SqliteConnection {
     return st.Run();
   }
 
+  sqlite3* db() { return db_; }  // for the LogArchive half (sqlite_log_archive.cc)
+
   // Runs a script of several statements (schema, pragmas), unprepared.
   Status Exec(const char* sql, std::string_view op) {
     int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
@@ -804,6 +806,26 @@ SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
       writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
       writer_thread_([this] { WriterLoop(); }) {}
+
+Status SqliteStore::WithWriterDb(std::string_view op,
+                                 const std::function<Status(sqlite3*)>& body) {
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  return writer.InTransaction(op, [&] { return body(writer.db()); });
+}
+
+Status SqliteStore::WithReaderDb(std::string_view op,
+                                 const std::function<Status(sqlite3*)>& body) {
+  ReaderLease reader(*this);
+  RETURN_IF_ERROR(reader->Run("BEGIN", op));
+  Status st = body(reader->db());
+  reader->RollbackIfActive();  // a read-only transaction: ending it releases the snapshot
+  return st;
+}
+
+Status SqliteStore::StatusOf(sqlite3* db, int rc, std::string_view op) {
+  return SqliteStatus(db, rc, op);
+}
 
 SqliteStore::~SqliteStore() {
   {

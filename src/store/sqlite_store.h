@@ -24,9 +24,12 @@
 #include "common/clock.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "store/log_archive.h"
 #include "store/store.h"
 #include "store/terminal_job_cache.h"
 #include "store/trigger_store.h"
+
+struct sqlite3;
 
 namespace berth {
 
@@ -44,7 +47,7 @@ struct SqliteStoreOptions {
   std::string vfs;
 };
 
-class SqliteStore : public Store, public TriggerStore {
+class SqliteStore : public Store, public TriggerStore, public LogArchive {
  public:
   // Opens (creating if missing, mode 0600: it holds secrets) the database at `db_path` and its
   // schema, and starts the writer thread. FailedPrecondition when the schema is newer than ours.
@@ -103,6 +106,13 @@ class SqliteStore : public Store, public TriggerStore {
                                               std::optional<JobState> state, int limit,
                                               int after_index) override;
 
+  // LogArchive (sqlite_log_archive.cc).
+  Status AppendLog(std::string_view job_id, uint64_t offset, std::string_view data,
+                   uint64_t keep_bytes) override;
+  Result<uint64_t> StoredLogEnd(std::string_view job_id) override;
+  Result<LogChunk> ReadLogFrom(std::string_view job_id, uint64_t offset, size_t max_bytes) override;
+  Result<JobLog> ReadLogTail(std::string_view job_id, size_t max_bytes) override;
+
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
 
@@ -119,6 +129,12 @@ class SqliteStore : public Store, public TriggerStore {
     std::function<void(Status)> done;
   };
   class ReaderLease;  // borrows a reader connection for one read; see sqlite_store.cc
+
+  // For sqlite_log_archive.cc: runs `body` with the writer's handle in a write transaction, or
+  // with a reader's handle in a read transaction (one snapshot); StatusOf maps a result code.
+  Status WithWriterDb(std::string_view op, const std::function<Status(sqlite3*)>& body);
+  Status WithReaderDb(std::string_view op, const std::function<Status(sqlite3*)>& body);
+  static Status StatusOf(sqlite3* db, int rc, std::string_view op);
 
   SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
               std::vector<std::unique_ptr<SqliteConnection>> readers);
