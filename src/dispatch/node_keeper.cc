@@ -84,13 +84,12 @@ void NodeKeeper::Tick() {
   // The lease is given up a little before it ends: past it, another node may take the jobs.
   // Checked before the heartbeat too: a round that comes late (the process was stopped, the
   // machine suspended) must not take a good heartbeat now for a lease held all along.
-  auto lapsed = [&] { return !last_ok_ || now - *last_ok_ >= opts_.lease * 5 / 6; };
   if (lapse_pending_.exchange(false) && held_) {
     // The watchdog acted while a round hung: the lease is held again only through a fence.
     held_ = false;
     healthy_since_.reset();
   }
-  if (held_ && lapsed()) {
+  if (held_ && Lapsed(now)) {
     held_ = false;
     healthy_since_.reset();
     if (dispatcher_ != nullptr) dispatcher_->SetLeaseHeld(false);
@@ -98,7 +97,7 @@ void NodeKeeper::Tick() {
             {{"node", opts_.node}});
   }
   if (!last_attempt_ || now - *last_attempt_ >= opts_.lease / 3 || !held_) Beat(now);
-  if (!held_ && !lapsed()) {
+  if (!held_ && !Lapsed(now)) {
     // Back (or first start): containers of jobs taken meanwhile go before any claim.
     if (dispatcher_ != nullptr) {
       dispatcher_->Fence();
@@ -109,6 +108,10 @@ void NodeKeeper::Tick() {
   if (!held_) return;
   if (dispatcher_ != nullptr) PollCancels();
   if (healthy_since_ && now - *healthy_since_ >= opts_.lease) HandleLostNodes(now);
+}
+
+bool NodeKeeper::Lapsed(TimePoint now) {
+  return !last_ok_ || now - *last_ok_ >= opts_.lease * 5 / 6;
 }
 
 void NodeKeeper::Beat(TimePoint now) {

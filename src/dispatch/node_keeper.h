@@ -77,7 +77,9 @@ class NodeKeeper {
   bool lease_held();
 
  private:
-  void Beat(TimePoint now);
+  void Beat(TimePoint now) REQUIRES(mu_);
+  // Whether no heartbeat succeeded for most of the lease (5/6 of it) by `now`.
+  bool Lapsed(TimePoint now) REQUIRES(mu_);
   void PollCancels();
   void HandleLostNodes(TimePoint now);
   void SettleRunning(const NodeRecord& node, const JobRecord& job);

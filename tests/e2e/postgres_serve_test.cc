@@ -115,5 +115,61 @@ TEST_F(PostgresServeTest, AnUnreachableDatabaseStopsStartUpWithAPreciseError) {
   EXPECT_NE(out.find("127.0.0.1"), std::string::npos) << out;
 }
 
+// Issue 11: an api node queues, a worker (its own data dir and port) runs; the job names the
+// worker; a worker killed with its job running has the job ended NodeLost by a live node.
+TEST_F(PostgresServeTest, AWorkerRunsWhatAnApiNodeQueuedAndAKilledWorkersJobEndsNodeLost) {
+  BerthProcess api(Settings({{"Role", "api"}, {"NodeId", "api-1"}, {"NodeLeaseSeconds", "3"}}));
+  ASSERT_FALSE(api.url().empty()) << api.ServerOutput();
+  BerthProcess worker(
+      Settings({{"Role", "worker"}, {"NodeId", "worker-1"}, {"NodeLeaseSeconds", "3"}}));
+  ASSERT_FALSE(worker.url().empty()) << worker.ServerOutput();
+  std::string id = api.SubmitOk(R"({"image":"busybox","command":["echo","hi"]})");
+  Reply done = api.WaitTerminal(id, seconds(60));
+  ASSERT_EQ(done.status, 200) << done.body << "\n" << worker.ServerOutput();
+  EXPECT_EQ(done.Json()["node"], "worker-1");
+  // A worker serves no public API; its health only.
+  EXPECT_EQ(Http("GET", worker.url() + "/api/jobs/" + id).status, 404);
+  EXPECT_EQ(Http("GET", worker.url() + "/healthz").status, 200);
+  Reply nodes = Http("GET", api.url() + "/api/nodes?code=" + api.key());
+  ASSERT_EQ(nodes.status, 200) << nodes.body;
+  ASSERT_EQ(nodes.Json()["nodes"].size(), 2u) << nodes.body;
+  EXPECT_EQ(nodes.Json()["nodes"][0]["id"], "api-1");
+  EXPECT_EQ(nodes.Json()["nodes"][0]["role"], "api");
+  EXPECT_EQ(nodes.Json()["nodes"][1]["id"], "worker-1");
+  EXPECT_EQ(nodes.Json()["nodes"][1]["state"], "live");
+  EXPECT_EQ(Http("GET", api.url() + "/api/nodes").status, 401);
+
+  std::string running = api.SubmitOk(R"({"image":"busybox","command":["sleep","600"]})");
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (api.Status(running).Json().value("state", "") != "Running" &&
+         std::chrono::steady_clock::now() < deadline) {
+    usleep(50'000);
+  }
+  ASSERT_EQ(api.Status(running).Json().value("state", ""), "Running");
+  worker.Stop(/*hard=*/true);
+  auto killed = std::chrono::steady_clock::now();
+  Reply lost = api.WaitTerminal(running, seconds(30));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  ASSERT_EQ(lost.status, 500) << lost.body << "\n" << api.ServerOutput();
+  EXPECT_EQ(lost.Json()["state"], "Failed");
+  EXPECT_EQ(lost.Json()["reason"].get<std::string>().rfind("NodeLost: node 'worker-1'", 0), 0u)
+      << lost.body;
+  EXPECT_LT(took, 3 + 5) << "within NodeLeaseSeconds + 5 s";
+  nodes = Http("GET", api.url() + "/api/nodes?code=" + api.key());
+  EXPECT_EQ(nodes.Json()["nodes"][1]["state"], "lost") << nodes.body;
+}
+
+TEST_F(PostgresServeTest, WorkerAndApiRolesAreRefusedOnSqlite) {
+  TempDir data;
+  std::string out;
+  int code = RunProgram({"timeout", "-s", "KILL", "30", BERTH_BINARY, "serve", "--role", "worker",
+                         "--listen", "127.0.0.1:0", "--data-dir", data.path().string()},
+                        "", &out, {});
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(code, 137) << "the daemon kept running:\n" << out;
+  EXPECT_NE(out.find("StoreConnection"), std::string::npos) << out;
+  EXPECT_EQ(out.find("serving on"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace berth::e2e
