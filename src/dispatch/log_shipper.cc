@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "job/job_files.h"
 #include "job/job_log.h"
@@ -77,6 +78,23 @@ Status LogShipper::ShipFinal(const std::string& id) {
     }
   }
   return st;
+}
+
+Status LogShipper::ContinueLog(const std::string& id) {
+  std::shared_ptr<Tracked> held = Track(id);
+  MutexLock lock(held->mu);
+  JobFiles files(opts_.jobs_root, id);
+  if (std::filesystem::exists(files.log())) return Status::Ok();
+  ASSIGN_OR_RETURN(uint64_t end, archive_.StoredLogEnd(id));
+  if (end == 0) return Status::Ok();
+  RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
+  RETURN_IF_ERROR(WriteFileAtomic(files.log(), DroppedHeader(static_cast<int64_t>(end)), 0640));
+  // The file starts at stream offset `end`, which the archive holds already.
+  held->resumed = true;
+  held->shipped = end;
+  held->inode = 0;
+  held->size = -1;
+  return Status::Ok();
 }
 
 Status LogShipper::Ship(const std::string& id) {

@@ -70,6 +70,13 @@ class LogShipper {
   // the file is complete). Transient store errors are tried again `final_attempts` times.
   Status ShipFinal(const std::string& id);
 
+  // Before a run of job `id` on this node while the archive already holds output of its
+  // earlier runs elsewhere (a lost node's job run again): starts the local log file with
+  // DroppedHeader(stored end), so that the new output continues the stored stream (job/job_log.h)
+  // instead of being shipped over its first bytes. Nothing to do when the job has a local log
+  // already or no stored output.
+  Status ContinueLog(const std::string& id);
+
  private:
   struct Tracked {
     Mutex mu;
@@ -117,8 +124,10 @@ class ShipOnExitRuntime : public Runtime {
   Status Watch(const std::string& id, ExitCallback on_exit) override;
   void StopWatching() override { inner_.StopWatching(); }
   Status Stop(const std::string& id, bool force) override { return inner_.Stop(id, force); }
+  // A retry's log continues the stored one when the earlier run was on another node.
   Status PrepareRetry(const std::string& id, int finished_attempt,
                       const std::string& marker) override {
+    RETURN_IF_ERROR(shipper_.ContinueLog(id));
     return inner_.PrepareRetry(id, finished_attempt, marker);
   }
   Status Remove(const std::string& id) override { return inner_.Remove(id); }

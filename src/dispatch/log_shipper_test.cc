@@ -164,6 +164,27 @@ TEST_P(LogShipperTest, ShipsNewOutputInChunksAndResumesAfterARestart) {
   EXPECT_TRUE(tail->truncated);
 }
 
+// A job whose first run was on a node that got lost runs again here (OnFailure): this node has
+// no file for it, the archive holds the first run's output. The new run's output must continue
+// the stored stream, not overwrite its first bytes or be skipped up to the stored end.
+TEST_P(LogShipperTest, ARunAgainOnAnotherNodeContinuesTheStoredLog) {
+  std::string id = NewJob();
+  ASSERT_TRUE(archive_->AppendLog(id, 0, "first run on a lost node\n", 1 << 20).ok());
+  auto shipper = NewShipper();
+  ASSERT_TRUE(shipper->ContinueLog(id).ok());
+  Print(id, "second run here\n");
+  shipper->ShipAll();
+  EXPECT_EQ(ApiLog(id), "first run on a lost node\nsecond run here\n");
+  // Idempotent, and a no-op for a job that has a local log or no stored output.
+  ASSERT_TRUE(shipper->ContinueLog(id).ok());
+  Print(id, "more\n");
+  shipper->ShipAll();
+  EXPECT_EQ(ApiLog(id), "first run on a lost node\nsecond run here\nmore\n");
+  std::string fresh = NewJob();
+  ASSERT_TRUE(shipper->ContinueLog(fresh).ok());
+  EXPECT_FALSE(std::filesystem::exists(LogOf(fresh)));
+}
+
 TEST_P(LogShipperTest, ALocalTrimIsShippedAsTheFileSaysIt) {
   std::string id = NewJob();
   Print(id, Lines(0, 10));
