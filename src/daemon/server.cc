@@ -242,7 +242,9 @@ int Serve(const ServeOptions& opts) {
     trigger_store = opened->get();
     engine = std::move(opened).value();
   } else {
-    auto opened = PostgresStore::Open(settings->store_connection, clock);
+    PostgresStoreOptions pg_opts;
+    pg_opts.connections = settings->store_pool_size;
+    auto opened = PostgresStore::Open(settings->store_connection, clock, pg_opts);
     if (!opened.ok()) return Die(log, "StoreConnection: " + opened.status().ToString());
     trigger_store = postgres = opened->get();
     engine = std::move(opened).value();

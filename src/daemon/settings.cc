@@ -155,6 +155,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"Role", StringSetter(&Settings::role)},
       {"NodeId", StringSetter(&Settings::node_id)},
       {"NodeLeaseSeconds", IntSetter(&Settings::node_lease_seconds, 2, 3600)},
+      {"StorePoolSize", IntSetter(&Settings::store_pool_size, 1, 64)},
       {"QueueMessageEncoding", StringSetter(&Settings::queue_message_encoding)},
       {"FunctionKey", StringSetter(&Settings::function_key)},
       {"MaxConcurrentJobs", IntSetter(&Settings::max_concurrent_jobs, 1, 100000)},

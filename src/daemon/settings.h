@@ -44,6 +44,10 @@ struct Settings {
   // go to other workers, its running jobs end NodeLost (or run again under OnFailure). It
   // heartbeats every third of it. Default 30; at least 2.
   int node_lease_seconds = 30;
+  // StorePoolSize: PostgreSQL connections a node keeps for reads and single writes (it also
+  // keeps one per submitter, two, and one for LISTEN). Default 8; 1 to 64. Mind the server's
+  // max_connections (100 by default) across every node.
+  int store_pool_size = 8;
   std::string function_key;      // FunctionKey: pins the key; "" = generated, kept in data dir
   int max_concurrent_jobs = 16;  // MaxConcurrentJobs: jobs starting or running at once
   int max_dequeue_count = 5;     // MaxDequeueCount: start attempts before the poison queue

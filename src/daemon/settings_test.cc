@@ -560,5 +560,17 @@ TEST(LoadSettingsTest, NodeIdAndNodeLeaseAreChecked) {
   ExpectErrorNaming(LoadFromText(WithValues(R"("NodeLeaseSeconds": 1)")), "NodeLeaseSeconds");
 }
 
+TEST(LoadSettingsTest, StorePoolSizeDefaultsToEightAndIsBounded) {
+  Result<Settings> plain = LoadSettings(std::nullopt, FakeEnv{}.Getenv());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->store_pool_size, 8);
+  FakeEnv env{{"StorePoolSize", "3"}};
+  Result<Settings> s = LoadSettings(std::nullopt, env.Getenv());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->store_pool_size, 3);
+  ExpectErrorNaming(LoadFromText(WithValues(R"("StorePoolSize": 0)")), "StorePoolSize");
+  ExpectErrorNaming(LoadFromText(WithValues(R"("StorePoolSize": 65)")), "StorePoolSize");
+}
+
 }  // namespace
 }  // namespace berth
