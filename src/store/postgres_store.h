@@ -34,8 +34,10 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "store/key_rows.h"
 #include "store/pg_connection.h"
 #include "store/store.h"
+#include "store/store_import.h"
 #include "store/trigger_store.h"
 
 namespace berth {
@@ -50,7 +52,7 @@ struct PostgresStoreOptions {
   int submitters = 2;
 };
 
-class PostgresStore : public Store, public TriggerStore {
+class PostgresStore : public Store, public TriggerStore, public KeyRows, public StoreImport {
  public:
   // Connects with `conninfo` (a libpq URI or key=value string; passwords the libpq ways: in
   // the string, PGPASSWORD, PGPASSFILE), migrates the schema, and starts the submitter and
@@ -108,6 +110,18 @@ class PostgresStore : public Store, public TriggerStore {
   Result<std::vector<JobRecord>> ListChildren(std::string_view parent,
                                               std::optional<JobState> state, int limit,
                                               int after_index) override;
+
+  // KeyRows (postgres_keys.cc).
+  Result<std::vector<KeyRow>> ListKeyRows() override;
+  Result<bool> PutKeyRow(std::string_view scope, std::string_view name,
+                         std::string_view value) override;
+  Result<std::string> InsertKeyRowIfAbsent(std::string_view scope, std::string_view name,
+                                           std::string_view value) override;
+  Status DeleteKeyRow(std::string_view scope, std::string_view name) override;
+
+  // StoreImport (postgres_import.cc).
+  Status ImportJob(const ImportedJob& imported) override;
+  Status ImportSchedule(const ScheduleRecord& schedule) override;
 
   // Group-commit transactions committed so far, for tests and metrics.
   uint64_t commits() const { return commits_.load(); }

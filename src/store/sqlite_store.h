@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "store/key_rows.h"
 #include "store/store.h"
 #include "store/terminal_job_cache.h"
 #include "store/trigger_store.h"
@@ -44,7 +45,7 @@ struct SqliteStoreOptions {
   std::string vfs;
 };
 
-class SqliteStore : public Store, public TriggerStore {
+class SqliteStore : public Store, public TriggerStore, public KeyRows {
  public:
   // Opens (creating if missing, mode 0600: it holds secrets) the database at `db_path` and its
   // schema, and starts the writer thread. FailedPrecondition when the schema is newer than ours.
@@ -93,6 +94,14 @@ class SqliteStore : public Store, public TriggerStore {
   Result<std::vector<JobRecord>> ListChildren(std::string_view parent,
                                               std::optional<JobState> state, int limit,
                                               int after_index) override;
+
+  // KeyRows (sqlite_keys.cc).
+  Result<std::vector<KeyRow>> ListKeyRows() override;
+  Result<bool> PutKeyRow(std::string_view scope, std::string_view name,
+                         std::string_view value) override;
+  Result<std::string> InsertKeyRowIfAbsent(std::string_view scope, std::string_view name,
+                                           std::string_view value) override;
+  Status DeleteKeyRow(std::string_view scope, std::string_view name) override;
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
