@@ -71,7 +71,7 @@ TEST_F(StoreCopyTest, ASingleNodesHistoryMovesToPostgresAndGoesOn) {
   EXPECT_NE(out.find("jobs: 0 copied, 2 already there"), std::string::npos) << out;
 
   // The new node: another data dir, the PostgreSQL store.
-  BerthProcess new_node({{"StoreConnection", uri_}});
+  BerthProcess new_node(json{{"StoreConnection", uri_}});
   ASSERT_FALSE(new_node.url().empty()) << new_node.ServerOutput();
   // The store's default key is the old one, mirrored into the new data dir for the CLI.
   EXPECT_EQ(new_node.key(), old_key);
