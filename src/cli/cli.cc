@@ -9,6 +9,7 @@
 #include "cli/image_commands.h"
 #include "cli/key_commands.h"
 #include "cli/schedule_commands.h"
+#include "cli/store_commands.h"
 #include "daemon/server.h"
 #include "daemon/settings.h"
 #include "shim/shim_flags.h"
@@ -117,6 +118,8 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   AddKeyCommands(app, key_command);
   std::function<int()> schedule_command;
   AddScheduleCommands(app, schedule_command);
+  std::function<int()> store_command;
+  AddStoreCommands(app, store_command);
   std::function<int()> help_command;
   AddHelpCommands(app, help_command);
 
@@ -137,6 +140,7 @@ int RunCli(int argc, char** argv, CrashPoints* crash_points) {
   if (image_command) return image_command();
   if (key_command) return key_command();
   if (schedule_command) return schedule_command();
+  if (store_command) return store_command();
   if (help_command) return help_command();
   return 2;
 }

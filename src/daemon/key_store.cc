@@ -40,6 +40,16 @@ Result<std::string> LoadOrCreateKeyFile(const std::filesystem::path& path) {
   return key;
 }
 
+// The key kept in `path`; "" when the file is missing or empty.
+Result<std::string> ReadKeyFile(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    if (text.status().IsNotFound()) return std::string();
+    return text.status();
+  }
+  return TrimmedLine(std::move(text).value());
+}
+
 // Reads a {name: value} object of keys.json into `out`.
 Status ReadKeyObject(const json& j, const std::string& where,
                      std::map<std::string, std::string, std::less<>>& out) {
@@ -107,6 +117,18 @@ Result<std::unique_ptr<FileKeyStore>> FileKeyStore::Open(FileKeyStoreOptions opt
   ASSIGN_OR_RETURN(keys.master, LoadOrCreateKeyFile(opts.data_dir / kMasterKeyFile));
   RETURN_IF_ERROR(LoadKeysJson(opts.data_dir / kKeysFile, opts.functions, keys));
   return std::unique_ptr<FileKeyStore>(new FileKeyStore(std::move(opts), std::move(keys)));
+}
+
+Result<KeySet> FileKeyStore::ReadKeys(const std::filesystem::path& data_dir,
+                                      const std::vector<std::string>& functions) {
+  KeySet keys;
+  for (const auto& f : functions) keys.functions[f];
+  ASSIGN_OR_RETURN(std::string default_key, ReadKeyFile(data_dir / kDefaultKeyFile));
+  ASSIGN_OR_RETURN(keys.master, ReadKeyFile(data_dir / kMasterKeyFile));
+  keys.host[std::string(kDefaultKeyName)] = default_key;
+  RETURN_IF_ERROR(LoadKeysJson(data_dir / kKeysFile, functions, keys));
+  if (default_key.empty()) keys.host.erase(std::string(kDefaultKeyName));
+  return keys;
 }
 
 FileKeyStore::FileKeyStore(FileKeyStoreOptions opts, KeySet keys)

@@ -35,6 +35,11 @@ class FileKeyStore final : public KeyStore {
   // empty. InvalidArgument for a malformed keys.json; IoError when a file cannot be written.
   static Result<std::unique_ptr<FileKeyStore>> Open(FileKeyStoreOptions opts);
 
+  // The keys kept in `data_dir` as they are, for copying them elsewhere: nothing is generated
+  // or written, and a missing file is a missing key. InvalidArgument for a malformed keys.json.
+  static Result<KeySet> ReadKeys(const std::filesystem::path& data_dir,
+                                 const std::vector<std::string>& functions = {"jobs"});
+
   // The host's "default" key and the master key, as they are now.
   std::string default_key() const;
   std::string master_key() const;

@@ -38,6 +38,7 @@
 #include "daemon/process_metrics.h"
 #include "daemon/self_signed_cert.h"
 #include "daemon/settings.h"
+#include "daemon/store_key_store.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/local_job_service.h"
 #include "dispatch/log_shipper.h"
@@ -213,12 +214,6 @@ int Serve(const ServeOptions& opts) {
   // One daemon per data dir, held until this function returns (the process's life).
   auto data_lock = DataDirLock::Acquire(data);
   if (!data_lock.ok()) return Die(log, data_lock.status().message());
-  FileKeyStoreOptions kopts;
-  kopts.data_dir = data;
-  kopts.pinned_default_key = settings->function_key;
-  auto opened_keys = FileKeyStore::Open(kopts);
-  if (!opened_keys.ok()) return Die(log, "keys: " + opened_keys.status().ToString());
-  std::shared_ptr<FileKeyStore> keys = std::move(opened_keys).value();
   // An api node starts no container: it needs no OCI runtime (nor seccomp profile, nor images).
   std::string runtime_binary = runs_jobs ? FindRuntimeBinary(settings->runtime) : "";
   if (runs_jobs && runtime_binary.empty()) {
@@ -249,6 +244,24 @@ int Serve(const ServeOptions& opts) {
     trigger_store = postgres = opened->get();
     engine = std::move(opened).value();
     log.Info("store: PostgreSQL (StoreConnection)");
+  }
+  // Keys: files in the data dir on a single node; with PostgreSQL, rows every node shares
+  // (mirrored into the data dir's key files for the CLI on this machine).
+  std::shared_ptr<KeyStore> keys;
+  if (postgres == nullptr) {
+    FileKeyStoreOptions kopts;
+    kopts.data_dir = data;
+    kopts.pinned_default_key = settings->function_key;
+    auto opened_keys = FileKeyStore::Open(kopts);
+    if (!opened_keys.ok()) return Die(log, "keys: " + opened_keys.status().ToString());
+    keys = std::move(opened_keys).value();
+  } else {
+    StoreKeyStoreOptions kopts;
+    kopts.pinned_default_key = settings->function_key;
+    kopts.mirror_dir = data;
+    auto opened_keys = StoreKeyStore::Open(*postgres, kopts);
+    if (!opened_keys.ok()) return Die(log, "keys: " + opened_keys.status().ToString());
+    keys = std::move(opened_keys).value();
   }
   // Every part uses the store through the observer, which feeds the metrics and live events.
   PrometheusMetrics metrics;

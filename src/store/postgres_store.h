@@ -36,8 +36,10 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "store/log_archive.h"
+#include "store/key_rows.h"
 #include "store/pg_connection.h"
 #include "store/store.h"
+#include "store/store_import.h"
 #include "store/trigger_store.h"
 
 namespace berth {
@@ -52,7 +54,7 @@ struct PostgresStoreOptions {
   int submitters = 2;
 };
 
-class PostgresStore : public Store, public TriggerStore, public LogArchive {
+class PostgresStore : public Store, public TriggerStore, public LogArchive, public KeyRows, public StoreImport {
  public:
   // Connects with `conninfo` (a libpq URI or key=value string; passwords the libpq ways: in
   // the string, PGPASSWORD, PGPASSFILE), migrates the schema, and starts the submitter and
@@ -126,6 +128,18 @@ class PostgresStore : public Store, public TriggerStore, public LogArchive {
   Result<uint64_t> StoredLogEnd(std::string_view job_id) override;
   Result<LogChunk> ReadLogFrom(std::string_view job_id, uint64_t offset, size_t max_bytes) override;
   Result<JobLog> ReadLogTail(std::string_view job_id, size_t max_bytes) override;
+
+  // KeyRows (postgres_keys.cc).
+  Result<std::vector<KeyRow>> ListKeyRows() override;
+  Result<bool> PutKeyRow(std::string_view scope, std::string_view name,
+                         std::string_view value) override;
+  Result<std::string> InsertKeyRowIfAbsent(std::string_view scope, std::string_view name,
+                                           std::string_view value) override;
+  Status DeleteKeyRow(std::string_view scope, std::string_view name) override;
+
+  // StoreImport (postgres_import.cc).
+  Status ImportJob(const ImportedJob& imported) override;
+  Status ImportSchedule(const ScheduleRecord& schedule) override;
 
   // Group-commit transactions committed so far, for tests and metrics.
   uint64_t commits() const { return commits_.load(); }

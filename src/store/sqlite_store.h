@@ -25,6 +25,7 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "store/log_archive.h"
+#include "store/key_rows.h"
 #include "store/store.h"
 #include "store/terminal_job_cache.h"
 #include "store/trigger_store.h"
@@ -47,7 +48,7 @@ struct SqliteStoreOptions {
   std::string vfs;
 };
 
-class SqliteStore : public Store, public TriggerStore, public LogArchive {
+class SqliteStore : public Store, public TriggerStore, public LogArchive, public KeyRows {
  public:
   // Opens (creating if missing, mode 0600: it holds secrets) the database at `db_path` and its
   // schema, and starts the writer thread. FailedPrecondition when the schema is newer than ours.
@@ -112,6 +113,14 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive {
   Result<uint64_t> StoredLogEnd(std::string_view job_id) override;
   Result<LogChunk> ReadLogFrom(std::string_view job_id, uint64_t offset, size_t max_bytes) override;
   Result<JobLog> ReadLogTail(std::string_view job_id, size_t max_bytes) override;
+
+  // KeyRows (sqlite_keys.cc).
+  Result<std::vector<KeyRow>> ListKeyRows() override;
+  Result<bool> PutKeyRow(std::string_view scope, std::string_view name,
+                         std::string_view value) override;
+  Result<std::string> InsertKeyRowIfAbsent(std::string_view scope, std::string_view name,
+                                           std::string_view value) override;
+  Status DeleteKeyRow(std::string_view scope, std::string_view name) override;
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
