@@ -35,8 +35,8 @@
 #include "common/mutex.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
-#include "store/log_archive.h"
 #include "store/key_rows.h"
+#include "store/log_archive.h"
 #include "store/pg_connection.h"
 #include "store/store.h"
 #include "store/store_import.h"
@@ -54,7 +54,11 @@ struct PostgresStoreOptions {
   int submitters = 2;
 };
 
-class PostgresStore : public Store, public TriggerStore, public LogArchive, public KeyRows, public StoreImport {
+class PostgresStore : public Store,
+                      public TriggerStore,
+                      public LogArchive,
+                      public KeyRows,
+                      public StoreImport {
  public:
   // Connects with `conninfo` (a libpq URI or key=value string; passwords the libpq ways: in
   // the string, PGPASSWORD, PGPASSFILE), migrates the schema, and starts the submitter and
