@@ -46,7 +46,8 @@ Result<std::multimap<std::string, QueueMessage>> AllMessages(
 
 // Copies job `id`'s log from `from` to `logs`; returns the bytes copied. The archive keeps a
 // chunk it has already once, so a copy run again adds nothing.
-Result<int64_t> CopyLog(const CopySource& from, LogArchive& logs, const std::string& id) {
+Result<int64_t> CopyLog(const CopySource& from, LogArchive& logs, const std::string& id,
+                        uint64_t keep_bytes) {
   int64_t bytes = 0;
   uint64_t offset = 0;
   for (;;) {
@@ -62,7 +63,8 @@ Result<int64_t> CopyLog(const CopySource& from, LogArchive& logs, const std::str
       data.remove_prefix(dropped->header_bytes);
     }
     if (!data.empty()) {
-      RETURN_IF_ERROR(logs.AppendLog(id, at, data).WithContext("copy the log of job " + id));
+      RETURN_IF_ERROR(
+          logs.AppendLog(id, at, data, keep_bytes).WithContext("copy the log of job " + id));
       bytes += static_cast<int64_t>(data.size());
     }
     offset = chunk.next_offset;
@@ -141,7 +143,7 @@ Status CopyJobs(const CopySource& from, const CopyDestination& to, const StoreCo
       report.messages += static_cast<int64_t>(imported.messages.size());
     }
     if (to.logs != nullptr && from.read_log) {
-      ASSIGN_OR_RETURN(int64_t bytes, CopyLog(from, *to.logs, id));
+      ASSIGN_OR_RETURN(int64_t bytes, CopyLog(from, *to.logs, id, opts.log_keep_bytes));
       if (bytes > 0) ++report.logs;
       report.log_bytes += bytes;
     }

@@ -39,6 +39,8 @@ struct StoreCopyOptions {
   // The job queues (JobQueueName) whose messages move; each one's poison queue
   // (`<queue>-poison`) moves too. Default {"jobs"}, berth's default queue.
   std::vector<std::string> queues = {"jobs"};
+  // The most of each job's log the destination keeps (its nodes' JobLogMaxBytes).
+  uint64_t log_keep_bytes = 64 << 20;
   // Called after each job with (jobs done, jobs in all); may be empty.
   std::function<void(int64_t done, int64_t total)> progress;
 };

@@ -40,7 +40,8 @@ class ScopedDir {
 class MemoryLogArchive : public LogArchive {
  public:
   explicit MemoryLogArchive(Store& store) : store_(store) {}
-  Status AppendLog(std::string_view job_id, uint64_t offset, std::string_view data) override {
+  Status AppendLog(std::string_view job_id, uint64_t offset, std::string_view data,
+                   uint64_t /*keep_bytes*/) override {
     RETURN_IF_ERROR(store_.GetJob(job_id).status());
     Log& log = logs_[std::string(job_id)];
     if (log.text.empty() && log.start == 0) log.start = offset;
