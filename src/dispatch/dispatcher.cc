@@ -56,6 +56,7 @@ Status Dispatcher::Start() {
   starters_ = std::make_unique<ThreadPool>(opts_.start_threads);
   pullers_ = std::make_unique<ThreadPool>(opts_.pull_threads);
   Reconcile();
+  reconciled_.store(true);
   loop_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -162,6 +163,30 @@ void Dispatcher::Fence() {
                {"owner", job.ok() ? job->node : ""}});
     } else if (!st.IsNotFound()) {
       LogError("fence: kill", {{"job", id}, {"error", st.ToString()}});
+    }
+  }
+}
+
+void Dispatcher::RecoverExits() {
+  // Before Start, Reconcile adopts every job of this node.
+  if (!opts_.shared_store || opts_.node.empty() || !reconciled_.load()) return;
+  auto jobs = store_.ListNodeJobs(opts_.node, {JobState::kRunning});
+  if (!jobs.ok()) {
+    LogWarn("recover exits: list this node's running jobs", {{"error", jobs.status().ToString()}});
+    return;
+  }
+  for (const JobRecord& job : *jobs) {
+    {
+      MutexLock lock(mu_);
+      if (watching_.count(job.id) || starting_.count(job.id)) continue;
+      ++active_;
+    }
+    LogInfo("recover exits: watching a running job again", {{"job", job.id}});
+    if (Status st = WatchJob(job.id); st.ok()) {
+      Supervise(job);
+    } else {
+      ReleaseSlot();
+      LogWarn("recover exits: watch", {{"job", job.id}, {"error", st.ToString()}});
     }
   }
 }

@@ -123,6 +123,11 @@ class Dispatcher {
   // jobs keep running: nobody else runs them again.
   void StopRerunnable();
 
+  // After a lapse, once the lease is held again (after Fence): watches again this node's
+  // Running jobs that nobody watches — their end came while the store could not take it — so
+  // that the end their monitor recorded reaches the store (and an OnFailure job is retried).
+  void RecoverExits();
+
  private:
   // A claimed message and its lease: renewed until `held` turns false.
   struct Claim {
@@ -183,6 +188,7 @@ class Dispatcher {
   std::set<std::string> rerunnable_ GUARDED_BY(mu_);  // watched OnFailure jobs
   std::set<std::string> lease_lost_ GUARDED_BY(mu_);  // killed by StopRerunnable
   std::atomic<bool> lease_held_{true};
+  std::atomic<bool> reconciled_{false};  // Start adopted this node's jobs (RecoverExits waits)
   std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> starters_;

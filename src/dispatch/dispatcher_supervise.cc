@@ -120,6 +120,9 @@ void Dispatcher::OnExit(const std::string& id, const Outcome& outcome) {
   if (!job.ok()) {
     LogError("exit not recorded: the job cannot be read",
              {{"job", id}, {"error", job.status().ToString()}});
+    // RecoverExits reports it once the store is back: with the same reason.
+    MutexLock lock(mu_);
+    if (lease_lost) lease_lost_.insert(id);
   }
   OutcomeVerdict v = Judge(outcome);
   if (canceled) {

@@ -92,7 +92,10 @@ void NodeKeeper::Tick() {
   if (held_ && Lapsed(now)) {
     held_ = false;
     healthy_since_.reset();
-    if (dispatcher_ != nullptr) dispatcher_->SetLeaseHeld(false);
+    if (dispatcher_ != nullptr) {
+      dispatcher_->SetLeaseHeld(false);
+      dispatcher_->StopRerunnable();
+    }
     LogWarn("node lease lapsed: claiming nothing until a heartbeat succeeds",
             {{"node", opts_.node}});
   }
@@ -101,6 +104,7 @@ void NodeKeeper::Tick() {
     // Back (or first start): containers of jobs taken meanwhile go before any claim.
     if (dispatcher_ != nullptr) {
       dispatcher_->Fence();
+      dispatcher_->RecoverExits();
       dispatcher_->SetLeaseHeld(true);
     }
     held_ = true;

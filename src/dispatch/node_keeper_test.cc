@@ -288,6 +288,29 @@ TEST_P(NodeKeeperTest, ANodeWhoseLeaseLapsedClaimsNothingUntilItHeartbeatsAgain)
   EXPECT_EQ(Job(id).node, "node-a");
 }
 
+// The store is out for everyone longer than the lease: the node stops its OnFailure job at the
+// lapse (another node could have run it again), and the store cannot take that end. Once the
+// store is back and the node holds its lease again, the end reaches the store and the job is
+// retried: it is not left Running with no container.
+TEST_P(NodeKeeperTest, AnOnFailureJobStoppedAtALapseIsRetriedOnceTheStoreIsBack) {
+  TestNode& a = StartNode("node-a");
+  std::string id = Submit(Spec(RestartPolicy::kOnFailure));
+  ASSERT_TRUE(Eventually([&] { return Job(id).state == JobState::kRunning; }));
+  a.cut_off = true;
+  Pass(kNodeLease, {&a});
+  EXPECT_FALSE(a.keeper->lease_held());
+  ASSERT_TRUE(Eventually([&] { return a.runtime.stops().size() == 1; }));
+  EXPECT_EQ(a.runtime.stops()[0], "KILL " + id);
+  EXPECT_EQ(Job(id).state, JobState::kRunning) << "the store could not take the end";
+  a.cut_off = false;
+  a.keeper->Tick();
+  ASSERT_TRUE(a.keeper->lease_held());
+  ASSERT_TRUE(Eventually([&] { return Job(id).history.size() == 1; }));
+  JobRecord job = Job(id);
+  EXPECT_NE(job.state, JobState::kFailed);
+  EXPECT_NE(job.history[0].reason.find("NodeLost"), std::string::npos) << job.history[0].reason;
+}
+
 TEST_P(NodeKeeperTest, ACancelWrittenToTheStoreReachesTheNodeThatRunsTheJob) {
   TestNode& a = StartNode("node-a");
   a.runtime.set_jobs_obey_sigterm(false);
