@@ -120,7 +120,7 @@ class Dispatcher {
   // the containers of this node's OnFailure jobs, which another node may run again as soon as it
   // records this node lost. Their ends are recorded (when the store can be reached) with a
   // reason starting "NodeLost:", so that a job still this node's is retried as usual. The other
-  // jobs keep running: nobody else runs them again.
+  // jobs keep running: nobody else runs them again. Nothing on a store no other node shares.
   void StopRerunnable();
 
   // After a lapse, once the lease is held again (after Fence): watches again this node's

@@ -36,6 +36,8 @@ void Dispatcher::Supervise(const JobRecord& job) {
 }
 
 void Dispatcher::StopRerunnable() {
+  // Alone on its store, nobody else runs this node's jobs: nothing to fence against.
+  if (!opts_.shared_store) return;
   std::vector<std::string> ids;
   {
     MutexLock lock(mu_);
