@@ -72,9 +72,11 @@ curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
   --data-binary "@$work/manifest.json" "http://$host/v2/bench/manifests/v1" -o /dev/null
 sync
 
+# The image commands only work on a data dir berth made: an empty image store stands for one.
+mkdir -p "$work/berth-data/images"
 now() { date +%s.%N; }
 t0=$(now)
-"$BERTH_BIN" image pull --data-dir "$work/berth-data" "$host/bench:v1" >"$work/berth.out" 2>&1
+"$BERTH_BIN" image pull --data-dir "$work/berth-data" "$host/bench:v1" >"$work/berth.out" 2>&1 || { echo "pull: berth image pull failed:" >&2; tail -5 "$work/berth.out" >&2; exit 1; }
 t1=$(now)
 berth_s=$(echo "$t1 - $t0" | bc -l)
 
