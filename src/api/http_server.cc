@@ -523,6 +523,11 @@ struct HttpServer::Impl {
             });
             return;
           }
+          // Answers are written in pieces (a stream's head, chunks and last chunk): with
+          // Nagle's algorithm on, each piece after the first waits for the client's delayed
+          // acknowledgement (40 ms on Linux). Every write here is a whole message part.
+          beast::error_code nodelay_ec;
+          socket.set_option(tcp::no_delay(true), nodelay_ec);
           if (shared->connections.load() >= shared->opts.max_connections) {
             Reject(std::move(socket), tls.has_value());
           } else if (tls) {
