@@ -76,8 +76,9 @@ class Monitor {
   std::string RuntimeError() const;
   void Supervise(int out_read, int sig_fd);
   void Report(const std::string& line);
-  // Publishes monitor.json: our pid and start time, and the container's pid once known.
-  Status WriteMonitorRecord();
+  // Publishes monitor.json: our pid and start time, and the container's pid once known;
+  // `durable`: synced to disk.
+  Status WriteMonitorRecord(bool durable = true);
 
   ShimOptions opts_;
   JobFiles files_;
@@ -93,11 +94,12 @@ class Monitor {
   Outcome outcome_ = Exited{0};
 };
 
-Status Monitor::WriteMonitorRecord() {
+Status Monitor::WriteMonitorRecord(bool durable) {
   nlohmann::json mon = {{"pid", ::getpid()},
                         {"startTime", ProcessStartTime(::getpid()).value_or(0)},
                         {"containerPid", container_pid_ > 0 ? container_pid_ : 0}};
-  return WriteFileAtomic(files_.monitor(), mon.dump());
+  return durable ? WriteFileAtomic(files_.monitor(), mon.dump())
+                 : WriteFileReplace(files_.monitor(), mon.dump());
 }
 
 void Monitor::Report(const std::string& line) {
@@ -128,7 +130,9 @@ Status DropEnvironment(const std::filesystem::path& path) {
     return Status::Ok();
   }
   process->erase("env");
-  return WriteFileAtomic(path, config.dump(), 0600);
+  // Not synced: a sync does not scrub the old file's blocks either, and the job's next run
+  // writes its bundle anew.
+  return WriteFileReplace(path, config.dump(), 0600);
 }
 
 int Monitor::Refuse(const std::string& msg) {
@@ -519,39 +523,40 @@ int Monitor::Run() {
   UniqueFd out_read(out_fds[0]);
   UniqueFd out_write(out_fds[1]);
 
-  int rc =
-      RunRuntime({"create", "--bundle", bundle, "--pid-file", files_.pid_file().string(), opts_.id},
-                 out_write.get(), out_write.get());
+  // One runtime exec creates and starts the container (`run --detach`): a `create` and a
+  // `start` cost a second exec of the runtime on every start. The container's init is ours
+  // once the runtime exits (we are the subreaper), so its exit reaches Supervise either way.
+  int rc = RunRuntime(
+      {"run", "--detach", "--bundle", bundle, "--pid-file", files_.pid_file().string(), opts_.id},
+      out_write.get(), out_write.get());
   out_write.Reset();  // the container holds the write end: EOF once it and its children end
   if (rc != 0) {
     std::string why = RuntimeError();
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
-    if (!CreateFailureIsTransient(why)) return Refuse("runtime create failed: " + why);
-    return Fail("runtime create failed: " + why);
+    if (!CreateFailureIsTransient(why)) return Refuse("runtime run failed: " + why);
+    return Fail("runtime run failed: " + why);
   }
   auto pid_text = ReadFile(files_.pid_file());
   container_pid_ = pid_text.ok() ? std::atoi(pid_text->c_str()) : -1;
-  if (container_pid_ <= 0) return Fail("runtime create left no pid file");
-  // The container's process holds its environment now: its values (secureEnvironmentVariables
-  // among them) leave the disk. A later run of the job writes a new bundle.
-  for (const auto& config : {files_.config(), opts_.runtime_root / opts_.id / "config.json"}) {
-    if (Status st = DropEnvironment(config); !st.ok())
-      Log("drop the environment: " + st.ToString());
+  if (container_pid_ <= 0) {
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+    return Fail("runtime run left no pid file");
   }
-
-  if (Status st = WriteMonitorRecord(); !st.ok()) {
+  // The record gains the container's pid. Not synced: a machine crash ends the container too,
+  // and the first record (synced) already tells a restarted daemon this attempt ran.
+  if (Status st = WriteMonitorRecord(/*durable=*/false); !st.ok()) {
     ::kill(container_pid_, SIGKILL);
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
     return Fail("write monitor record: " + st.ToString());
   }
-  if (RunRuntime({"start", opts_.id}, -1, -1) != 0) {
-    std::string why = RuntimeError();
-    ::kill(container_pid_, SIGKILL);
-    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
-    ::unlink(files_.monitor().c_str());
-    return Fail("runtime start failed: " + why);
-  }
   Report("OK " + std::to_string(container_pid_));
+  // The container's process holds its environment now: its values (secureEnvironmentVariables
+  // among them) leave the disk before any of the job's output is read. A later run of the job
+  // writes a new bundle.
+  for (const auto& config : {files_.config(), opts_.runtime_root / opts_.id / "config.json"}) {
+    if (Status st = DropEnvironment(config); !st.ok())
+      Log("drop the environment: " + st.ToString());
+  }
 
   Supervise(out_read.get(), sig_fd.get());
   ::fsync(log_fd_.get());

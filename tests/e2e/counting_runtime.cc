@@ -22,7 +22,7 @@ CountingRuntime::CountingRuntime(bool hang_first_create) {
          "  esac\n"
          "  last=$a\n"
          "done\n"
-         "if [ \"$verb\" = create ]; then\n";
+         "if [ \"$verb\" = create ] || [ \"$verb\" = run ]; then\n";
   if (hang_first_create) {
     out << "  if mkdir \"" << dir_.string()
         << "/hung-$last\" 2>/dev/null; then sleep 30; exit 1; fi\n";

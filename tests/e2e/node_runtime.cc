@@ -35,7 +35,7 @@ NodeRuntime::NodeRuntime(std::string node, bool hang_marked) : node_(std::move(n
          "  case \"$a\" in --bundle=*) bundle=${a#--bundle=};; esac\n"
          "  prev=$a; last=$a\n"
          "done\n"
-         "if [ \"$verb\" = create ]; then\n"
+         "if [ \"$verb\" = create ] || [ \"$verb\" = run ]; then\n"
          "  echo \"$(date +%s%N) "
       << node_ << " $last\" >> \"" << log_.string() << "\"\n";
   if (hang_marked) {
