@@ -6,7 +6,7 @@ Baseline, same run: the same N `crun run`s of the same bundle (berth's config.js
 the jobs, overlay rootfs of the same image layer, one bundle per lane) in a shell loop with 2 in
 parallel, inside a private mount namespace with the hybrid host's cgroup2 mount hidden.
 
-Target: berth's jobs/s >= 0.5x the loop's.
+Target: berth's jobs/s >= 0.8x the loop's (issue 9, raised from 0.5x).
 Env: P3_JOBS (1000; 100 quick), P3_CLIENTS (16), P3_MAX_CONCURRENT (unset: berth's default).
 """
 import json
@@ -143,8 +143,8 @@ def main():
 
     ratio = berth_rate / crun_rate
     rows = [
-        c.row(f"P3 throughput, {n} trivial jobs at once", berth_rate, crun_rate, "≥ 0.5× loop",
-              ratio >= 0.5, unit="jobs/s", ratio=ratio,
+        c.row(f"P3 throughput, {n} trivial jobs at once", berth_rate, crun_rate, "≥ 0.8× loop",
+              ratio >= 0.8, unit="jobs/s", ratio=ratio,
               baseline_name="crun run loop, 2 in parallel"),
     ]
     details = {

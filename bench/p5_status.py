@@ -2,7 +2,7 @@
 """P5 — status reads: GET /api/jobs/{id} of a finished job with wrk (64 connections), against
 GET /healthz on the same server.
 
-Target: >= 0.5x the healthz rate.
+Target: >= 0.9x the healthz rate (issue 9, raised from 0.5x).
 Env: P5_SECONDS (10; 3 quick), P5_CONNECTIONS (64), P5_THREADS (2).
 """
 import os
@@ -49,7 +49,7 @@ def main():
     ratio = st["ok_rps"] / health["ok_rps"]
     rows = [
         c.row("P5 status reads/s (GET /api/jobs/{id}, finished)", st["ok_rps"], health["ok_rps"],
-              "≥ 0.5× healthz", ratio >= 0.5, unit="req/s", ratio=ratio,
+              "≥ 0.9× healthz", ratio >= 0.9, unit="req/s", ratio=ratio,
               baseline_name="GET /healthz"),
         c.row("P5 status read p99 latency", st["p99_ms"], health["p99_ms"], "(info)", None,
               unit="ms", baseline_name="GET /healthz p99"),

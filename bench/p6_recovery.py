@@ -12,8 +12,8 @@ dir. Measured from the restart (spawn of the new process):
     (none marked MonitorLost), and one container killed by hand gets its exit recorded by the
     restarted daemon.
 
-Targets: serving <= 1 s; all N adopted <= 2 s.
-Env: P6_JOBS (500; 50 quick).
+Targets (issue 9, raised): with 1,000 running, serving <= 200 ms; all adopted <= 500 ms.
+Env: P6_JOBS (1000; 50 quick).
 """
 import os
 import signal
@@ -30,7 +30,7 @@ JOB = {"image": "busybox", "command": ["/bin/sleep", "3600"]}
 def main():
     c.set_scenario("P6")
     c.check_berth()
-    n = c.env_int("P6_JOBS", 500, 50)
+    n = c.env_int("P6_JOBS", 1000, 50)
     work = c.make_workdir("p6")
     srv = c.Server(work, {"MaxConcurrentJobs": str(max(n, 16))}).start()
     db = srv.db()
@@ -98,10 +98,10 @@ def main():
     srv.cleanup()
 
     rows = [
-        c.row(f"P6 restart → serving ({n} running)", t_serving * 1000, None, "≤ 1,000 ms",
-              t_serving <= 1.0, unit="ms"),
+        c.row(f"P6 restart → serving ({n} running)", t_serving * 1000, None, "≤ 200 ms",
+              t_serving <= 0.2, unit="ms"),
         c.row(f"P6 restart → all {n} adopted", t_adopted * 1000 if t_adopted is not None else None,
-              None, "≤ 2,000 ms", t_adopted is not None and t_adopted <= 2.0, unit="ms",
+              None, "≤ 500 ms", t_adopted is not None and t_adopted <= 0.5, unit="ms",
               note="" if t_adopted is not None else f"only {max_pidfds} monitors watched"),
     ]
     details = {
