@@ -312,6 +312,16 @@ TEST_F(IsolationTest, AFollowerOfATrimmedLogNeitherSkipsNorRepeats) {
 namespace berth::e2e {
 namespace {
 
+// The job's root is an overlay mounted `volatile`: its upper dir is thrown away after the job,
+// so the unmount at the job's end does not sync the data dir's whole filesystem.
+TEST_F(IsolationTest, TheRootOverlayIsVolatile) {
+  json body = Run(Busybox("awk '$5 == \"/\"' /proc/self/mountinfo"));
+  ASSERT_EQ(body["httpStatus"], 200) << body.dump();
+  std::string logs = body.value("logs", "");
+  EXPECT_NE(logs.find(" - overlay "), std::string::npos) << logs;
+  EXPECT_NE(logs.find("volatile"), std::string::npos) << logs;
+}
+
 TEST(IsolationUpperCapTest, WritesToTheRootStopAtJobUpperDirMaxBytes) {
   if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
   BerthProcess berth(nlohmann::json{{"JobUpperDirMaxBytes", 1 << 20}});
