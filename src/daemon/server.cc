@@ -326,6 +326,14 @@ int Serve(const ServeOptions& opts) {
   // Other nodes may share a PostgreSQL store: ownership is checked on every write, and fencing
   // runs. On SQLite this node is the only one.
   dopts.shared_store = !settings->store_connection.empty();
+  // The API serves while the jobs the last daemon left running are adopted (a thousand take a
+  // moment); each adopted one is named once they all are. Declared before the dispatcher, which
+  // reads it from its own thread.
+  std::vector<JobRecord> unfinished_at_start;
+  dopts.reconcile_in_background = true;
+  dopts.on_reconciled = [&log, &store, &unfinished_at_start, node_id] {
+    LogAdopted(log, store, unfinished_at_start, node_id);
+  };
   // With AzureWebJobsStorage the job queue lives in that Storage account: the dispatcher and
   // the submit path see the store through the Azure queue decorator (the local queue becomes
   // its outbox).
@@ -556,7 +564,10 @@ int Serve(const ServeOptions& opts) {
   // Every job change the store accepts is a log line; the jobs whose containers outlived the
   // last daemon are named as this one adopts them.
   uint64_t job_lines = events.Subscribe(JobEventLogger(log));
-  auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
+  if (auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
+      unfinished.ok()) {
+    unfinished_at_start = std::move(*unfinished);
+  }
   if (azure_store) {
     azure_store->SetOnRelayed([d = dispatcher.get()] {
       if (d != nullptr) d->Wake();
@@ -566,7 +577,6 @@ int Serve(const ServeOptions& opts) {
   if (Status st = keeper.Start(); !st.ok()) log.Warn(st.message());
   if (dispatcher) {
     if (Status st = dispatcher->Start(); !st.ok()) return Die(log, st.ToString());
-    if (unfinished.ok()) LogAdopted(log, store, *unfinished, node_id);
   }
   if (shipper) shipper->Start();
   sweeper.Start();

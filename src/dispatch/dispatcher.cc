@@ -55,9 +55,16 @@ Dispatcher::~Dispatcher() { Stop(); }
 Status Dispatcher::Start() {
   starters_ = std::make_unique<ThreadPool>(opts_.start_threads);
   pullers_ = std::make_unique<ThreadPool>(opts_.pull_threads);
-  Reconcile();
-  reconciled_.store(true);
-  loop_ = std::thread([this] { Loop(); });
+  auto adopt = [this] {
+    Reconcile();
+    reconciled_.store(true);
+    if (opts_.on_reconciled) opts_.on_reconciled();
+  };
+  if (!opts_.reconcile_in_background) adopt();
+  loop_ = std::thread([this, adopt] {
+    if (opts_.reconcile_in_background) adopt();
+    Loop();
+  });
   return Status::Ok();
 }
 

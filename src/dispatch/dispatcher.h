@@ -77,6 +77,11 @@ struct DispatcherOptions {
   // owner, from before owners were recorded), and Fence runs first. Off (one node on SQLite):
   // every unfinished job in the store is this node's, as before.
   bool shared_store = false;
+  // Start returns at once and the jobs left by the last daemon are adopted on the claim loop's
+  // thread, before it claims anything; `on_reconciled` runs there once they all are. Off: Start
+  // returns once every job is adopted. (A daemon serves its API while it adopts.)
+  bool reconcile_in_background = false;
+  std::function<void()> on_reconciled;
 };
 
 class Dispatcher {
@@ -89,7 +94,7 @@ class Dispatcher {
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   // Re-attaches to the jobs that were starting or running (monitors outlive daemons), then
-  // starts the claim loop.
+  // starts the claim loop (both on the loop's thread with `reconcile_in_background`).
   Status Start();
 
   // Stops claiming, waits for starts in progress, and cancels the runtime's watches (no exit

@@ -2,6 +2,8 @@
 // FakeClock: start, retries and poison, the concurrency cap, adoption and reconciliation.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 
 #include "dispatch/dispatcher_fixture.h"
@@ -169,6 +171,50 @@ TEST_F(DispatcherTest, StartAdoptsRunningJobsAndFailsRunningJobsWithoutAMonitor)
   EXPECT_EQ(StateOf(lost), JobState::kFailed);
   EXPECT_NE(store_->GetJob(lost)->reason.find("MonitorLost"), std::string::npos);
   EXPECT_EQ(dispatcher_->active(), 1);
+  runtime_.Finish(alive, Exited{0});
+  EXPECT_TRUE(Eventually([&] { return StateOf(alive) == JobState::kSucceeded; }));
+  EXPECT_EQ(runtime_.containers(alive), 1);
+}
+
+// In the background (as the daemon runs it, so that its API serves while a thousand jobs are
+// adopted) Start returns at once; nothing new is claimed until every job is adopted.
+TEST_F(DispatcherTest, BackgroundAdoptionLetsStartReturnAndClaimsOnlyAfterIt) {
+  std::string alive = Submit();
+  auto claimed = store_->ClaimMessages("jobs", 10, seconds(60));
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_TRUE(store_->DeleteMessage((*claimed)[0]).ok());
+  JobStatusUpdate pending{JobState::kPending, std::nullopt, "", std::nullopt, std::nullopt, 1};
+  ASSERT_TRUE(store_->UpdateJobStatus(alive, pending).ok());
+  JobStatusUpdate running{JobState::kRunning, std::nullopt, "", clock_.Now(), std::nullopt, 1};
+  ASSERT_TRUE(store_->UpdateJobStatus(alive, running).ok());
+  ASSERT_TRUE(runtime_.Start(alive, store_->GetJob(alive)->spec, nullptr).ok());
+
+  // The listing of the jobs to adopt waits until the test lets it go.
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  faulty_->set_hook([gate](std::string_view op, std::string_view, JobState) {
+    if (op == "ListJobsPage") gate.wait();
+    return Status::Ok();
+  });
+  std::atomic<bool> reconciled{false};
+  opts_.reconcile_in_background = true;
+  opts_.on_reconciled = [&reconciled] { reconciled = true; };
+  auto start = std::async(std::launch::async, [this] { StartDispatcher(); });
+  if (start.wait_for(seconds(2)) != std::future_status::ready) {
+    go.set_value();
+    start.wait();
+    FAIL() << "Start waited for the adoption";
+  }
+  std::string fresh = Submit();
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_FALSE(reconciled.load());
+  EXPECT_EQ(runtime_.start_calls(fresh), 0) << "claimed before the adoption ended";
+  EXPECT_EQ(dispatcher_->active(), 0);
+
+  go.set_value();
+  EXPECT_TRUE(Eventually([&] { return reconciled.load(); }));
+  EXPECT_TRUE(Eventually([&] { return StateOf(fresh) == JobState::kRunning; }));
+  EXPECT_EQ(dispatcher_->active(), 2);
   runtime_.Finish(alive, Exited{0});
   EXPECT_TRUE(Eventually([&] { return StateOf(alive) == JobState::kSucceeded; }));
   EXPECT_EQ(runtime_.containers(alive), 1);
