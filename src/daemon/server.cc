@@ -153,18 +153,6 @@ class StoreNodeDirectory : public NodeDirectory {
   Store& store_;
 };
 
-// Logs "job adopted" for each of `before` (Pending or Running when the daemon started) that
-// runs now: its container outlived the last daemon and this one watches it.
-void LogAdopted(Logger& log, Store& store, const std::vector<JobRecord>& before,
-                const std::string& node) {
-  for (const JobRecord& job : before) {
-    auto now = store.GetJob(job.id);
-    if (now.ok() && now->state == JobState::kRunning && (now->node.empty() || now->node == node)) {
-      log.Info("job adopted", {{"job", job.id}});
-    }
-  }
-}
-
 }  // namespace
 
 int Serve(const ServeOptions& opts) {
@@ -327,12 +315,10 @@ int Serve(const ServeOptions& opts) {
   // runs. On SQLite this node is the only one.
   dopts.shared_store = !settings->store_connection.empty();
   // The API serves while the jobs the last daemon left running are adopted (a thousand take a
-  // moment); each adopted one is named once they all are. Declared before the dispatcher, which
-  // reads it from its own thread.
-  std::vector<JobRecord> unfinished_at_start;
+  // moment); each adopted one is named once they all are.
   dopts.reconcile_in_background = true;
-  dopts.on_reconciled = [&log, &store, &unfinished_at_start, node_id] {
-    LogAdopted(log, store, unfinished_at_start, node_id);
+  dopts.on_reconciled = [&log](const std::vector<std::string>& adopted) {
+    for (const std::string& id : adopted) log.Info("job adopted", {{"job", id}});
   };
   // With AzureWebJobsStorage the job queue lives in that Storage account: the dispatcher and
   // the submit path see the store through the Azure queue decorator (the local queue becomes
@@ -564,10 +550,6 @@ int Serve(const ServeOptions& opts) {
   // Every job change the store accepts is a log line; the jobs whose containers outlived the
   // last daemon are named as this one adopts them.
   uint64_t job_lines = events.Subscribe(JobEventLogger(log));
-  if (auto unfinished = store.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
-      unfinished.ok()) {
-    unfinished_at_start = std::move(*unfinished);
-  }
   if (azure_store) {
     azure_store->SetOnRelayed([d = dispatcher.get()] {
       if (d != nullptr) d->Wake();

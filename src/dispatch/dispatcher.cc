@@ -56,9 +56,9 @@ Status Dispatcher::Start() {
   starters_ = std::make_unique<ThreadPool>(opts_.start_threads);
   pullers_ = std::make_unique<ThreadPool>(opts_.pull_threads);
   auto adopt = [this] {
-    Reconcile();
+    std::vector<std::string> adopted = Reconcile();
     reconciled_.store(true);
-    if (opts_.on_reconciled) opts_.on_reconciled();
+    if (opts_.on_reconciled) opts_.on_reconciled(adopted);
   };
   if (!opts_.reconcile_in_background) adopt();
   loop_ = std::thread([this, adopt] {
@@ -198,12 +198,13 @@ void Dispatcher::RecoverExits() {
   }
 }
 
-void Dispatcher::Reconcile() {
+std::vector<std::string> Dispatcher::Reconcile() {
+  std::vector<std::string> adopted_ids;
   if (opts_.shared_store) Fence();
   auto jobs = store_.ListJobs({JobState::kPending, JobState::kRunning}, 1'000'000);
   if (!jobs.ok()) {
     LogError("reconcile: list unfinished jobs", {{"error", jobs.status().ToString()}});
-    return;
+    return adopted_ids;
   }
   for (const JobRecord& job : *jobs) {
     // On a shared store another node's jobs are that node's business (or its loss's).
@@ -227,6 +228,9 @@ void Dispatcher::Reconcile() {
                     [&] { return store_.UpdateJobStatus(job.id, running); });
       }
       Supervise(adopted);
+      MutexLock lock(mu_);
+      // A monitor found dead had its end recorded already (and is watched no more).
+      if (watching_.count(job.id)) adopted_ids.push_back(job.id);
       continue;
     }
     ReleaseSlot();
@@ -242,6 +246,7 @@ void Dispatcher::Reconcile() {
     }
     // A Pending job without a monitor never started: its message is redelivered.
   }
+  return adopted_ids;
 }
 
 void Dispatcher::Loop() {

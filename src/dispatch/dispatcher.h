@@ -78,10 +78,11 @@ struct DispatcherOptions {
   // every unfinished job in the store is this node's, as before.
   bool shared_store = false;
   // Start returns at once and the jobs left by the last daemon are adopted on the claim loop's
-  // thread, before it claims anything; `on_reconciled` runs there once they all are. Off: Start
-  // returns once every job is adopted. (A daemon serves its API while it adopts.)
+  // thread, before it claims anything. Off: Start returns once every job is adopted. (A daemon
+  // serves its API while it adopts.)
   bool reconcile_in_background = false;
-  std::function<void()> on_reconciled;
+  // Told, once start-up's adoption is done, the jobs whose running monitors were adopted.
+  std::function<void(const std::vector<std::string>& adopted)> on_reconciled;
 };
 
 class Dispatcher {
@@ -165,7 +166,8 @@ class Dispatcher {
   void Supervise(const JobRecord& job);
   void StopJob(const std::string& id);
   void ReleaseSlot();
-  void Reconcile();
+  // Adopts this node's unfinished jobs; the ids of those whose monitors run.
+  std::vector<std::string> Reconcile();
   // The owner a status write expects (shared_store), and the owner a claim records.
   std::optional<std::string> ExpectOwner() const;
   std::optional<std::string> RecordOwner() const;

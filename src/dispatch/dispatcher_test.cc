@@ -197,8 +197,12 @@ TEST_F(DispatcherTest, BackgroundAdoptionLetsStartReturnAndClaimsOnlyAfterIt) {
     return Status::Ok();
   });
   std::atomic<bool> reconciled{false};
+  std::vector<std::string> adopted;
   opts_.reconcile_in_background = true;
-  opts_.on_reconciled = [&reconciled] { reconciled = true; };
+  opts_.on_reconciled = [&](const std::vector<std::string>& ids) {
+    adopted = ids;
+    reconciled = true;
+  };
   auto start = std::async(std::launch::async, [this] { StartDispatcher(); });
   if (start.wait_for(seconds(2)) != std::future_status::ready) {
     go.set_value();
@@ -212,7 +216,8 @@ TEST_F(DispatcherTest, BackgroundAdoptionLetsStartReturnAndClaimsOnlyAfterIt) {
   EXPECT_EQ(dispatcher_->active(), 0);
 
   go.set_value();
-  EXPECT_TRUE(Eventually([&] { return reconciled.load(); }));
+  ASSERT_TRUE(Eventually([&] { return reconciled.load(); }));
+  EXPECT_EQ(adopted, std::vector<std::string>{alive});
   EXPECT_TRUE(Eventually([&] { return StateOf(fresh) == JobState::kRunning; }));
   EXPECT_EQ(dispatcher_->active(), 2);
   runtime_.Finish(alive, Exited{0});
