@@ -1,6 +1,7 @@
 #include "shim/shim.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -355,6 +356,9 @@ std::string Monitor::RuntimeError() const {
 }
 
 void Monitor::Supervise(int out_read, int sig_fd) {
+  // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
+  // kernel before the wait, which lasts as long as the job.
+  ::malloc_trim(0);
   bool pipe_open = true;
   LogEscaper escaper;
   struct timespec deadline {};
