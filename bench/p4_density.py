@@ -6,7 +6,9 @@ the anonymous memory (RssAnon) of every process outside the benchmark's cgroups 
 compilers and other work starting or ending on a shared machine do not count (median of 5
 samples); the drop is taken from the mean of "before submitting" and "after every job was
 stopped and cleaned up" (cancels a steady drift) to "all N report Running, plus 3 s of
-settling". The raw MemAvailable figures are in the details; and the daemon's RSS
+settling". The raw MemAvailable figures are in the details. Cross-checks: the memory charged
+to memory cgroups per job (with and without the file page cache; split into anon, kernel,
+file and shmem in the details); and the daemon's RSS
 with all N running. Baseline: M `podman run -d` sleeping containers (runc, cgroupfs, conmon),
 measured the same way.
 
@@ -65,6 +67,38 @@ def cgroup_memory_kib(names):
     return total // 1024
 
 
+def memcg_parts_kib(path):
+    """What a v1 memory cgroup (with its children) is charged, in KiB, split: "anon" (process
+    memory), "kernel" (kmem: page tables, kernel stacks, namespaces, mounts, inodes...),
+    "file" (page cache of files, reclaimable; tmpfs/shmem is counted in "shmem", not here),
+    "shmem" and "usage" (the total). Zeros when the cgroup or a file is missing."""
+    parts = {"usage": 0, "anon": 0, "kernel": 0, "file": 0, "shmem": 0}
+    try:
+        stat = {}
+        with open(os.path.join(path, "memory.stat")) as f:
+            for line in f:
+                k, v = line.split()
+                stat[k] = int(v)
+        with open(os.path.join(path, "memory.usage_in_bytes")) as f:
+            usage = int(f.read())
+        with open(os.path.join(path, "memory.kmem.usage_in_bytes")) as f:
+            kmem = int(f.read())
+    except (OSError, ValueError, TypeError):
+        return parts
+    parts.update(usage=usage, anon=stat.get("total_rss", 0), kernel=kmem,
+                 shmem=stat.get("total_shmem", 0),
+                 file=stat.get("total_cache", 0) - stat.get("total_shmem", 0))
+    return {k: v // 1024 for k, v in parts.items()}
+
+
+def add_parts(*parts, sign=1):
+    out = {}
+    for i, p in enumerate(parts):
+        for k, v in p.items():
+            out[k] = out.get(k, 0) + (v if i == 0 else sign * v)
+    return out
+
+
 def main():
     c.set_scenario("P4")
     c.check_berth()
@@ -81,6 +115,7 @@ def main():
     rss_idle = c.rss_kib(srv.pid)
     raw0, mem0 = c.available_settled()
     cg0 = c.memcg_usage_kib(memcg)
+    parts0 = memcg_parts_kib(memcg) if memcg else {}
     c.log(f"berth: starting {n} sleep jobs (MemAvailable {mem0 // 1024} MiB)")
     cli = srv.http()
     t0 = time.monotonic()
@@ -103,6 +138,12 @@ def main():
     cg_kib = cgroup_memory_kib([f"berth-{j}" for j in srv.job_ids()])
     cg_full = c.memcg_usage_kib(memcg) if memcg else None
     berth_charged = (cg_full - cg0 + cg_kib) / n if memcg else None
+    # The same, split (anon / kernel / file cache / shmem): the daemon's cgroup's growth plus
+    # every job's container cgroup.
+    job_parts = add_parts(*[memcg_parts_kib(f"/sys/fs/cgroup/memory/berth-{j}")
+                            for j in srv.job_ids()]) if memcg else {}
+    daemon_parts = add_parts(memcg_parts_kib(memcg), parts0, sign=-1) if memcg else {}
+    berth_parts = {k: v / n for k, v in add_parts(daemon_parts, job_parts).items()}
     db.close()
     c.log("berth: stopping the jobs")
     t_stop = time.monotonic()
@@ -122,6 +163,7 @@ def main():
     # The podman CLI runs in a cgroup of its own too (what it leaves charged: storage, state).
     pm_memcg = c.make_memcg(os.path.basename(work) + "-podman")
     pmc0 = c.memcg_usage_kib(pm_memcg)
+    pparts0 = add_parts(memcg_parts_kib(libpod), memcg_parts_kib(pm_memcg))
 
     def enter():
         with open(os.path.join(pm_memcg, "cgroup.procs"), "w") as f:
@@ -139,6 +181,8 @@ def main():
     praw1, pmem1 = c.available_settled()
     podman_charged = ((c.memcg_usage_kib(libpod) - pcg0 + c.memcg_usage_kib(pm_memcg) - pmc0) / m
                       if os.path.isdir(libpod) else None)
+    pparts1 = add_parts(memcg_parts_kib(libpod), memcg_parts_kib(pm_memcg))
+    podman_parts = {k: v / m for k, v in add_parts(pparts1, pparts0, sign=-1).items()}
     conmons = [p for p in c.pids_mentioning(pm.base)
                if os.path.basename((c.proc_cmdline(p) or [""])[0]) == "conmon"]
     conmon_pss = sum(c.pss_kib(p) for p in conmons)
@@ -168,6 +212,13 @@ def main():
         c.row("P4 memory charged per job (memory cgroups, cross-check)", berth_charged,
               podman_charged, "(info)", None, unit="KiB",
               baseline_name="podman: CLI cgroup + libpod_parent"),
+        # Without the file page cache: reclaimable (MemAvailable counts it as available), and
+        # charged to whoever read a file first: the fresh copy of berth-shim the run makes is
+        # berth's, the conmon and runc binaries podman runs are usually cached by earlier runs.
+        c.row("P4 memory charged per job, without file page cache (cross-check)",
+              (berth_parts["usage"] - berth_parts["file"]) if berth_parts else None,
+              (podman_parts["usage"] - podman_parts["file"]) if podman_charged else None,
+              "(info)", None, unit="KiB", baseline_name="podman, the same way"),
         c.row(f"P4 daemon RSS with {n} running", rss_full / 1024, None, "≤ 100 MiB",
               rss_full / 1024 <= 100, unit="MiB"),
     ]
@@ -179,6 +230,9 @@ def main():
         "berth_raw_memavailable_kib": [raw0, raw1, raw2],
         "berth_drift_kib_per_job": drift_b,
         "berth_charged_kib_per_job": berth_charged,
+        "berth_charged_parts_kib_per_job": berth_parts,
+        "berth_container_cgroup_parts_kib_per_job": {k: v / n for k, v in job_parts.items()},
+        "podman_charged_parts_kib_per_container": podman_parts,
         "berth_memcg_daemon_and_monitors_kib": cg_full,
         "berth_container_cgroups_kib_total": cg_kib,
         "memavailable_drift_fraction": drift,

@@ -1,9 +1,11 @@
 #include "shim/shim.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -16,6 +18,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -36,7 +40,55 @@ namespace {
 
 // How long the log is drained after the container's exit before the exit is recorded anyway.
 constexpr int kDrainMillis = 2000;
-constexpr int kOomPollMillis = 100;  // how often a running job's OOM kills are looked at
+constexpr int kOomPollMillis = 100;   // how often a running job's OOM kills are looked at
+constexpr size_t kReadBytes = 65536;  // a default pipe's capacity: one read empties it
+
+// Gives the kernel back the stack pages below the caller's frame. The start's deep calls (flag
+// parsing, the config's JSON, fork and exec) touched them once; the wait for the job's end,
+// which lasts as long as the job, never goes that deep again. Nothing below this function's
+// own frame is live: only the madvise call's, a few pages under the released range. (The
+// monitor has one thread; on any other thread's stack this does nothing.)
+[[gnu::noinline]] void ReleaseUnusedStack() {
+  char here = 0;
+  auto sp = reinterpret_cast<uintptr_t>(&here);
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  uintptr_t low = 0;
+  while (std::getline(maps, line)) {
+    // "7ffd0990c000-7ffd09930000 rw-p 00000000 00:00 0    [stack]"
+    uintptr_t start = 0, end = 0;
+    size_t dash = line.find('-');
+    size_t space = line.find(' ');
+    if (dash == std::string::npos || space == std::string::npos || space < dash) continue;
+    std::from_chars(line.data(), line.data() + dash, start, 16);
+    std::from_chars(line.data() + dash + 1, line.data() + space, end, 16);
+    if (start <= sp && sp < end) {
+      // Only the main thread's own stack: another mapping may hold live data of its own.
+      if (line.ends_with("[stack]")) low = start;
+      break;
+    }
+  }
+  auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t high = (sp & ~(page - 1)) - 4 * page;
+  if (low == 0 || high <= low) return;
+  ::madvise(reinterpret_cast<void*>(low), high - low, MADV_DONTNEED);
+}
+
+// The whole of a small file (a cgroup's OOM counters, ~100 bytes) with a small buffer: it is
+// read ten times a second for the job's whole life, and a deep stack frame would keep its pages.
+bool ReadSmallFile(const std::string& path, std::string& out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  out.clear();
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
 
 class Monitor {
  public:
@@ -91,6 +143,7 @@ class Monitor {
   pid_t container_pid_ = -1;
   bool exited_ = false;
   bool oom_killed_ = false;  // an OOM kill was seen while the job ran; it was ended for it
+  std::string oom_text_;     // the OOM counters as last read (its buffer is reused)
   Outcome outcome_ = Exited{0};
 };
 
@@ -366,10 +419,15 @@ std::string Monitor::RuntimeError() const {
 }
 
 void Monitor::Supervise(int out_read, int sig_fd) {
+  // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
+  // kernel before the wait, which lasts as long as the job.
+  ReleaseUnusedStack();
+  ::malloc_trim(0);
   bool pipe_open = true;
   LogEscaper escaper;
   struct timespec deadline {};
-  char buf[65536];
+  // Not initialized: its pages cost nothing until the job writes output.
+  std::unique_ptr<char[]> buf(new char[kReadBytes]);
   while (!exited_ || pipe_open) {
     // While the job runs, its cgroup's OOM kills are looked at ten times a second.
     int timeout = opts_.oom_events_file.empty() ? -1 : kOomPollMillis;
@@ -386,10 +444,10 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     if (n < 0 && errno != EINTR) break;
     if (!exited_) KillOnOom();
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = ::read(out_read, buf, sizeof buf);
+      ssize_t r = ::read(out_read, buf.get(), kReadBytes);
       if (r > 0) {
         // The job's own lines never start like berth's markers (see log_escape.h).
-        std::string out = escaper.Feed(std::string_view(buf, static_cast<size_t>(r)));
+        std::string out = escaper.Feed(std::string_view(buf.get(), static_cast<size_t>(r)));
         ssize_t w = out.empty() ? 0 : ::write(log_fd_.get(), out.data(), out.size());
         if (w > 0) log_size_ += w;
         if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
@@ -469,8 +527,7 @@ void Monitor::TrimLog() {
 
 void Monitor::KillOnOom() {
   if (opts_.oom_events_file.empty() || oom_killed_ || container_pid_ <= 0) return;
-  auto text = ReadFile(opts_.oom_events_file);
-  if (!text.ok() || ParseOomKillCount(*text) == 0) return;
+  if (!ReadSmallFile(opts_.oom_events_file, oom_text_) || ParseOomKillCount(oom_text_) == 0) return;
   oom_killed_ = true;
   ::kill(container_pid_, SIGKILL);  // its init: the kernel ends the whole pid namespace
 }
