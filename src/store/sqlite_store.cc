@@ -632,17 +632,16 @@ SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
     : clock_(clock),
       writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
+      completion_thread_([this] { CompletionLoop(); }),
       writer_thread_([this] { WriterLoop(); }) {}
 
-Status SqliteStore::WithWriterDb(std::string_view op,
-                                 const std::function<Status(sqlite3*)>& body) {
+Status SqliteStore::WithWriterDb(std::string_view op, const std::function<Status(sqlite3*)>& body) {
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
   return writer.InTransaction(op, [&] { return body(writer.db()); });
 }
 
-Status SqliteStore::WithReaderDb(std::string_view op,
-                                 const std::function<Status(sqlite3*)>& body) {
+Status SqliteStore::WithReaderDb(std::string_view op, const std::function<Status(sqlite3*)>& body) {
   ReaderLease reader(*this);
   RETURN_IF_ERROR(reader->Run("BEGIN", op));
   Status st = body(reader->db());
@@ -660,7 +659,13 @@ SqliteStore::~SqliteStore() {
     stopping_ = true;
   }
   pending_cv_.notify_one();
-  writer_thread_.join();
+  writer_thread_.join();  // commits what is queued and hands it on
+  {
+    MutexLock lock(completed_mu_);
+    writer_done_ = true;
+  }
+  completed_cv_.notify_one();
+  completion_thread_.join();  // runs the callbacks handed on
 }
 
 int64_t SqliteStore::NowMillis() const { return ToUnixMillis(clock_.Now()); }
@@ -686,8 +691,26 @@ void SqliteStore::WriterLoop() {
     std::vector<PendingSubmit> batch = std::exchange(pending_, {});
     lock.unlock();
     std::vector<Status> results = CommitBatch(batch);
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
-    batch.clear();  // drop the callbacks' captures before taking the lock again
+    {
+      MutexLock done_lock(completed_mu_);
+      completed_.push_back({std::move(batch), std::move(results)});
+    }
+    completed_cv_.notify_one();
+    lock.lock();
+  }
+}
+
+void SqliteStore::CompletionLoop() {
+  MutexLock lock(completed_mu_);
+  for (;;) {
+    while (!writer_done_ && completed_.empty()) completed_cv_.wait(lock);
+    if (completed_.empty()) return;  // the writer has stopped and every callback has run
+    std::vector<Completed> ready = std::exchange(completed_, {});
+    lock.unlock();
+    for (Completed& c : ready) {
+      for (size_t i = 0; i < c.batch.size(); ++i) c.batch[i].done(std::move(c.results[i]));
+    }
+    ready.clear();  // drop the callbacks' captures before taking the lock again
     lock.lock();
   }
 }

@@ -2,13 +2,16 @@
 //
 // It owns one writer connection and a small pool of read-only connections. SubmitJob only
 // queues the submission; a writer thread commits every queued submission in one transaction
-// (one fsync, group commit) and then runs their callbacks. The other writes use the writer
-// connection under a mutex, one transaction each. Reads borrow a reader connection, so they
+// (one fsync, group commit) and hands the committed batch to a completion thread, which runs
+// their callbacks while the writer already commits the next batch (the callbacks build and log
+// the HTTP answers: on the writer they held back every later commit). The other writes use the
+// writer connection under a mutex, one transaction each. Reads borrow a reader connection, so they
 // never wait behind a write transaction (WAL readers see the last commit).
 //
 // Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
-// writer thread, so they must not wait for another submission. The destructor commits the
-// submissions still queued, runs their callbacks, and stops the writer thread.
+// completion thread, one at a time in commit order, only after their commit is durable; they must
+// not wait for another submission. The destructor commits the submissions still queued, runs
+// their callbacks, and stops both threads.
 #pragma once
 
 #include <atomic>
@@ -149,6 +152,7 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
               std::vector<std::unique_ptr<SqliteConnection>> readers);
 
   void WriterLoop();
+  void CompletionLoop();
   // Writes `batch` in one transaction; one Status per submission.
   std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
   Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms) REQUIRES(write_mu_);
@@ -170,8 +174,20 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   std::vector<PendingSubmit> pending_ GUARDED_BY(pending_mu_);
   bool stopping_ GUARDED_BY(pending_mu_) = false;
 
+  // Committed batches whose callbacks have not run yet, each with one Status per submission.
+  struct Completed {
+    std::vector<PendingSubmit> batch;
+    std::vector<Status> results;
+  };
+  Mutex completed_mu_;
+  std::condition_variable_any completed_cv_;
+  std::vector<Completed> completed_ GUARDED_BY(completed_mu_);
+  bool writer_done_ GUARDED_BY(completed_mu_) = false;
+
   std::atomic<uint64_t> commits_{0};
-  std::thread writer_thread_;  // last: starts after everything above exists
+  // Last: they start after everything above exists.
+  std::thread completion_thread_;
+  std::thread writer_thread_;
 };
 
 }  // namespace berth

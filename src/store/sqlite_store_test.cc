@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -153,16 +154,15 @@ TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
   JobRecord first = NewJob();
   ASSERT_TRUE(store->SubmitJobAndWait(first, "jobs").ok());
 
-  // Callbacks run on the writer thread: holding one there lets the next submissions pile up,
-  // so they are committed together.
-  std::promise<void> release;
-  std::promise<void> blocked;
-  store->SubmitJob(NewJob(), "jobs", [&](Status) {
-    blocked.set_value();
-    release.get_future().wait();
-  });
-  blocked.get_future().wait();
+  // Another connection holds the write lock: the writer takes the next submission and waits for
+  // the lock (busy timeout 5 s) while the submissions after it pile up, so those are committed
+  // together. (The writer takes a queued submission within microseconds; 300 ms is ample.)
+  RawDb other(db_path());
+  other.Exec("BEGIN IMMEDIATE");
   uint64_t commits_before = store->commits();
+  std::promise<Status> s0;
+  store->SubmitJob(NewJob(), "jobs", [&s0](Status st) { s0.set_value(st); });
+  std::this_thread::sleep_for(milliseconds(300));
   JobRecord good1 = NewJob();
   JobRecord dup = NewJob();
   dup.id = first.id;
@@ -171,14 +171,15 @@ TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
   store->SubmitJob(good1, "jobs", [&s1](Status st) { s1.set_value(st); });
   store->SubmitJob(dup, "jobs", [&s2](Status st) { s2.set_value(st); });
   store->SubmitJob(good2, "jobs", [&s3](Status st) { s3.set_value(st); });
-  release.set_value();
+  other.Exec("COMMIT");
 
+  EXPECT_TRUE(s0.get_future().get().ok());
   Status r1 = s1.get_future().get(), r2 = s2.get_future().get(), r3 = s3.get_future().get();
   EXPECT_TRUE(r1.ok()) << r1.ToString();
   EXPECT_EQ(r2.code(), StatusCode::kAlreadyExists) << r2.ToString();
   EXPECT_NE(r2.message().find(first.id), std::string::npos) << r2.ToString();
   EXPECT_TRUE(r3.ok()) << r3.ToString();
-  EXPECT_EQ(store->commits() - commits_before, 1u) << "the three shared one commit";
+  EXPECT_EQ(store->commits() - commits_before, 2u) << "the one before, then the three in one";
   EXPECT_TRUE(store->GetJob(good1.id).ok());
   EXPECT_TRUE(store->GetJob(good2.id).ok());
   EXPECT_EQ(store->PeekMessages("jobs", 100)->size(), 4u);
@@ -263,6 +264,46 @@ TEST_F(SqliteStoreTest, DestructorCommitsPendingSubmissions) {
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (const std::string& id : ids) EXPECT_TRUE(store->GetJob(id).ok()) << id;
+}
+
+// The callbacks (which build and log the HTTP answers) run beside the writer: a slow one does
+// not hold back the commit of later submissions. Callbacks still run one at a time, in order.
+TEST_F(SqliteStoreTest, ASlowCallbackDoesNotHoldBackLaterCommits) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  std::promise<void> first_running;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::vector<std::string> order;
+  std::mutex order_mu;
+  JobRecord first = NewJob();
+  store->SubmitJob(first, "jobs", [&](Status st) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    first_running.set_value();
+    released.wait();
+    std::lock_guard<std::mutex> lock(order_mu);
+    order.push_back("first");
+  });
+  first_running.get_future().wait();
+  std::promise<Status> second_done;
+  JobRecord second = NewJob();
+  store->SubmitJob(second, "jobs", [&](Status st) {
+    {
+      std::lock_guard<std::mutex> lock(order_mu);
+      order.push_back("second");
+    }
+    second_done.set_value(st);
+  });
+  bool committed = false;  // seen by a reader while the first callback still runs
+  for (int i = 0; i < 500 && !committed; ++i) {
+    committed = store->GetJob(second.id).ok();
+    if (!committed) std::this_thread::sleep_for(milliseconds(10));
+  }
+  release.set_value();
+  EXPECT_TRUE(committed) << "the second submission waited for the first one's callback";
+  EXPECT_TRUE(second_done.get_future().get().ok());
+  std::lock_guard<std::mutex> lock(order_mu);
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second"}));
 }
 
 TEST_F(SqliteStoreTest, WriteLockHeldElsewhereIsUnavailableButReadsGoOn) {
