@@ -1,7 +1,7 @@
 // CountingRuntime: an OCI runtime wrapper for end-to-end tests that records every container it
-// is asked to make (`create`, or `run`, which creates and starts in one call) before handing the
-// call to the real crun, so a test counts the containers made for each job independently of berth's
-// own files. Give path() as the daemon's `Runtime` setting.
+// is asked to make (`create`, or `run`, which creates and starts in one call) before handing
+// the call to the real crun, so a test counts the containers made for each job independently
+// of berth's own files. Give path() as the daemon's `Runtime` setting.
 #pragma once
 
 #include <filesystem>

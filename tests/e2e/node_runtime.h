@@ -1,8 +1,9 @@
 // NodeRuntime: an OCI runtime wrapper for many-node end-to-end tests. Each worker gets its own;
-// it records every `create` or `run` (either makes a container; with the node's name and the time, in ns since the epoch) before
-// handing the call to the real crun, so a test sees which node made which container and when,
-// independently of berth's own files. A wrapper made with `hang_marked` lets a `create`/`run` whose
-// bundle's config.json mentions HANG_CREATE hang (as a stuck start would) after recording it.
+// it records every `create` or `run` (either makes a container), with the node's name and the
+// time in ns since the epoch, before handing the call to the real crun, so a test sees which
+// node made which container and when, independently of berth's own files. A wrapper made with
+// `hang_marked` lets a `create`/`run` whose bundle's config.json mentions HANG_CREATE hang (as a
+// stuck start would) after recording it.
 #pragma once
 
 #include <cstdint>
