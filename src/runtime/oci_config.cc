@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/seccomp.h"
+#include "runtime/seccomp_bpf.h"
 
 namespace berth {
 namespace {
@@ -206,10 +207,12 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
     linux_section["uidMappings"] = map;
     linux_section["gidMappings"] = map;
   }
+  json annotations = json::object();
   if (!opts.seccomp_profile.empty()) {
     ASSIGN_OR_RETURN(auto seccomp,
-                     CachedSeccompProfile(opts.seccomp_profile, SeccompTarget{.caps = caps}));
-    linux_section["seccomp"] = *seccomp;
+                     CachedSeccompFilter(opts.seccomp_profile, SeccompTarget{.caps = caps}));
+    linux_section["seccomp"] = seccomp->section;
+    if (!seccomp->bpf.empty()) annotations[kSeccompBpfAnnotation] = seccomp->bpf_base64;
   }
   json config = {
       {"ociVersion", "1.0.2"},
@@ -219,6 +222,7 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
       {"mounts", Mounts(spec.network == NetworkMode::kHost, opts.tmp_size_bytes)},
       {"linux", linux_section},
   };
+  if (!annotations.empty()) config["annotations"] = annotations;
   return config.dump(2);
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "images/registry_auth.h"
+#include "runtime/seccomp_bpf.h"
 namespace berth {
 namespace {
 
@@ -379,6 +381,22 @@ TEST(IsolationConfigTest, TheShippedPodmanProfileTranslates) {
   EXPECT_FALSE(allowed.contains("init_module")) << "needs CAP_SYS_MODULE";
   EXPECT_FALSE(allowed.contains("bpf"));
   EXPECT_FALSE(allowed.contains("kexec_load"));
+}
+
+TEST(IsolationConfigTest, TheFilterTravelsPrecompiledBesideItsSection) {
+  std::ifstream in("/usr/share/containers/seccomp.json");
+  ASSERT_TRUE(in) << "golang-github-containers-common is not installed (scripts/install-deps.sh)";
+  OciConfigOptions opts;
+  opts.seccomp_profile.assign(std::istreambuf_iterator<char>(in), {});
+  json config = BuildWith(Busybox(), opts);
+  ASSERT_TRUE(config.contains("annotations")) << "no precompiled filter";
+  std::string data = config["annotations"].value(kSeccompBpfAnnotation, "");
+  Result<std::string> compiled = CompileSeccompBpf(config["linux"]["seccomp"]);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+  EXPECT_EQ(data, Base64Encode(*compiled)) << "the annotation is the section, compiled";
+
+  opts.seccomp_profile.clear();
+  EXPECT_FALSE(BuildWith(Busybox(), opts).contains("annotations")) << "no profile, no filter";
 }
 
 TEST(ParseIdRangeTest, Ranges) {

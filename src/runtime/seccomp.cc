@@ -4,7 +4,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "common/mutex.h"
+#include "images/registry_auth.h"
+#include "runtime/seccomp_bpf.h"
 
 namespace berth {
 namespace {
@@ -76,10 +79,10 @@ json Translate(const json& profile, const SeccompTarget& target) {
 
 }  // namespace
 
-Result<std::shared_ptr<const json>> CachedSeccompProfile(std::string_view profile,
-                                                         const SeccompTarget& target) {
+Result<std::shared_ptr<const SeccompFilter>> CachedSeccompFilter(std::string_view profile,
+                                                                 const SeccompTarget& target) {
   static Mutex mu;
-  static std::map<std::string, std::shared_ptr<const json>> cache;  // guarded by mu
+  static std::map<std::string, std::shared_ptr<const SeccompFilter>> cache;  // guarded by mu
   std::string key = std::to_string(std::hash<std::string_view>{}(profile)) + ":" +
                     std::to_string(profile.size()) + ":" + target.arch + ":" + target.scmp_arch;
   for (const auto& cap : target.caps) key += ":" + cap;
@@ -87,18 +90,25 @@ Result<std::shared_ptr<const json>> CachedSeccompProfile(std::string_view profil
     MutexLock lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  std::shared_ptr<const json> translated;
+  auto filter = std::make_shared<SeccompFilter>();
   try {
     json doc = json::parse(profile.begin(), profile.end());
     if (!doc.is_object()) return Status::InvalidArgument("seccomp profile: not a JSON object");
-    translated = std::make_shared<const json>(Translate(doc, target));
+    filter->section = Translate(doc, target);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("seccomp profile: ") + e.what());
   }
+  if (auto bpf = CompileSeccompBpf(filter->section); bpf.ok()) {
+    filter->bpf = std::move(*bpf);
+    filter->bpf_base64 = Base64Encode(filter->bpf);
+  } else {
+    LogWarn("seccomp: the runtime compiles the filter at each start",
+            {{"reason", bpf.status().ToString()}});
+  }
   MutexLock lock(mu);
   if (cache.size() >= 32) cache.clear();
-  cache.emplace(key, translated);
-  return translated;
+  cache.emplace(key, filter);
+  return std::shared_ptr<const SeccompFilter>(filter);
 }
 
 Result<std::string> TranslateSeccompProfile(std::string_view profile, const SeccompTarget& target) {

@@ -29,10 +29,20 @@ struct SeccompTarget {
 // The OCI linux.seccomp JSON text for `target`. InvalidArgument for a malformed profile.
 Result<std::string> TranslateSeccompProfile(std::string_view profile, const SeccompTarget& target);
 
-// TranslateSeccompProfile as a JSON value, remembered per (profile, target): every job with the
-// same capability set shares one translation instead of parsing the ~36 KB profile on each start
-// (2.5 ms of the start path). The cache keeps at most 32 translations. Thread-safe.
-Result<std::shared_ptr<const nlohmann::json>> CachedSeccompProfile(std::string_view profile,
-                                                                   const SeccompTarget& target);
+// A job's seccomp filter: the OCI linux.seccomp object, and the same rules compiled to the BPF
+// program the kernel loads (empty when they could not be compiled here: the runtime then
+// compiles the object itself).
+struct SeccompFilter {
+  nlohmann::json section;
+  std::string bpf;
+  std::string bpf_base64;  // as the runtime's annotation carries it
+};
+
+// The filter for `target`, remembered per (profile, target): every job with the same capability
+// set shares one translation and one compilation instead of parsing the ~36 KB profile (2.5 ms)
+// and compiling it (more than half of a `crun run`) on each start. The cache keeps at most 32
+// filters. Thread-safe.
+Result<std::shared_ptr<const SeccompFilter>> CachedSeccompFilter(std::string_view profile,
+                                                                 const SeccompTarget& target);
 
 }  // namespace berth

@@ -15,15 +15,16 @@ TEST(SeccompCacheTest, CachedTranslationEqualsAFreshOneAndIsShared) {
     ]})";
   SeccompTarget with{.caps = {"CAP_SYS_CHROOT"}};
   SeccompTarget without{};
-  auto a = CachedSeccompProfile(profile, with);
-  auto b = CachedSeccompProfile(profile, with);
-  auto c = CachedSeccompProfile(profile, without);
+  auto a = CachedSeccompFilter(profile, with);
+  auto b = CachedSeccompFilter(profile, with);
+  auto c = CachedSeccompFilter(profile, without);
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ(a->get(), b->get()) << "the same target shares one translation";
   EXPECT_NE(a->get(), c->get());
-  EXPECT_EQ(**a, nlohmann::json::parse(*TranslateSeccompProfile(profile, with)));
-  EXPECT_EQ(**c, nlohmann::json::parse(*TranslateSeccompProfile(profile, without)));
-  EXPECT_FALSE(CachedSeccompProfile("{not json", with).ok());
+  EXPECT_EQ((*a)->section, nlohmann::json::parse(*TranslateSeccompProfile(profile, with)));
+  EXPECT_EQ((*c)->section, nlohmann::json::parse(*TranslateSeccompProfile(profile, without)));
+  EXPECT_FALSE((*a)->bpf.empty()) << "compiled once, with the translation";
+  EXPECT_FALSE(CachedSeccompFilter("{not json", with).ok());
 }
 
 }  // namespace

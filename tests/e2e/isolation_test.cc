@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "common/files.h"
 #include "tests/e2e/berth_process.h"
 
 namespace berth::e2e {
@@ -209,6 +212,36 @@ TEST_F(IsolationTest, InsideAJobOnlyItsOwnWorldIsVisible) {
   EXPECT_EQ(Field(logs, "root"), "ok") << logs;
   EXPECT_EQ(Field(logs, "seccomp"), "2") << "filter mode: " << logs;
   EXPECT_EQ(Field(logs, "nnp"), "1") << logs;
+}
+
+// The daemon compiles the profile once and crun loads that program (the config's
+// run.oci.seccomp_bpf_data annotation) instead of compiling linux.seccomp on each start. A
+// profile that refuses mkdir with EOPNOTSUPP, which nothing but the filter answers: the job sees
+// the rule, with its errno, and the shipped profile's ENOSYS default is not what it sees.
+TEST(PrecompiledSeccompTest, TheJobRunsUnderTheProfilesRulesAndErrnos) {
+  char dir[] = "/tmp/berth-e2e-seccomp-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string profile = std::string(dir) + "/profile.json";
+  std::ofstream(profile) << R"({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+      {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]})";
+  {
+    BerthProcess berth(nlohmann::json{{"SeccompProfile", profile}});
+    ASSERT_FALSE(berth.url().empty());
+    std::string id = berth.SubmitOk(
+        Busybox("mkdir /tmp/d 2>&1; touch /tmp/f && echo touch=ok; echo done=1").dump());
+    Reply r = berth.WaitTerminal(id, seconds(60));
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::string logs = r.Json().value("logs", "");
+    EXPECT_NE(logs.find("mkdir: can't create directory '/tmp/d': Operation not supported"),
+              std::string::npos)
+        << logs;
+    EXPECT_EQ(Field(logs, "touch"), "ok") << "what the profile allows works: " << logs;
+    EXPECT_EQ(Field(logs, "done"), "1") << logs;
+    auto config = ReadFile(berth.data_dir() / "jobs" / id / "bundle" / "config.json");
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    EXPECT_NE(config->find("run.oci.seccomp_bpf_data"), std::string::npos) << *config;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(IsolationTest, TheHostsLoopbackCannotBeReached) {
