@@ -188,10 +188,12 @@ std::vector<std::string> MonitorEnvironment() {
 }
 }  // namespace
 
-Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int claim_fd) {
+Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int claim_fd,
+                                                   bool keep_environment) {
   JobFiles files(opts_.jobs_root, id);
   std::vector<std::string> args = MonitorArgs(id);
   args.insert(args.end(), {"--claim-fd", "4"});
+  if (keep_environment) args.push_back("--keep-environment");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -291,7 +293,7 @@ Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const J
   }
   RETURN_IF_ERROR(PrepareBundle(id, spec, progress));
   // Our copy of the claim closes on return: the monitor holds its own while it lives.
-  return LaunchMonitor(id, claim.get());
+  return LaunchMonitor(id, claim.get(), spec.env.empty() && spec.secure_env.empty());
 }
 
 bool OciRuntime::HasImage(const std::string& image) { return images_.Resolve(image).ok(); }

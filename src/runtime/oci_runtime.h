@@ -63,7 +63,9 @@ class OciRuntime : public Runtime {
                                         const StartProgress& progress);
   Status PrepareBundle(const std::string& id, const JobSpec& spec, const StartProgress& progress);
   // Starts the monitor, handing it `claim_fd` (the job's locked claim) to hold.
-  Result<StartedContainer> LaunchMonitor(const std::string& id, int claim_fd);
+  // `keep_environment`: the job has no variables of its own, the monitor need not scrub them.
+  Result<StartedContainer> LaunchMonitor(const std::string& id, int claim_fd,
+                                         bool keep_environment);
   std::vector<std::string> MonitorArgs(const std::string& id) const;
   // The live monitor of `id` as a pidfd, or none.
   UniqueFd OpenMonitor(const std::string& id);

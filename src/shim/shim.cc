@@ -631,7 +631,9 @@ int Monitor::Run() {
   // The container's process holds its environment now: its values (secureEnvironmentVariables
   // among them) leave the disk before any of the job's output is read. A later run of the job
   // writes a new bundle.
+  // A job without variables of its own skips the two configs' parse and rewrite.
   for (const auto& config : {files_.config(), opts_.runtime_root / opts_.id / "config.json"}) {
+    if (opts_.keep_environment) break;
     if (Status st = DropEnvironment(config); !st.ok())
       Log("drop the environment: " + st.ToString());
   }

@@ -46,6 +46,9 @@ struct ShimOptions {
   // this size (under <job>/upper/capped, in the monitor's namespace; writes past it get ENOSPC,
   // and its pages are charged to the job's memory cgroup). 0 = uncapped, on the data disk.
   int64_t upper_max_bytes = 0;
+  // The config's environment is the image's and berth's only (the job set none of its own):
+  // nothing in it to scrub from the disk once the container runs.
+  bool keep_environment = false;
 };
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).

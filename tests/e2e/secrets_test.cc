@@ -77,6 +77,37 @@ TEST_F(SecretsTest, ARunningJobsSecretsAreNotInItsBundleOrTheRuntimeState) {
   EXPECT_EQ(done.Json()["state"], "Canceled") << done.body;
 }
 
+// Plain environmentVariables leave the disk as the secure ones do; a job that sets no variable
+// of its own keeps its configs as written (nothing in them to scrub: the monitor skips the
+// rewrite, two JSON parses and two file replacements on each start).
+TEST_F(SecretsTest, PlainVariablesLeaveTheDiskAndAJobWithoutAnyKeepsItsConfig) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  auto running = [&berth](const json& spec) {
+    std::string id = berth.SubmitOk(spec.dump());
+    auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (berth.Status(id).Json().value("logs", "") == "up\n") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(berth.Status(id).Json().value("logs", ""), "up\n");
+    return id;
+  };
+  std::string plain = running({{"image", "busybox"},
+                               {"command", {"/bin/sh", "-c", "echo up; sleep 30"}},
+                               {"environmentVariables", {{"SETTING", kSecret}}}});
+  EXPECT_EQ(FilesHolding(berth.data_dir() / "jobs" / plain, kSecret), std::vector<std::string>{});
+  EXPECT_EQ(FilesHolding(berth.data_dir() / "runtime", kSecret), std::vector<std::string>{});
+
+  std::string bare =
+      running({{"image", "busybox"}, {"command", {"/bin/sh", "-c", "echo up; sleep 30"}}});
+  std::string config = ReadAll(berth.data_dir() / "jobs" / bare / "bundle" / "config.json");
+  EXPECT_NE(config.find("\"HOSTNAME=" + bare + "\""), std::string::npos) << config;
+  for (const auto& id : {plain, bare}) {
+    Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  }
+}
+
 // Each run of an OnFailure job gets the secret again (its bundle is written anew), and the
 // secret leaves the disk each time.
 TEST_F(SecretsTest, EveryRetryGetsTheSecretAgain) {
