@@ -63,7 +63,8 @@ def crun_driver(args):
             first.append(f)
             total.append(t)
     hf = None
-    if os.environ.get("P2_HYPERFINE", "1") == "1" and shutil.which("hyperfine"):
+    if (os.environ.get("P2_HYPERFINE", "1") == "1" and not os.environ.get("P2_HYPERFINE_SKIP")
+            and shutil.which("hyperfine")):
         out = os.path.join(os.path.dirname(bundle), "hyperfine-crun.json")
         cmd = f"crun --root {state} --log=file:{log_file} run --bundle {bundle} bench-p2-hf"
         r = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", str(max(10, n // 4)),
@@ -139,28 +140,41 @@ def main():
     job_dir = os.path.join(srv.data, "jobs", last_id)
     with open(os.path.join(job_dir, "lower")) as f:
         lower = f.read().strip()
-    # The baseline bundle: berth's config.json for that job, rootfs = the same layers.
-    base = os.path.join(work, "crun")
-    bundle = os.path.join(base, "bundle")
-    for d in ("bundle/rootfs", "upper", "work", "state"):
-        os.makedirs(os.path.join(base, d))
-    shutil.copy(os.path.join(job_dir, "bundle", "config.json"), os.path.join(bundle, "config.json"))
-    with open(os.path.join(bundle, "config.json")) as f:
+    # The baseline bundle: berth's config.json for that job, rootfs = the same layers. A second
+    # one drops berth's precompiled seccomp program (the run.oci.seccomp_bpf_data annotation):
+    # crun then compiles the same linux.seccomp on each run, as it does when run by hand.
+    with open(os.path.join(job_dir, "bundle", "config.json")) as f:
         cfg = json.load(f)
     cfg["linux"]["cgroupsPath"] = "/berth-bench-p2-crun"
-    with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
+    base = os.path.join(work, "crun")
+    state = os.path.join(base, "state")
+    os.makedirs(state)
     c.on_cleanup(lambda: c.remove_cgroups(["berth-bench-p2-crun"]))
-    c.on_cleanup(lambda: c.crun_cleanup(os.path.join(base, "state")))
+    c.on_cleanup(lambda: c.crun_cleanup(state))
 
-    c.log(f"crun run: {n} runs (+{warm} warm-up)")
-    r = subprocess.run(c.private_ns_prefix() + [
-        sys.executable, os.path.abspath(__file__), "--crun-driver", bundle, lower,
-        os.path.join(base, "upper"), os.path.join(base, "work"), os.path.join(base, "state"),
-        str(n), str(warm)], capture_output=True, text=True, timeout=1800)
-    if r.returncode != 0:
-        raise RuntimeError(f"crun driver failed: {r.stderr[-2000:]}")
-    crun = json.loads(r.stdout.strip().splitlines()[-1])
+    def crun_runs(name, config, runs):
+        bundle = os.path.join(base, name, "bundle")
+        for d in ("bundle/rootfs", "upper", "work"):
+            os.makedirs(os.path.join(base, name, d))
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        c.log(f"crun run ({name}): {runs} runs (+{warm} warm-up)")
+        r = subprocess.run(c.private_ns_prefix() + [
+            sys.executable, os.path.abspath(__file__), "--crun-driver", bundle, lower,
+            os.path.join(base, name, "upper"), os.path.join(base, name, "work"), state,
+            str(runs), str(warm)], capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0:
+            raise RuntimeError(f"crun driver failed: {r.stderr[-2000:]}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    crun = crun_runs("same-bundle", cfg, n)
+    compiling = None
+    if "run.oci.seccomp_bpf_data" in cfg.get("annotations", {}):
+        by_hand = json.loads(json.dumps(cfg))
+        del by_hand["annotations"]["run.oci.seccomp_bpf_data"]
+        os.environ["P2_HYPERFINE_SKIP"] = "1"
+        compiling = crun_runs("compiling", by_hand, max(10, n // 2))
+        del os.environ["P2_HYPERFINE_SKIP"]
     srv.cleanup()
 
     c.log(f"podman run --rm: {n_podman} runs (+3 warm-up)")
@@ -199,10 +213,16 @@ def main():
         c.row("P2 POST → Succeeded p50 vs crun run exit", bd["p50_ms"], cd["p50_ms"], "(info)",
               None, unit="ms", baseline_name="crun run, spawn → exit"),
     ]
+    if compiling:
+        xs = stats(compiling["first"])
+        rows.append(c.row("P2 start latency p50 vs crun run compiling the same filter itself",
+                          bs["p50_ms"], xs["p50_ms"], "(info)", None, unit="ms",
+                          baseline_name="crun run without berth's precompiled seccomp program"))
     details = {
         "jobs": n, "podman_runs": n_podman, "poll_ms": poll * 1000, "get_roundtrip_ms": get_ms,
         "berth_first_line": bs, "berth_succeeded": bd,
         "crun_first_line": cs, "crun_exit": cd, "crun_hyperfine": crun.get("hyperfine"),
+        "crun_compiling_filter_first_line": stats(compiling["first"]) if compiling else None,
         "podman_first_line": ps, "podman_exit": pd, "podman_hyperfine": p_hf,
         "command": COMMAND,
     }
