@@ -1,14 +1,17 @@
 // FakeJobService: a JobService that keeps jobs and logs in memory, for tests of the API layer
 // (unit tests and the HTTP fuzzer). Submit answers synchronously; a repeated Idempotency-Key
-// answers the first job's id, as the real service does. Not thread-safe.
+// answers the first job's id, as the real service does. Not thread-safe, except that logs may
+// be read (ReadLogFrom, Get) by a follower's thread while AppendLog adds to them.
 #pragma once
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/random.h"
 #include "job/job_service.h"
 
@@ -80,6 +83,7 @@ class FakeJobService : public JobService {
   }
 
   Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override {
+    MutexLock lock(log_mu_);
     if (!jobs_.contains(std::string(id))) return Status::NotFound("no such job");
     const std::string& text = logs_[std::string(id)];
     LogChunk chunk;
@@ -119,6 +123,28 @@ class FakeJobService : public JobService {
     return Status::Ok();
   }
 
+  // Watches of a job's log: AppendLog calls them, as the real service's file watcher does.
+  // Only when enabled (watch_logs); otherwise null, like a log on another node.
+  std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) override {
+    if (!watch_logs_) return nullptr;
+    MutexLock lock(log_mu_);
+    uint64_t key = next_watch_++;
+    log_watches_[key] = {std::string(id), std::move(grew)};
+    return std::make_unique<LogWatch>(this, key);
+  }
+  void set_watch_logs(bool on) { watch_logs_ = on; }
+  // Adds output to a job's log and wakes its watches.
+  void AppendLog(const std::string& id, const std::string& text) {
+    std::vector<std::function<void()>> wake;
+    {
+      MutexLock lock(log_mu_);
+      logs_[id] += text;
+      for (const auto& [key, w] : log_watches_)
+        if (w.first == id) wake.push_back(w.second);
+    }
+    for (const auto& fn : wake) fn();
+  }
+
   // Makes every later Submit fail with `st` (Ok() to succeed again).
   void FailSubmitWith(Status st) { fail_with_ = std::move(st); }
 
@@ -145,6 +171,23 @@ class FakeJobService : public JobService {
   void set_created_at(TimePoint t) { created_at_ = t; }
 
  private:
+  class LogWatch : public Watch {
+   public:
+    LogWatch(FakeJobService* owner, uint64_t key) : owner_(owner), key_(key) {}
+    ~LogWatch() override {
+      MutexLock lock(owner_->log_mu_);
+      owner_->log_watches_.erase(key_);
+    }
+
+   private:
+    FakeJobService* owner_;
+    uint64_t key_;
+  };
+
+  Mutex log_mu_;
+  bool watch_logs_ = false;
+  uint64_t next_watch_ = 1;
+  std::map<uint64_t, std::pair<std::string, std::function<void()>>> log_watches_;
   Status fail_with_;
   std::vector<JobSpec> submitted_;
   std::map<std::string, JobRecord> jobs_;

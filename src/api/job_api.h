@@ -32,7 +32,9 @@ struct JobApiOptions {
   // `logs` in the status body: at most its last 64 KiB. Anyone may read a status, many at once:
   // a body stays small (the whole log streams from /logs in bounded chunks).
   size_t max_status_log_bytes = 64 << 10;
-  milliseconds follow_poll{25};  // how often a followed log is checked for growth
+  // How often a followed log is checked for growth (and the job for its end). A log the job
+  // service can watch (the job runs on this node) wakes its followers as soon as it grows.
+  milliseconds follow_poll{25};
   // Host paths a caller never sees (the data dir, as given and resolved): in a job's reason
   // they are shown as "<data>".
   std::vector<std::string> hidden_paths;
@@ -65,6 +67,10 @@ class JobApi {
   ChunkSource StreamLog(const std::string& id, bool follow);
   struct Follow;
   void Pump(std::shared_ptr<Follow> follow, ChunkSink sink);
+  // Waits for the log to grow (or for the next poll), then pumps again.
+  void AwaitGrowth(const std::shared_ptr<Follow>& follow, ChunkSink sink);
+  // Pumps the waiting follower, once, whichever of its growth and its poll comes first.
+  void Wake(const std::shared_ptr<Follow>& follow);
 
   JobService& jobs_;
   JobApiOptions opts_;

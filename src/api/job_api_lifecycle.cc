@@ -3,6 +3,7 @@
 
 #include "api/job_api.h"
 #include "api/job_json.h"
+#include "common/mutex.h"
 #include "common/random.h"
 
 namespace berth {
@@ -19,8 +20,12 @@ constexpr size_t kFollowChunk = 64 << 10;
 struct JobApi::Follow {
   std::string id;
   uint64_t offset = 0;
-  bool job_ended = false;  // the job was seen terminal: the next empty read ends the stream
-  bool follow = true;      // false: end at the first empty read (the log as it is now)
+  bool job_ended = false;        // the job was seen terminal: the next empty read ends the stream
+  bool follow = true;            // false: end at the first empty read (the log as it is now)
+  std::unique_ptr<Watch> watch;  // wakes the follower when the log grows; null: poll only
+  Mutex mu;
+  std::optional<ChunkSink> waiting GUARDED_BY(mu);  // the sink of a pump waiting for growth
+  uint64_t poll GUARDED_BY(mu) = 0;                 // its poll's scheduler handle
 };
 
 void JobApi::HandleList(const HttpRequest& req, Respond respond) {
@@ -108,9 +113,32 @@ void JobApi::Pump(std::shared_ptr<Follow> follow, ChunkSink sink) {
     follow->job_ended = true;
     return Pump(follow, std::move(sink));
   }
-  poller_->After(opts_.follow_poll, [this, follow, sink = std::move(sink)]() mutable {
-    Pump(follow, std::move(sink));
-  });
+  AwaitGrowth(follow, std::move(sink));
+}
+
+void JobApi::AwaitGrowth(const std::shared_ptr<Follow>& follow, ChunkSink sink) {
+  if (follow->watch == nullptr) {
+    // Null until the log exists on this node (and always for a job of another node).
+    std::weak_ptr<Follow> weak = follow;
+    follow->watch = jobs_.WatchLog(follow->id, [this, weak] {
+      // Not on the watcher's thread: the pump reads the log and writes to the connection.
+      if (auto f = weak.lock()) poller_->After(milliseconds(0), [this, f] { Wake(f); });
+    });
+  }
+  MutexLock lock(follow->mu);
+  follow->waiting = std::move(sink);
+  follow->poll = poller_->After(opts_.follow_poll, [this, follow] { Wake(follow); });
+}
+
+void JobApi::Wake(const std::shared_ptr<Follow>& follow) {
+  std::optional<ChunkSink> sink;
+  {
+    MutexLock lock(follow->mu);
+    sink.swap(follow->waiting);
+    if (!sink) return;  // the other wake-up came first
+    poller_->Cancel(follow->poll);
+  }
+  Pump(follow, std::move(*sink));
 }
 
 }  // namespace berth

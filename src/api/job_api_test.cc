@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -340,6 +343,49 @@ TEST_F(JobApiTest, TailGivesTheLastLines) {
 
   r = Call("GET", "/api/jobs/" + rec.id + "?tail=100");
   EXPECT_EQ(json::parse(r.body).value("logs", ""), "1\n2\n3\n4\n");
+}
+
+// A followed log that the job service can watch wakes its follower when it grows: with a poll
+// of 10 s, new output still reaches the follower at once (before, it waited for the poll).
+TEST_F(JobApiTest, AFollowerHearsNewOutputWhenTheLogGrowsNotAtItsNextPoll) {
+  jobs_.set_watch_logs(true);
+  JobApiOptions opts;
+  opts.keys = MemoryKeyStore::WithHostKeys({kKey});
+  opts.follow_poll = std::chrono::seconds(10);
+  JobRecord rec = Job(JobState::kRunning);
+  jobs_.Put(rec, "first\n");
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string received;
+  HttpResponse r;
+  ChunkSink sink = [&](std::string chunk, bool done) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      received += chunk;
+    }
+    cv.notify_all();
+    if (!done) r.stream(sink);  // as the server does once a chunk is written
+  };
+  auto has = [&](const std::string& text) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(3),
+                       [&] { return received.find(text) != std::string::npos; });
+  };
+  {
+    JobApi api(jobs_, std::move(opts));  // ends (with its follower's poll) before the above
+    Router router;
+    api.Register(router);
+    router.Handle(Request("GET", "/api/jobs/" + rec.id + "/logs?follow=true"),
+                  [&r](HttpResponse got) { r = std::move(got); });
+    ASSERT_EQ(r.status, 200);
+    ASSERT_TRUE(r.stream);
+    r.stream(sink);
+    ASSERT_TRUE(has("first\n"));
+    auto t0 = std::chrono::steady_clock::now();
+    jobs_.AppendLog(rec.id, "second\n");
+    EXPECT_TRUE(has("second\n")) << "not woken by the growth: " << received;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  }
 }
 
 TEST_F(JobApiTest, BadTailIs400) {

@@ -97,6 +97,10 @@ Result<LogChunk> LocalJobService::ReadLogFrom(std::string_view id, uint64_t offs
   return ReadLogChunk(file, offset, max_bytes);
 }
 
+std::unique_ptr<Watch> LocalJobService::WatchLog(std::string_view id, std::function<void()> grew) {
+  return log_watcher_.WatchFile(JobFiles(jobs_root_, id).log(), std::move(grew));
+}
+
 Result<JobRecord> LocalJobService::Get(std::string_view id) { return store_.GetJob(id); }
 
 Result<JobLog> LocalJobService::ReadLog(std::string_view id, size_t max_bytes) {

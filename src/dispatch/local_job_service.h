@@ -34,6 +34,7 @@ class LocalJobService : public JobService {
   Result<CancelResult> Cancel(std::string_view id) override;
   Result<JobPage> List(std::optional<JobState> state, int limit, std::string_view cursor) override;
   Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override;
+  std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) override;
   Result<JobRecord> Get(std::string_view id) override;
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override;
   Result<JobRecord> FindByIdempotencyKey(std::string_view idempotency_key) override;
@@ -46,7 +47,8 @@ class LocalJobService : public JobService {
   std::string queue_;
   std::filesystem::path jobs_root_;
   FileRemover remove_files_;
-  LogArchive* logs_;  // may be null
+  LogArchive* logs_;         // may be null
+  FileWatcher log_watcher_;  // wakes followers of the logs of this node's jobs
 };
 
 }  // namespace berth

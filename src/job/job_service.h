@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/file_watcher.h"
 #include "common/status.h"
 #include "job/job.h"
 
@@ -60,6 +62,15 @@ class JobService {
 
   // The log from byte `offset` on, at most `max_bytes`.
   virtual Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) = 0;
+
+  // Calls `grew` (on any thread; it must be quick) each time the job's log grows, until the
+  // watch is destroyed. Null when this service cannot tell (the log is not on this node, or not
+  // there yet): its readers poll.
+  virtual std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) {
+    (void)id;
+    (void)grew;
+    return nullptr;
+  }
 
   // The job's record; NotFound for an unknown id.
   virtual Result<JobRecord> Get(std::string_view id) = 0;
