@@ -657,37 +657,54 @@ SqliteStore::SqliteStore(Clock& clock, SqliteStoreOptions options,
   sqlite3_wal_hook(writer_->db(), &SqliteStore::OnWalCommit, this);
 }
 
-int SqliteStore::OnWalCommit(void* self, sqlite3*, const char*, int pages) {
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(self);
-  if (pages < store->options_.checkpoint_pages) return SQLITE_OK;
-  {
-    MutexLock lock(store->checkpoint_mu_);
-    store->wal_pages_ = pages;
+  MutexLock lock(store->checkpoint_mu_);
+  if (store->checkpoint_phase_ == CheckpointPhase::kTailDue) {
+    // The checkpoint thread copied the bulk of the WAL; the few pages committed since are copied
+    // here, on the writer (no other writer can add more meanwhile), so that the next write
+    // transaction starts the WAL over instead of growing it.
+    store->checkpoint_phase_ = CheckpointPhase::kIdle;
+    lock.unlock();
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) ==
+            SQLITE_OK &&
+        copied > 0) {
+      store->checkpoints_.fetch_add(1);
+    }
+    return SQLITE_OK;
   }
-  store->checkpoint_cv_.notify_one();
+  if (store->checkpoint_phase_ == CheckpointPhase::kIdle &&
+      pages >= store->options_.checkpoint_pages) {
+    store->checkpoint_phase_ = CheckpointPhase::kRequested;
+    store->wal_pages_ = pages;
+    store->checkpoint_cv_.notify_one();
+  }
   return SQLITE_OK;
 }
 
 void SqliteStore::CheckpointLoop() {
   MutexLock lock(checkpoint_mu_);
   for (;;) {
-    while (!checkpoint_stopping_ && wal_pages_ == 0) checkpoint_cv_.wait(lock);
+    while (!checkpoint_stopping_ && checkpoint_phase_ != CheckpointPhase::kRequested) {
+      checkpoint_cv_.wait(lock);
+    }
     if (checkpoint_stopping_) return;
-    int pages = std::exchange(wal_pages_, 0);
+    int pages = wal_pages_;
     lock.unlock();
     sqlite3* db = checkpointer_->db();
-    // Copies what the WAL holds into the database and fsyncs it, without the writer's lock; the
-    // writer starts the WAL over at its next commit once all of it is copied and no reader still
-    // reads from it. Past the limit, TRUNCATE waits (busy_timeout) for the writer and the
-    // readers, copies the rest and empties the WAL file. A failure (busy, I/O) is left for the
-    // next commit's request to retry.
-    int mode =
-        pages >= options_.wal_limit_pages ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
+    // Copies what the WAL holds into the database and fsyncs it, without the writer's lock
+    // (PASSIVE); the next commit then copies the rest (OnWalCommit). Past the limit, TRUNCATE
+    // waits (busy_timeout) for the writer and the readers, copies the rest and empties the WAL
+    // file. A failure (busy, I/O) is left for a later commit's request to retry.
+    bool truncate = pages >= options_.wal_limit_pages;
     int copied = 0;
-    if (sqlite3_wal_checkpoint_v2(db, nullptr, mode, nullptr, &copied) == SQLITE_OK && copied > 0) {
-      checkpoints_.fetch_add(1);
-    }
+    bool ok = sqlite3_wal_checkpoint_v2(
+                  db, nullptr, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+                  nullptr, &copied) == SQLITE_OK;
+    if (ok && copied > 0) checkpoints_.fetch_add(1);
     lock.lock();
+    checkpoint_phase_ = ok && !truncate ? CheckpointPhase::kTailDue : CheckpointPhase::kIdle;
   }
 }
 

@@ -6,10 +6,11 @@
 // their callbacks while the writer already commits the next batch (the callbacks build and log
 // the HTTP answers: on the writer they held back every later commit). The other writes use the
 // writer connection under a mutex, one transaction each. Reads borrow a reader connection, so they
-// never wait behind a write transaction (WAL readers see the last commit). The writer never
-// checkpoints: once a commit leaves the WAL over checkpoint_pages, a checkpoint thread with its own
-// connection copies the WAL into the database (PASSIVE: it takes no lock a commit waits for), so
-// no commit waits for the database file's writes and fsync.
+// never wait behind a write transaction (WAL readers see the last commit). Checkpoints run mostly
+// off the writer: once a commit leaves the WAL over checkpoint_pages, a checkpoint thread with its
+// own connection copies the WAL into the database (PASSIVE: it takes no lock a commit waits for),
+// and the writer's next commit copies only the pages committed meanwhile, so that the WAL starts
+// over. No commit waits for the bulk of a checkpoint.
 //
 // Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
 // completion thread, one at a time in commit order, only after their commit is durable; they must
@@ -205,7 +206,11 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   std::unique_ptr<SqliteConnection> checkpointer_;  // used only by the checkpoint thread
   Mutex checkpoint_mu_;
   std::condition_variable_any checkpoint_cv_;
-  int wal_pages_ GUARDED_BY(checkpoint_mu_) = 0;  // the WAL's size at the last commit, 0: none due
+  // A checkpoint goes Idle -> Requested (a commit left the WAL past checkpoint_pages) -> TailDue
+  // (the checkpoint thread copied the WAL) -> Idle (the next commit copied what came meanwhile).
+  enum class CheckpointPhase { kIdle, kRequested, kTailDue };
+  CheckpointPhase checkpoint_phase_ GUARDED_BY(checkpoint_mu_) = CheckpointPhase::kIdle;
+  int wal_pages_ GUARDED_BY(checkpoint_mu_) = 0;  // the WAL's size at the request
   bool checkpoint_stopping_ GUARDED_BY(checkpoint_mu_) = false;
 
   std::atomic<uint64_t> commits_{0};
