@@ -284,8 +284,13 @@ uint64_t SubmitThroughPowerCuts(SqliteStoreOptions opts) {
         }
       });
     }
+    // The cut comes after the first answer (a loaded machine may take long to commit it), at a
+    // random moment within the next 300 ms.
+    for (int i = 0; i < 10'000 && answered.load() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<>(20, 300)(rng)));
+        std::chrono::milliseconds(std::uniform_int_distribution<>(0, 300)(rng)));
     vfs.Cut();  // the power goes: unsynced writes are lost
     stop = true;
     for (auto& t : submitters) t.join();
