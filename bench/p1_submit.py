@@ -5,7 +5,8 @@ fsync'd, so the accepted rate is also checked against the rows found in the data
 
 Targets: >= 20,000 accepted jobs/s, p99 <= 10 ms, and >= 0.3x the healthz rate.
 Env: P1_SECONDS (default 10; 3 with BENCH_QUICK=1), P1_CONNECTIONS (64), P1_THREADS (2);
-P1_PERF=<file> records a `perf record -g` profile of the daemon during the POST run.
+P1_PERF=<file> records a call-graph profile of the daemon (`perf record --call-graph dwarf`,
+299 Hz) during the POST run.
 """
 import json
 import os
