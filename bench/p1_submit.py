@@ -4,10 +4,14 @@ against GET /healthz on the same server. Every 202 means the job row and its que
 fsync'd, so the accepted rate is also checked against the rows found in the database.
 
 Targets: >= 20,000 accepted jobs/s, p99 <= 10 ms, and >= 0.3x the healthz rate.
-Env: P1_SECONDS (default 10; 3 with BENCH_QUICK=1), P1_CONNECTIONS (64), P1_THREADS (2).
+Env: P1_SECONDS (default 10; 3 with BENCH_QUICK=1), P1_CONNECTIONS (64), P1_THREADS (2);
+P1_PERF=<file> records a call-graph profile of the daemon (`perf record --call-graph dwarf`,
+299 Hz) during the POST run.
 """
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -34,6 +38,13 @@ def fdatasync_ms(directory, n=200):
     return c.percentile(lat, 50), c.percentile(lat, 99)
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds the process (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     c.set_scenario("P1")
     c.check_berth()
@@ -55,12 +66,28 @@ def main():
     c.run_wrk(srv.url, "/api/jobs", 1, conns, threads, "POST", body, headers)
 
     c.log(f"GET /healthz, {conns} connections, {seconds}s")
+    cpu0 = cpu_seconds(srv.pid)
     health = c.run_wrk(srv.url, "/healthz", seconds, conns, threads)
+    cpu1 = cpu_seconds(srv.pid)
     before = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     c.log(f"POST /api/jobs, {conns} connections, {seconds}s")
+    perf = None
+    if os.environ.get("P1_PERF"):  # a call-graph profile of the daemon during the POST run
+        perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,32768", "-F", "299",
+                                 "-q", "-o", os.environ["P1_PERF"],
+                                 "-p", str(srv.pid)], stdout=subprocess.DEVNULL)
+    cpu2 = cpu_seconds(srv.pid)
     post = c.run_wrk(srv.url, "/api/jobs", seconds, conns, threads, "POST", body, headers)
+    cpu3 = cpu_seconds(srv.pid)
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
     after = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     rows_added = after - before
+    # The daemon's CPU (all threads) per answered request: what one request costs it.
+    health_cpu_us = (cpu1 - cpu0) * 1e6 / max(health["requests"], 1)
+    post_cpu_us = (cpu3 - cpu2) * 1e6 / max(rows_added, 1)
+    c.log(f"daemon CPU: {post_cpu_us:.0f} us per accepted job, {health_cpu_us:.0f} us per healthz")
     accepted_rps = rows_added / post["seconds"]
     counts = srv.state_counts(db)
     started = sum(v for k, v in counts.items() if k != "Queued")
@@ -80,6 +107,8 @@ def main():
               note="" if paused_ok else "DispatchPaused not effective in this build"),
         c.row("P1 POST p99 latency", post["p99_ms"], health["p99_ms"], "≤ 10 ms",
               post["p99_ms"] <= 10, unit="ms", baseline_name="GET /healthz p99"),
+        c.row("P1 daemon CPU per accepted job", post_cpu_us, health_cpu_us, "(info)", None,
+              unit="µs", baseline_name="per GET /healthz"),
         # Context: with one fsync per commit and 64 requests in flight, the rate cannot exceed
         # 64 / commit time; this row shows what the disk under the data dir allows.
         c.row("P1 disk: fdatasync of 4 KiB, p50 (p99 in details)", sync_p50, None, "(info)",
@@ -92,6 +121,7 @@ def main():
         "rows_added": rows_added, "wrk_202s": post["requests"] - post["non2xx"],
         "dispatch_paused_effective": paused_ok, "jobs_started_anyway": started,
         "daemon_rss_kib_after": daemon_rss,
+        "daemon_cpu_us_per_job": post_cpu_us, "daemon_cpu_us_per_healthz": health_cpu_us,
     }
     c.write_result("P1", rows, details)
 

@@ -1,6 +1,10 @@
 #include "api/keys.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/random.h"
 
@@ -25,7 +29,32 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
+bool DigestsEqual(const KeyDigest& a, const KeyDigest& b) {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 }  // namespace
+
+KeyDigest DigestOfKey(std::string_view key) {
+  // Fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm up on every call.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  KeyDigest out{};
+  unsigned int n = 0;
+  if (kSha256 == nullptr ||
+      EVP_Digest(key.data(), key.size(), out.data(), &n, kSha256, nullptr) != 1 ||
+      n != out.size()) {
+    std::abort();  // no SHA-256 in libcrypto: no key could be checked safely
+  }
+  return out;
+}
+
+KeyDigest KeySet::StoredDigest(const std::string& value) const {
+  if (auto it = digests.find(value); it != digests.end()) return it->second;
+  size_t stored = 1 + host.size();
+  for (const auto& [function, keys] : functions) stored += keys.size();
+  if (digests.size() >= 2 * stored + 8) digests.clear();  // keys were replaced or deleted
+  return digests.emplace(value, DigestOfKey(value)).first->second;
+}
 
 Status ValidateKeyName(std::string_view name) {
   if (name.empty() || name.size() > kMaxKeyNameLength) {
@@ -55,13 +84,16 @@ Status ValidateKeyValue(std::string_view value) {
 
 KeyAccess KeySet::Check(std::string_view function, std::string_view presented) const {
   if (presented.empty()) return KeyAccess::kNone;
-  // Every candidate is compared (no early exit), so the time does not tell which one matched.
-  bool is_master = !master.empty() && ConstantTimeEquals(presented, master);
+  // The presented key is hashed once and its digest compared with every stored key's, in
+  // constant time and with no early exit: the time does not tell which one matched, nor how
+  // long a stored key is.
+  const KeyDigest digest = DigestOfKey(presented);
+  bool is_master = !master.empty() && DigestsEqual(digest, StoredDigest(master));
   bool is_function = false;
-  for (const auto& [name, value] : host) is_function |= ConstantTimeEquals(presented, value);
+  for (const auto& [name, value] : host) is_function |= DigestsEqual(digest, StoredDigest(value));
   if (auto it = functions.find(function); it != functions.end()) {
     for (const auto& [name, value] : it->second)
-      is_function |= ConstantTimeEquals(presented, value);
+      is_function |= DigestsEqual(digest, StoredDigest(value));
   }
   if (is_master) return KeyAccess::kMaster;
   return is_function ? KeyAccess::kFunction : KeyAccess::kNone;

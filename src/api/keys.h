@@ -8,6 +8,7 @@
 // MemoryKeyStore keeps a KeySet in memory (tests, fuzzing). Implementations are thread-safe.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,7 +68,11 @@ class KeyStore {
   virtual Status Delete(std::string_view function, std::string_view name) = 0;
 };
 
-// The key model as data. Not thread-safe; the stores lock around it.
+// SHA-256 of a key: what Check compares (equal length whatever the keys' lengths).
+using KeyDigest = std::array<unsigned char, 32>;
+KeyDigest DigestOfKey(std::string_view key);
+
+// The key model as data. Not thread-safe (Check included); the stores lock around it.
 struct KeySet {
   std::string master;                                    // `_master`
   std::map<std::string, std::string, std::less<>> host;  // name → value ("default", ...)
@@ -83,6 +88,14 @@ struct KeySet {
 
   // The keys of `function` (the host's when empty); NotFound for an unknown function.
   Result<std::map<std::string, std::string, std::less<>>*> KeysOf(std::string_view function);
+
+  // Check's memo: stored key value -> its digest, so that a check hashes only the presented key.
+  // Looked up by the stored values alone (its timing says nothing of the presented key); entries
+  // of values no longer stored are dropped when it outgrows the keys.
+  mutable std::map<std::string, KeyDigest, std::less<>> digests;
+
+ private:
+  KeyDigest StoredDigest(const std::string& value) const;
 };
 
 // A KeyStore in memory.

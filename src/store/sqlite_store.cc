@@ -611,6 +611,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (options.reader_connections < 1) {
     return Status::InvalidArgument("sqlite: reader_connections must be at least 1");
   }
+  if (options.checkpoint_pages < 1 || options.wal_limit_pages < options.checkpoint_pages) {
+    return Status::InvalidArgument(
+        "sqlite: checkpoint_pages must be at least 1 and wal_limit_pages at least that");
+  }
   RETURN_IF_ERROR(CreatePrivateFile(db_path));
   ASSIGN_OR_RETURN(
       std::unique_ptr<SqliteConnection> writer,
@@ -623,17 +627,86 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
         SqliteConnection::Open(db_path, SQLITE_OPEN_READONLY, options.busy_timeout, options.vfs));
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<SqliteStore>(
-      new SqliteStore(clock, std::move(writer), std::move(readers)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteConnection> checkpointer,
+      SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout, options.vfs));
+  // Reading the journal mode opens the WAL on this connection (else its checkpoints do nothing);
+  // FULL: a checkpoint fsyncs the database before the WAL may start over.
+  RETURN_IF_ERROR(checkpointer->Exec("PRAGMA journal_mode; PRAGMA synchronous=FULL",
+                                     "prepare the checkpoint connection"));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(clock, options, std::move(writer),
+                                                      std::move(readers), std::move(checkpointer)));
 }
 
-SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
-                         std::vector<std::unique_ptr<SqliteConnection>> readers)
+SqliteStore::SqliteStore(Clock& clock, SqliteStoreOptions options,
+                         std::unique_ptr<SqliteConnection> writer,
+                         std::vector<std::unique_ptr<SqliteConnection>> readers,
+                         std::unique_ptr<SqliteConnection> checkpointer)
     : clock_(clock),
       writer_(std::move(writer)),
       idle_readers_(std::move(readers)),
+      options_(std::move(options)),
+      checkpointer_(std::move(checkpointer)),
+      checkpoint_thread_([this] { CheckpointLoop(); }),
       completion_thread_([this] { CompletionLoop(); }),
-      writer_thread_([this] { WriterLoop(); }) {}
+      writer_thread_([this] { WriterLoop(); }) {
+  // Replaces SQLite's auto-checkpoint, which would run on the writer after a commit and hold the
+  // next commits back while it writes and fsyncs the database file. Nothing commits before the
+  // constructor returns.
+  MutexLock lock(write_mu_);
+  sqlite3_wal_hook(writer_->db(), &SqliteStore::OnWalCommit, this);
+}
+
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(self);
+  MutexLock lock(store->checkpoint_mu_);
+  if (store->checkpoint_phase_ == CheckpointPhase::kTailDue) {
+    // The checkpoint thread copied the bulk of the WAL; the few pages committed since are copied
+    // here, on the writer (no other writer can add more meanwhile), so that the next write
+    // transaction starts the WAL over instead of growing it.
+    store->checkpoint_phase_ = CheckpointPhase::kIdle;
+    lock.unlock();
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) ==
+            SQLITE_OK &&
+        copied > 0) {
+      store->checkpoints_.fetch_add(1);
+    }
+    return SQLITE_OK;
+  }
+  if (store->checkpoint_phase_ == CheckpointPhase::kIdle &&
+      pages >= store->options_.checkpoint_pages) {
+    store->checkpoint_phase_ = CheckpointPhase::kRequested;
+    store->wal_pages_ = pages;
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointLoop() {
+  MutexLock lock(checkpoint_mu_);
+  for (;;) {
+    while (!checkpoint_stopping_ && checkpoint_phase_ != CheckpointPhase::kRequested) {
+      checkpoint_cv_.wait(lock);
+    }
+    if (checkpoint_stopping_) return;
+    int pages = wal_pages_;
+    lock.unlock();
+    sqlite3* db = checkpointer_->db();
+    // Copies what the WAL holds into the database and fsyncs it, without the writer's lock
+    // (PASSIVE); the next commit then copies the rest (OnWalCommit). Past the limit, TRUNCATE
+    // waits (busy_timeout) for the writer and the readers, copies the rest and empties the WAL
+    // file. A failure (busy, I/O) is left for a later commit's request to retry.
+    bool truncate = pages >= options_.wal_limit_pages;
+    int copied = 0;
+    bool ok = sqlite3_wal_checkpoint_v2(
+                  db, nullptr, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+                  nullptr, &copied) == SQLITE_OK;
+    if (ok && copied > 0) checkpoints_.fetch_add(1);
+    lock.lock();
+    checkpoint_phase_ = ok && !truncate ? CheckpointPhase::kTailDue : CheckpointPhase::kIdle;
+  }
+}
 
 Status SqliteStore::WithWriterDb(std::string_view op, const std::function<Status(sqlite3*)>& body) {
   MutexLock lock(write_mu_);
@@ -654,6 +727,12 @@ Status SqliteStore::StatusOf(sqlite3* db, int rc, std::string_view op) {
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    MutexLock lock(checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_one();
+  checkpoint_thread_.join();
   {
     MutexLock lock(pending_mu_);
     stopping_ = true;

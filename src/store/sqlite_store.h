@@ -6,12 +6,16 @@
 // their callbacks while the writer already commits the next batch (the callbacks build and log
 // the HTTP answers: on the writer they held back every later commit). The other writes use the
 // writer connection under a mutex, one transaction each. Reads borrow a reader connection, so they
-// never wait behind a write transaction (WAL readers see the last commit).
+// never wait behind a write transaction (WAL readers see the last commit). Checkpoints run mostly
+// off the writer: once a commit leaves the WAL over checkpoint_pages, a checkpoint thread with its
+// own connection copies the WAL into the database (PASSIVE: it takes no lock a commit waits for),
+// and the writer's next commit copies only the pages committed meanwhile, so that the WAL starts
+// over. No commit waits for the bulk of a checkpoint.
 //
 // Thread-safe. The Clock passed to Open must outlive the store. SubmitJob callbacks run on the
 // completion thread, one at a time in commit order, only after their commit is durable; they must
 // not wait for another submission. The destructor commits the submissions still queued, runs
-// their callbacks, and stops both threads.
+// their callbacks, and stops the threads.
 #pragma once
 
 #include <atomic>
@@ -49,6 +53,14 @@ struct SqliteStoreOptions {
   // The SQLite VFS to open the database through; empty = SQLite's default (unix). Tests register
   // one that simulates a power cut (drops every write not yet synced).
   std::string vfs;
+  // WAL pages (frames) after which the checkpoint thread copies the WAL into the database, off the
+  // writer. Default 1000, SQLite's own auto-checkpoint point (about 4 MiB of WAL).
+  int checkpoint_pages = 1000;
+  // WAL pages past which a checkpoint also restarts the WAL and truncates its file, holding back
+  // commits while it copies the last pages (a TRUNCATE checkpoint): the bound on the WAL when
+  // passive checkpoints cannot catch up, for example under readers that never pause. Default
+  // 16000 (about 64 MiB).
+  int wal_limit_pages = 16000;
 };
 
 class SqliteStore : public Store, public TriggerStore, public LogArchive, public KeyRows {
@@ -127,6 +139,8 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
 
   // Group-commit transactions committed so far (each one fsync), for tests and metrics.
   uint64_t commits() const { return commits_.load(); }
+  // Checkpoints the checkpoint thread has completed that copied pages into the database, for tests.
+  uint64_t checkpoints() const { return checkpoints_.load(); }
 
   // Terminal job records are served from memory until the job is deleted.
   TerminalJobCache& finished_cache() { return finished_; }
@@ -148,11 +162,15 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   Status WithReaderDb(std::string_view op, const std::function<Status(sqlite3*)>& body);
   static Status StatusOf(sqlite3* db, int rc, std::string_view op);
 
-  SqliteStore(Clock& clock, std::unique_ptr<SqliteConnection> writer,
-              std::vector<std::unique_ptr<SqliteConnection>> readers);
+  SqliteStore(Clock& clock, SqliteStoreOptions options, std::unique_ptr<SqliteConnection> writer,
+              std::vector<std::unique_ptr<SqliteConnection>> readers,
+              std::unique_ptr<SqliteConnection> checkpointer);
 
   void WriterLoop();
   void CompletionLoop();
+  void CheckpointLoop();
+  // The writer's WAL hook (sqlite3_wal_hook): after each commit, with the WAL's page count.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int pages);
   // Writes `batch` in one transaction; one Status per submission.
   std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
   Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms) REQUIRES(write_mu_);
@@ -184,8 +202,21 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   std::vector<Completed> completed_ GUARDED_BY(completed_mu_);
   bool writer_done_ GUARDED_BY(completed_mu_) = false;
 
+  const SqliteStoreOptions options_;
+  std::unique_ptr<SqliteConnection> checkpointer_;  // used only by the checkpoint thread
+  Mutex checkpoint_mu_;
+  std::condition_variable_any checkpoint_cv_;
+  // A checkpoint goes Idle -> Requested (a commit left the WAL past checkpoint_pages) -> TailDue
+  // (the checkpoint thread copied the WAL) -> Idle (the next commit copied what came meanwhile).
+  enum class CheckpointPhase { kIdle, kRequested, kTailDue };
+  CheckpointPhase checkpoint_phase_ GUARDED_BY(checkpoint_mu_) = CheckpointPhase::kIdle;
+  int wal_pages_ GUARDED_BY(checkpoint_mu_) = 0;  // the WAL's size at the request
+  bool checkpoint_stopping_ GUARDED_BY(checkpoint_mu_) = false;
+
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> checkpoints_{0};
   // Last: they start after everything above exists.
+  std::thread checkpoint_thread_;
   std::thread completion_thread_;
   std::thread writer_thread_;
 };

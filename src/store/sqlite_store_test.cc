@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -146,6 +147,41 @@ TEST_F(SqliteStoreTest, ConcurrentSubmissionsShareCommits) {
   EXPECT_LE(async_commits, 50u) << "group commit should batch back-to-back submissions";
   EXPECT_LT(waiting_commits, 200u) << "some waiting submissions should share a commit";
   EXPECT_EQ(store->PeekMessages("jobs", 1000)->size(), 400u);
+}
+
+// The checkpoint thread keeps the WAL bounded while submissions keep coming: passive checkpoints
+// past checkpoint_pages, a truncating one past wal_limit_pages.
+TEST_F(SqliteStoreTest, CheckpointsOffTheWriterKeepTheWalBounded) {
+  SqliteStoreOptions opts;
+  opts.checkpoint_pages = 16;
+  opts.wal_limit_pages = 64;
+  std::unique_ptr<SqliteStore> store = OpenStore(opts);
+  ASSERT_NE(store, nullptr);
+  const fs::path wal = db_path().string() + "-wal";
+  uintmax_t largest = 0;
+  for (int round = 0; round < 10; ++round) {
+    SubmitConcurrently(*store, clock_, /*async=*/true);
+    std::error_code ec;
+    largest = std::max(largest, fs::file_size(wal, ec));
+  }
+  std::cout << "[ figures  ] 2,000 submissions: " << store->checkpoints()
+            << " checkpoints, largest WAL " << largest << " bytes\n";
+  EXPECT_GT(store->checkpoints(), 0u);
+  // A batch of 200 jobs adds well under 1,000 pages; without checkpoints the WAL would pass
+  // 2,000 pages (about 8 MiB).
+  EXPECT_LT(largest, 1024u * (4096 + 24)) << "the WAL grew past 1,024 pages";
+  EXPECT_EQ(store->PeekMessages("jobs", 5000)->size(), 2000u) << "every submission committed";
+}
+
+TEST_F(SqliteStoreTest, RejectsACheckpointPointPastTheWalLimit) {
+  SqliteStoreOptions opts;
+  opts.checkpoint_pages = 100;
+  opts.wal_limit_pages = 50;
+  EXPECT_EQ(SqliteStore::Open(db_path(), clock_, opts).status().code(),
+            StatusCode::kInvalidArgument);
+  opts.checkpoint_pages = 0;
+  EXPECT_EQ(SqliteStore::Open(db_path(), clock_, opts).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
