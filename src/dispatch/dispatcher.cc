@@ -87,6 +87,10 @@ void Dispatcher::Stop() {
 void Dispatcher::Wake() {
   {
     MutexLock lock(mu_);
+    // Already woken: the loop has yet to claim, or it waits for a free slot or the node's
+    // lease, which notify on their own (or dispatch is paused). A wake per submit then was a
+    // thread wake-up per job for nothing.
+    if (woken_) return;
     woken_ = true;
   }
   cv_.notify_all();
@@ -144,7 +148,12 @@ bool Dispatcher::Owns(const JobRecord& job) const {
 
 void Dispatcher::SetLeaseHeld(bool held) {
   lease_held_.store(held);
-  if (held) Wake();
+  if (!held) return;
+  {
+    MutexLock lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();  // even when already woken: the loop may be waiting for this lease
 }
 
 void Dispatcher::Fence() {
