@@ -104,7 +104,14 @@ class Monitor {
   int Fail(const std::string& msg);
   // Fails as Fail does, reporting that no retry can succeed ("REFUSED <message>").
   int Refuse(const std::string& msg);
+  // Enters a mount namespace of our own (private propagation, hide_mounts detached): where the
+  // runtime runs and the job's rootfs is mounted.
   bool SetUpNamespace(std::string& error);
+  // Once the container runs, its own mount namespace holds its root: ours (a copy of every host
+  // mount, the idmapped layers, the bundle's tmpfs) is not needed for the job's whole run. The
+  // monitor returns to the namespace it started in; later runtime verbs get a fresh private one
+  // each (see Spawn). On failure it stays where it is, which works as before.
+  void LeavePrivateNamespace();
   bool MountRootfs(std::string& error);
   // runc prepares the rootfs from inside the user namespace, as its root, which may not pass
   // through the data dir (0700, and it must stay so). In this monitor's mount namespace only,
@@ -134,7 +141,9 @@ class Monitor {
 
   ShimOptions opts_;
   JobFiles files_;
-  UniqueFd sync_fd_;  // where the start is reported; closed once it is
+  UniqueFd sync_fd_;         // where the start is reported; closed once it is
+  UniqueFd home_ns_;         // the mount namespace the monitor started in, while it is elsewhere
+  bool private_ns_ = false;  // in its own mount namespace (SetUpNamespace) now
   UniqueFd log_fd_;
   int64_t log_size_ = 0;
   int64_t log_dropped_ = 0;  // bytes dropped from the front of the log so far
@@ -210,7 +219,24 @@ bool Monitor::SetUpNamespace(std::string& error) {
       return false;
     }
   }
+  private_ns_ = true;
   return true;
+}
+
+void Monitor::LeavePrivateNamespace() {
+  if (!private_ns_ || !home_ns_) return;
+  if (::setns(home_ns_.get(), CLONE_NEWNS) != 0) {
+    Log(std::string("return to the original mount namespace: ") + std::strerror(errno));
+    return;
+  }
+  private_ns_ = false;
+  home_ns_.Reset();
+  // The idmapped layers' mount points (mounts only in the namespace just left): the overlay
+  // holds its own references to the layers.
+  std::error_code ec;
+  std::filesystem::path lowers = files_.dir() / "lowers";
+  for (const auto& e : std::filesystem::directory_iterator(lowers, ec)) ::rmdir(e.path().c_str());
+  ::rmdir(lowers.c_str());
 }
 
 // A user namespace whose mapping is 0 -> start for count ids, as an fd; -1 with `error` set.
@@ -378,6 +404,17 @@ pid_t Monitor::Spawn(const std::vector<std::string>& args, int out_fd, int err_f
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (!private_ns_) {
+    // Back in its original namespace (the container runs): the runtime gets a private one of
+    // its own, gone when it exits.
+    std::string error;
+    if (!SetUpNamespace(error)) {
+      std::string msg = "berth-monitor " + opts_.id + ": " + EscapeForLog(error) + "\n";
+      ssize_t n = ::write(err_fd >= 0 ? err_fd : 2, msg.data(), msg.size());
+      (void)n;
+      _exit(127);
+    }
+  }
   int null_fd = ::open("/dev/null", O_RDWR);
   ::dup2(null_fd, 0);
   ::dup2(out_fd >= 0 ? out_fd : null_fd, 1);
@@ -553,6 +590,8 @@ int Monitor::Run() {
   if (!sig_fd) return Fail(std::string("signalfd: ") + std::strerror(errno));
 
   std::string error;
+  // Where the monitor returns once the container runs (see LeavePrivateNamespace).
+  if (!opts_.delete_only) home_ns_.Reset(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   if (!SetUpNamespace(error)) return Fail(error);
   if (opts_.delete_only) {
     int rc = RunRuntime({"delete", "--force", opts_.id}, -1, 2);
@@ -621,6 +660,7 @@ int Monitor::Run() {
     if (Status st = DropEnvironment(config); !st.ok())
       Log("drop the environment: " + st.ToString());
   }
+  LeavePrivateNamespace();
 
   Supervise(out_read.get(), sig_fd.get());
   ::fsync(log_fd_.get());

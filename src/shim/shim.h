@@ -1,7 +1,9 @@
 // The monitor (the conmon role): one small process per job that outlives the daemon.
 //
-// It runs in a private mount namespace (so the job's overlay rootfs disappears with it, and
-// cgroup mounts the OCI runtime cannot handle can be hidden), is the child subreaper that
+// It starts the container from a private mount namespace (the job's overlay rootfs is mounted
+// only there and in the container's own, and cgroup mounts the OCI runtime cannot handle are
+// hidden), and returns to its original namespace once the container runs: runtime verbs after
+// that get a fresh private namespace each. It is the child subreaper that
 // receives the container's exit status, holds the container's stdout and stderr and appends them
 // to the job's log, and writes exit.json atomically only after the log is drained and synced.
 // It reports "OK <pid>", "ERR <message>" (a failure a later attempt may not see) or
