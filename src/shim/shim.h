@@ -48,6 +48,14 @@ struct ShimOptions {
   // this size (under <job>/upper/capped, in the monitor's namespace; writes past it get ENOSPC,
   // and its pages are charged to the job's memory cgroup). 0 = uncapped, on the data disk.
   int64_t upper_max_bytes = 0;
+  // The monitor's own command line (argv), to exec it again after berth-shim-wait; empty: the
+  // monitor never hands its wait over (it waits itself for the job's whole run).
+  std::vector<std::string> argv;
+  // Set when berth-shim-wait execs the monitor again: the container's pid, and the log
+  // escaper's state (-1: inside a line; N >= 0: at a line start, N bytes of the marker held).
+  // The signalfd and the output pipe are at the fds of shim/wait_fds.h. 0 = a fresh start.
+  int resume_pid = 0;
+  int resume_escape = -1;
 };
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).

@@ -15,6 +15,8 @@ void AddShimFlags(CLI::App* cmd, ShimOptions& opts) {
   cmd->add_option("--oom-events-file", opts.oom_events_file);
   cmd->add_option("--log-max-bytes", opts.log_max_bytes);
   cmd->add_option("--upper-max-bytes", opts.upper_max_bytes);
+  cmd->add_option("--resume-pid", opts.resume_pid);
+  cmd->add_option("--resume-escape", opts.resume_escape);
 }
 
 }  // namespace berth
