@@ -91,6 +91,33 @@ def memcg_parts_kib(path):
     return {k: v // 1024 for k, v in parts.items()}
 
 
+def status_kib(pid, field):
+    """A "<field>: N kB" line of /proc/<pid>/status in KiB (0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def own_mount_namespaces(pids):
+    """How many of `pids` are in a mount namespace other than this process's."""
+    try:
+        ours = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return 0
+    n = 0
+    for p in pids:
+        try:
+            n += os.readlink(f"/proc/{p}/ns/mnt") != ours
+        except OSError:
+            pass
+    return n
+
+
 def add_parts(*parts, sign=1):
     out = {}
     for i, p in enumerate(parts):
@@ -131,6 +158,8 @@ def main():
                 if "shim" in (c.proc_cmdline(p) or [])]
     mon_pss = sum(c.pss_kib(p) for p in monitors)
     mon_rss = sum(c.rss_kib(p) for p in monitors)
+    mon_pte = sum(status_kib(p, "VmPTE") for p in monitors)
+    mon_own_ns = own_mount_namespaces(monitors)
     fds = len(os.listdir(f"/proc/{srv.pid}/fd"))
     threads = len(os.listdir(f"/proc/{srv.pid}/task"))
     containers = container_pids(srv.data)
@@ -244,6 +273,10 @@ def main():
         "monitors": len(monitors), "monitor_pss_kib_total": mon_pss,
         "monitor_pss_kib_each": mon_pss / max(1, len(monitors)),
         "monitor_rss_kib_each": mon_rss / max(1, len(monitors)),
+        # Page tables (kernel memory, charged to the daemon's cgroup) and monitors still in a
+        # mount namespace of their own (0 since they leave it once the container runs).
+        "monitor_page_tables_kib_each": mon_pte / max(1, len(monitors)),
+        "monitors_in_own_mount_namespace": mon_own_ns,
         "podman_mem_available_before_kib": pmem0, "podman_mem_available_after_kib": pmem1,
         "podman_mem_available_after_cleanup_kib": pmem2,
         "podman_raw_drop_per_container_kib": (praw0 - praw1) / m,

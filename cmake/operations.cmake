@@ -23,7 +23,7 @@ target_sources(berth_api PRIVATE ${BERTH_GENERATED}/web_assets.cc)
 # `make package`: a .deb (CPack) with both binaries, the bundled busybox image, the systemd unit
 # and the default settings (a conffile). Installing does not rebuild: `make package` builds first.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
-install(TARGETS berth berth-shim RUNTIME DESTINATION bin)
+install(TARGETS berth berth-shim berth-shim-wait RUNTIME DESTINATION bin)
 install(DIRECTORY ${BERTH_BUNDLED_IMAGES}/ DESTINATION share/berth/images)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/berth.service DESTINATION lib/systemd/system)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/settings.json DESTINATION /etc/berth

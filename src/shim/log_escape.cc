@@ -1,5 +1,7 @@
 #include "shim/log_escape.h"
 
+#include <algorithm>
+
 namespace berth {
 
 std::string LogEscaper::Feed(std::string_view piece) {
@@ -27,6 +29,16 @@ std::string LogEscaper::Feed(std::string_view piece) {
     if (c == '\n') at_line_start_ = true;
   }
   return out;
+}
+
+LogEscaper LogEscaper::FromState(int state) {
+  LogEscaper e;
+  e.at_line_start_ = state >= 0;
+  if (state > 0) {
+    e.held_ = kLogMarkerPrefix.substr(
+        0, std::min(static_cast<size_t>(state), kLogMarkerPrefix.size() - 1));
+  }
+  return e;
 }
 
 std::string LogEscaper::Flush() {

@@ -20,6 +20,10 @@ class LogEscaper {
   std::string Feed(std::string_view piece);
   // What is still held back (a line start that was never completed); call once at the end.
   std::string Flush();
+  // The state between pieces as one number (-1: inside a line; N >= 0: at a line start with
+  // the marker's first N bytes held back), and an escaper in that state.
+  int State() const { return at_line_start_ ? static_cast<int>(held_.size()) : -1; }
+  static LogEscaper FromState(int state);
 
  private:
   bool at_line_start_ = true;

@@ -45,5 +45,21 @@ TEST(LogEscaperTest, MarkersSplitAcrossReadsAreStillEscaped) {
   EXPECT_EQ(out, "a\n\\--- berth: one\n\\--- berth: two\nb--- berth: not at start\n");
 }
 
+// A monitor that hands its wait to berth-shim-wait carries the escaper's state across the execs:
+// cut anywhere, the output escapes as it would have in one piece.
+TEST(LogEscaperTest, AnEscaperRebuiltFromItsStateContinuesTheSame) {
+  for (std::string_view text : {"--- berth: fake\n", "ok\n--- berth: x\n-- b\n", "---\n--- ber",
+                                "a\n\n--- berth:--- berth:\n", "no newline at all"}) {
+    for (size_t cut = 0; cut <= text.size(); ++cut) {
+      LogEscaper first;
+      std::string out = first.Feed(text.substr(0, cut));
+      LogEscaper second = LogEscaper::FromState(first.State());
+      out += second.Feed(text.substr(cut));
+      out += second.Flush();
+      EXPECT_EQ(out, EscapeWhole(text)) << "cut at " << cut << " of '" << text << "'";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace berth

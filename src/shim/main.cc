@@ -21,5 +21,6 @@ int ParseFlags(int argc, char** argv, berth::ShimOptions& opts) {
 int main(int argc, char** argv) {
   berth::ShimOptions opts;
   if (int rc = ParseFlags(argc, argv, opts); rc >= 0) return rc;
+  opts.argv.assign(argv, argv + argc);
   return berth::RunShim(opts);
 }

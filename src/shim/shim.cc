@@ -35,6 +35,7 @@
 #include "shim/create_failure.h"
 #include "shim/log_escape.h"
 #include "shim/oom_events.h"
+#include "shim/wait_fds.h"
 
 namespace berth {
 namespace {
@@ -43,6 +44,33 @@ namespace {
 constexpr int kDrainMillis = 2000;
 constexpr int kOomPollMillis = 100;   // how often a running job's OOM kills are looked at
 constexpr size_t kReadBytes = 65536;  // a default pipe's capacity: one read empties it
+// How long a running job is quiet (no output, no signal) before the monitor hands its wait to
+// berth-shim-wait.
+constexpr int64_t kQuietMillis = 1000;
+
+int64_t MonotonicMillis() {
+  struct timespec now {};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+// `argv` without the flags a resumed monitor is given anew (and their values).
+std::vector<std::string> ResumeArgs(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    bool skip = false;
+    for (std::string_view flag : {"--sync-fd", "--resume-pid", "--resume-escape"}) {
+      if (argv[i] == flag) {
+        skip = true;
+        ++i;  // and its value
+        break;
+      }
+      if (argv[i].starts_with(std::string(flag) + "=")) skip = true;
+    }
+    if (!skip) out.push_back(argv[i]);
+  }
+  return out;
+}
 
 // Gives the kernel back the stack pages below the caller's frame. The start's deep calls (flag
 // parsing, the config's JSON, fork and exec) touched them once; the wait for the job's end,
@@ -105,7 +133,14 @@ class Monitor {
   int Fail(const std::string& msg);
   // Fails as Fail does, reporting that no retry can succeed ("REFUSED <message>").
   int Refuse(const std::string& msg);
+  // Enters a mount namespace of our own (private propagation, hide_mounts detached): where the
+  // runtime runs and the job's rootfs is mounted.
   bool SetUpNamespace(std::string& error);
+  // Once the container runs, its own mount namespace holds its root: ours (a copy of every host
+  // mount, the idmapped layers, the bundle's tmpfs) is not needed for the job's whole run. The
+  // monitor returns to the namespace it started in; later runtime verbs get a fresh private one
+  // each (see Spawn). On failure it stays where it is, which works as before.
+  void LeavePrivateNamespace();
   bool MountRootfs(std::string& error);
   // runc prepares the rootfs from inside the user namespace, as its root, which may not pass
   // through the data dir (0700, and it must stay so). In this monitor's mount namespace only,
@@ -127,7 +162,18 @@ class Monitor {
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
   std::string RuntimeError() const;
-  void Supervise(int out_read, int sig_fd);
+  void Supervise(int out_read, int sig_fd, LogEscaper escaper = LogEscaper());
+  // Where berth-shim-wait is, when the monitor can hand its wait over (argv known, program
+  // present beside this one).
+  void FindWaiter();
+  // Execs berth-shim-wait, which waits for the next event of the quiet job and execs this
+  // program again (--resume-pid). Returns only when the exec failed; the fds are then at
+  // kSignalFd and kOutputFd and the log is reopened.
+  void HandOffWait(int& out_read, int& sig_fd, int escape_state);
+  // A monitor exec'd again by berth-shim-wait: the wait goes on, then the end is recorded.
+  int Resume();
+  // The job ended (or the wait was lost): the exit record, `delete`, the rootfs unmounted.
+  int Finish();
   void Report(const std::string& line);
   // Publishes monitor.json: our pid and start time, and the container's pid once known;
   // `durable`: synced to disk.
@@ -135,7 +181,11 @@ class Monitor {
 
   ShimOptions opts_;
   JobFiles files_;
-  UniqueFd sync_fd_;  // where the start is reported; closed once it is
+  UniqueFd sync_fd_;         // where the start is reported; closed once it is
+  UniqueFd home_ns_;         // the mount namespace the monitor started in, while it is elsewhere
+  bool private_ns_ = false;  // in its own mount namespace (SetUpNamespace) now
+  std::string self_exe_;     // this program, to exec again after berth-shim-wait
+  std::string waiter_;       // berth-shim-wait; "" = the monitor waits itself
   UniqueFd log_fd_;
   int64_t log_size_ = 0;
   int64_t log_dropped_ = 0;  // bytes dropped from the front of the log so far
@@ -211,7 +261,24 @@ bool Monitor::SetUpNamespace(std::string& error) {
       return false;
     }
   }
+  private_ns_ = true;
   return true;
+}
+
+void Monitor::LeavePrivateNamespace() {
+  if (!private_ns_ || !home_ns_) return;
+  if (::setns(home_ns_.get(), CLONE_NEWNS) != 0) {
+    Log(std::string("return to the original mount namespace: ") + std::strerror(errno));
+    return;
+  }
+  private_ns_ = false;
+  home_ns_.Reset();
+  // The idmapped layers' mount points (mounts only in the namespace just left): the overlay
+  // holds its own references to the layers.
+  std::error_code ec;
+  std::filesystem::path lowers = files_.dir() / "lowers";
+  for (const auto& e : std::filesystem::directory_iterator(lowers, ec)) ::rmdir(e.path().c_str());
+  ::rmdir(lowers.c_str());
 }
 
 // A user namespace whose mapping is 0 -> start for count ids, as an fd; -1 with `error` set.
@@ -371,6 +438,15 @@ bool Monitor::MountRootfs(std::string& error) {
 }
 
 pid_t Monitor::Spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+  if (!private_ns_) {
+    // Back in its original namespace (the container runs): the job's end. The runtime runs
+    // from a private namespace again, which the monitor enters too, about to exit.
+    std::string error;
+    if (!SetUpNamespace(error)) {
+      Log(error);
+      return -1;
+    }
+  }
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -432,19 +508,29 @@ std::string Monitor::RuntimeError() const {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-void Monitor::Supervise(int out_read, int sig_fd) {
+void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
   // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
   // kernel before the wait, which lasts as long as the job.
   ReleaseUnusedStack();
   ::malloc_trim(0);
   bool pipe_open = true;
-  LogEscaper escaper;
   struct timespec deadline {};
   // Not initialized: its pages cost nothing until the job writes output.
   std::unique_ptr<char[]> buf(new char[kReadBytes]);
+  bool hand_off = !waiter_.empty();
+  int64_t quiet_since = MonotonicMillis();
   while (!exited_ || pipe_open) {
     // While the job runs, its cgroup's OOM kills are looked at ten times a second.
     int timeout = opts_.oom_events_file.empty() ? -1 : kOomPollMillis;
+    if (hand_off && !exited_ && pipe_open && !oom_killed_) {
+      int64_t left = kQuietMillis - (MonotonicMillis() - quiet_since);
+      if (left <= 0) {
+        HandOffWait(out_read, sig_fd, escaper.State());
+        hand_off = false;  // the exec failed: this monitor waits itself
+        continue;
+      }
+      timeout = static_cast<int>(timeout < 0 ? left : std::min<int64_t>(timeout, left));
+    }
     if (exited_) {
       struct timespec now {};
       clock_gettime(CLOCK_MONOTONIC, &now);
@@ -456,6 +542,7 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {pipe_open ? out_read : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) break;
+    if (n > 0) quiet_since = MonotonicMillis();
     if (!exited_) KillOnOom();
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t r = ::read(out_read, buf.get(), kReadBytes);
@@ -556,6 +643,60 @@ void Monitor::CheckOom() {
   if (const auto* s = std::get_if<Signaled>(&outcome_)) outcome_ = OomKilled{128 + s->signal};
 }
 
+void Monitor::FindWaiter() {
+  if (opts_.argv.empty() || opts_.delete_only) return;
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || self.string().ends_with(" (deleted)")) return;
+  std::filesystem::path waiter = self.parent_path() / "berth-shim-wait";
+  if (::access(waiter.c_str(), X_OK) != 0) return;
+  self_exe_ = self.string();
+  waiter_ = waiter.string();
+}
+
+void Monitor::HandOffWait(int& out_read, int& sig_fd, int escape_state) {
+  // The signalfd and the pipe at the fds berth-shim-wait watches (sources moved above them
+  // first, so that placing one cannot close the other), without close-on-exec; the claim is
+  // held across the execs (berth-shim sets its close-on-exec again when it resumes).
+  UniqueFd sig(::fcntl(sig_fd, F_DUPFD_CLOEXEC, 10));
+  UniqueFd out(::fcntl(out_read, F_DUPFD_CLOEXEC, 10));
+  if (!sig || !out || ::dup2(sig.get(), kSignalFd) < 0 || ::dup2(out.get(), kOutputFd) < 0) {
+    Log(std::string("hand the wait over: ") + std::strerror(errno));
+    return;
+  }
+  sig_fd = kSignalFd;
+  out_read = kOutputFd;
+  if (opts_.claim_fd >= 0) ::fcntl(opts_.claim_fd, F_SETFD, 0);
+  std::vector<std::string> args = {waiter_, opts_.oom_events_file, self_exe_};
+  for (std::string& a : ResumeArgs(opts_.argv)) args.push_back(std::move(a));
+  args.insert(args.end(), {"--sync-fd", "-1", "--resume-pid", std::to_string(container_pid_),
+                           "--resume-escape", std::to_string(escape_state)});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execve(waiter_.c_str(), argv.data(), environ);
+  Log(std::string("exec ") + waiter_ + ": " + std::strerror(errno));
+  if (opts_.claim_fd >= 0) ::fcntl(opts_.claim_fd, F_SETFD, FD_CLOEXEC);
+  for (int fd : {kSignalFd, kOutputFd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // The log's fd may have been one of those two.
+  log_fd_.Reset(::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+}
+
+int Monitor::Resume() {
+  FindWaiter();
+  container_pid_ = opts_.resume_pid;
+  for (int fd : {kSignalFd, kOutputFd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  UniqueFd sig_fd(kSignalFd);
+  UniqueFd out_read(kOutputFd);
+  log_fd_.Reset(::open(files_.log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  if (!log_fd_) Log("open log: " + std::string(std::strerror(errno)));
+  log_size_ = log_fd_ ? ::lseek(log_fd_.get(), 0, SEEK_END) : 0;
+  if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok())
+    log_dropped_ = std::atoll(d->c_str());
+  Supervise(out_read.get(), sig_fd.get(), LogEscaper::FromState(opts_.resume_escape));
+  return Finish();
+}
+
 int Monitor::Run() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   ::signal(SIGPIPE, SIG_IGN);  // the daemon may die before reading our report
@@ -563,10 +704,15 @@ int Monitor::Run() {
   sigemptyset(&mask);
   for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1}) sigaddset(&mask, s);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
+  // Exec'd again by berth-shim-wait: the signalfd (and the mask) came along.
+  if (opts_.resume_pid > 0) return Resume();
   UniqueFd sig_fd(::signalfd(-1, &mask, SFD_CLOEXEC));
   if (!sig_fd) return Fail(std::string("signalfd: ") + std::strerror(errno));
 
+  FindWaiter();
   std::string error;
+  // Where the monitor returns once the container runs (see LeavePrivateNamespace).
+  if (!opts_.delete_only) home_ns_.Reset(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   if (!SetUpNamespace(error)) return Fail(error);
   if (opts_.delete_only) {
     int rc = RunRuntime({"delete", "--force", opts_.id}, -1, 2);
@@ -637,8 +783,13 @@ int Monitor::Run() {
     if (Status st = DropEnvironment(config); !st.ok())
       Log("drop the environment: " + st.ToString());
   }
+  LeavePrivateNamespace();
 
   Supervise(out_read.get(), sig_fd.get());
+  return Finish();
+}
+
+int Monitor::Finish() {
   ::fsync(log_fd_.get());
   log_fd_.Reset();
   if (!exited_) outcome_ = MonitorLost{"the monitor stopped before the container exited"};

@@ -1,7 +1,9 @@
 // The monitor (the conmon role): one small process per job that outlives the daemon.
 //
-// It runs in a private mount namespace (so the job's overlay rootfs disappears with it, and
-// cgroup mounts the OCI runtime cannot handle can be hidden), is the child subreaper that
+// It starts the container from a private mount namespace (the job's overlay rootfs is mounted
+// only there and in the container's own, and cgroup mounts the OCI runtime cannot handle are
+// hidden), and returns to its original namespace once the container runs: runtime verbs after
+// that get a fresh private namespace each. It is the child subreaper that
 // receives the container's exit status, holds the container's stdout and stderr and appends them
 // to the job's log, and writes exit.json atomically only after the log is drained and synced.
 // It reports "OK <pid>", "ERR <message>" (a failure a later attempt may not see) or
@@ -49,6 +51,14 @@ struct ShimOptions {
   // The config's environment is the image's and berth's only (the job set none of its own):
   // nothing in it to scrub from the disk once the container runs.
   bool keep_environment = false;
+  // The monitor's own command line (argv), to exec it again after berth-shim-wait; empty: the
+  // monitor never hands its wait over (it waits itself for the job's whole run).
+  std::vector<std::string> argv;
+  // Set when berth-shim-wait execs the monitor again: the container's pid, and the log
+  // escaper's state (-1: inside a line; N >= 0: at a line start, N bytes of the marker held).
+  // The signalfd and the output pipe are at the fds of shim/wait_fds.h. 0 = a fresh start.
+  int resume_pid = 0;
+  int resume_escape = -1;
 };
 
 // Runs the monitor to the job's end. Returns the process exit code (0 when an exit was recorded).

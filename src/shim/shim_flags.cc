@@ -16,6 +16,8 @@ void AddShimFlags(CLI::App* cmd, ShimOptions& opts) {
   cmd->add_option("--log-max-bytes", opts.log_max_bytes);
   cmd->add_option("--upper-max-bytes", opts.upper_max_bytes);
   cmd->add_flag("--keep-environment", opts.keep_environment);
+  cmd->add_option("--resume-pid", opts.resume_pid);
+  cmd->add_option("--resume-escape", opts.resume_escape);
 }
 
 }  // namespace berth

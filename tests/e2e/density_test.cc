@@ -60,5 +60,107 @@ TEST(DensityTest, AMonitorOfARunningJobKeepsUnder110KiBOfItsOwnMemory) {
   EXPECT_EQ(r.Json()["logs"], "started\n");
 }
 
+// The monitor mounts the job's root in a mount namespace of its own, but the container's namespace
+// holds that root once it runs: a monitor that stayed in its own held a copy of every host mount,
+// the idmapped layers and the bundle's tmpfs for the job's whole run (about 13 KiB of kernel memory
+// per job). It goes back to the namespace it started in, and still stops the job and deletes the
+// container (each runtime verb then gets a private namespace of its own).
+TEST(DensityTest, AMonitorOfARunningJobHoldsNoMountNamespaceOfItsOwn) {
+  if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  BerthProcess berth(json{{"CancelGraceSeconds", "1"}});
+  ASSERT_FALSE(berth.url().empty());
+  std::string id =
+      berth.SubmitOk(R"({"image":"busybox","command":"echo started; exec sleep 600"})");
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (berth.Status(id).Json().value("logs", "") != "started\n" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(berth.Status(id).Json().value("logs", ""), "started\n");
+  auto mon = json::parse(ReadAll(berth.data_dir() / "jobs" / id / "monitor.json"), nullptr, false);
+  ASSERT_FALSE(mon.is_discarded());
+  pid_t pid = mon.value("pid", 0);
+  ASSERT_GT(pid, 0);
+  auto ns = [](const std::string& proc) {
+    std::error_code ec;
+    return std::filesystem::read_symlink(proc + "/ns/mnt", ec).string();
+  };
+  std::string ours = ns("/proc/self");
+  ASSERT_FALSE(ours.empty());
+  EXPECT_EQ(ns("/proc/" + std::to_string(pid)), ours) << "the monitor's mount namespace";
+  // The idmapped layers' mount points went with the namespace (when there were any).
+  EXPECT_FALSE(std::filesystem::exists(berth.data_dir() / "jobs" / id / "lowers"));
+
+  // The stop still reaches the job, and `delete` (in a namespace of its own) removes the
+  // container: the job's cgroup is gone once it ended.
+  Reply c =
+      Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  ASSERT_EQ(c.status, 202) << c.body;
+  Reply r = berth.WaitTerminal(id, seconds(30));
+  EXPECT_EQ(r.Json()["state"], "Canceled") << r.body;
+  EXPECT_EQ(r.Json()["logs"], "started\n");
+  EXPECT_FALSE(std::filesystem::exists(berth.data_dir() / "runtime" / "crun" / id))
+      << "the runtime's state of the ended container";
+}
+
+// A field of /proc/<pid>/status in KiB ("VmPTE"), or -1.
+long StatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
+// Once the job has been quiet for a second, the monitor (the same process) waits as
+// berth-shim-wait: no libc, a few KiB of memory and page tables instead of berth-shim's
+// ~80 KiB and ~44 KiB. Output, signals and the end bring berth-shim back, which handles them.
+TEST(DensityTest, AQuietJobsMonitorWaitsInUnder24KiBOfMemoryAnd32KiBOfPageTables) {
+  if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  BerthProcess berth(json{{"CancelGraceSeconds", "1"}});
+  ASSERT_FALSE(berth.url().empty());
+  // A line, a quiet while, a marker-looking line cut by a pause (the escaper's state crosses
+  // the hand-over), then a wait.
+  std::string id = berth.SubmitOk(
+      R"({"image":"busybox","command":"echo started; sleep 2; printf %s '--- ber'; sleep 2; )"
+      R"(echo 'th: fake'; exec sleep 600"})");
+  auto logs = [&] { return berth.Status(id).Json().value("logs", ""); };
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (logs() != "started\n" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(logs(), "started\n");
+  std::this_thread::sleep_for(milliseconds(1500));  // quiet for over a second
+  auto mon = json::parse(ReadAll(berth.data_dir() / "jobs" / id / "monitor.json"), nullptr, false);
+  ASSERT_FALSE(mon.is_discarded());
+  pid_t pid = mon.value("pid", 0);
+  ASSERT_GT(pid, 0);
+  long anon = RollupKib(pid, "Anonymous");
+  long tables = StatusKib(pid, "VmPTE");
+  ASSERT_GE(anon, 0);
+  ASSERT_GE(tables, 0);
+  EXPECT_LT(anon, 24) << "KiB of anonymous memory in the monitor of a quiet job";
+  EXPECT_LE(tables, 32) << "KiB of page tables of the monitor of a quiet job";
+
+  // Its output after the hand-over reaches the log, escaped as one piece would have been.
+  deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (logs() != "started\n\\--- berth: fake\n" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(logs(), "started\n\\--- berth: fake\n");
+  std::this_thread::sleep_for(milliseconds(1500));  // quiet again
+  // A stop reaches the job through the waiting monitor; its end is recorded as always.
+  Reply c =
+      Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  ASSERT_EQ(c.status, 202) << c.body;
+  Reply r = berth.WaitTerminal(id, seconds(30));
+  EXPECT_EQ(r.Json()["state"], "Canceled") << r.body;
+  EXPECT_EQ(r.Json()["logs"], "started\n\\--- berth: fake\n");
+  auto after =
+      json::parse(ReadAll(berth.data_dir() / "jobs" / id / "monitor.json"), nullptr, false);
+  EXPECT_EQ(after.value("pid", 0), pid) << "the same monitor all along";
+}
+
 }  // namespace
 }  // namespace berth::e2e

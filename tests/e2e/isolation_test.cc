@@ -132,6 +132,19 @@ TEST_F(IsolationTest, AChildKilledForMemoryEndsTheWholeJobOomKilled) {
   EXPECT_EQ(body.value("logs", "").find("after-the-sleep"), std::string::npos) << body.dump();
 }
 
+// A job quiet for a while is watched by berth-shim-wait, which reads the OOM counters too: a kill
+// that no output follows still ends the job at once.
+TEST_F(IsolationTest, AMemoryKillWhileTheJobIsQuietEndsItOomKilled) {
+  json spec = Busybox(
+      "sleep 2; dd if=/dev/zero of=/dev/null bs=64M count=4; sleep 5; echo after-the-sleep");
+  spec["memoryInGB"] = 0.03;
+  json body = Run(spec);
+  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
+  EXPECT_EQ(body["state"], "Failed");
+  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
+  EXPECT_EQ(body.value("logs", "").find("after-the-sleep"), std::string::npos) << body.dump();
+}
+
 TEST_F(IsolationTest, ForkBombIsStoppedByThePidsLimitAndTheDaemonKeepsServing) {
   // The bomb forks until the pids cgroup (JobPidsLimit 64) refuses; builtins count and clean up.
   std::string bomb =
