@@ -33,13 +33,16 @@ if [[ ! -x $BERTH_BIN ]]; then
   make build || exit 1
 fi
 # Benchmark a snapshot: a rebuild of build/berth during the run must not mix two versions.
-# The daemon runs the berth-shim beside its binary as each job's monitor: copy it too.
+# The daemon runs the berth-shim beside its binary as each job's monitor, and a quiet job's
+# monitor waits as the berth-shim-wait beside that: copy them too.
 snap=$(mktemp -d /tmp/berth-bench-bin-XXXXXX)
 trap 'rm -rf "$snap"' EXIT
 cp "$BERTH_BIN" "$snap/berth" || exit 1
-if [[ -x $(dirname "$BERTH_BIN")/berth-shim ]]; then
-  cp "$(dirname "$BERTH_BIN")/berth-shim" "$snap/berth-shim" || exit 1
-fi
+for helper in berth-shim berth-shim-wait; do
+  if [[ -x $(dirname "$BERTH_BIN")/$helper ]]; then
+    cp "$(dirname "$BERTH_BIN")/$helper" "$snap/$helper" || exit 1
+  fi
+done
 echo "bench: benchmarking $(realpath "$BERTH_BIN") ($(stat -c %y "$BERTH_BIN" | cut -d. -f1)), copied to $snap" >&2
 export BERTH_BIN=$snap/berth
 
