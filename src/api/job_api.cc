@@ -56,9 +56,16 @@ std::string LastLines(const std::string& text, size_t n) {
 }
 
 JobApi::JobApi(JobService& jobs, JobApiOptions opts)
-    : jobs_(jobs), opts_(std::move(opts)), poller_(std::make_unique<Scheduler>(clock_)) {}
+    : jobs_(jobs), opts_(std::move(opts)), poller_(std::make_unique<Scheduler>(clock_)) {
+  MutexLock lock(waker_->mu);
+  waker_->api = this;
+}
 
-JobApi::~JobApi() = default;
+JobApi::~JobApi() {
+  // Log watches outlive the API when a follower's stream does: from here they reach nothing.
+  MutexLock lock(waker_->mu);
+  waker_->api = nullptr;
+}
 
 void JobApi::Register(Router& router) {
   router.Add("POST", "/api/jobs",

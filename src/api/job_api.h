@@ -19,6 +19,7 @@
 #include "api/keys.h"
 #include "api/render_cache.h"
 #include "api/router.h"
+#include "common/mutex.h"
 #include "common/scheduler.h"
 #include "job/job_service.h"
 
@@ -72,11 +73,19 @@ class JobApi {
   // Pumps the waiting follower, once, whichever of its growth and its poll comes first.
   void Wake(const std::shared_ptr<Follow>& follow);
 
+  // What log watches call: the API while it lives (the destructor detaches it first), so a
+  // watch's late call never reaches a destroyed API.
+  struct Waker {
+    Mutex mu;
+    JobApi* api GUARDED_BY(mu) = nullptr;
+  };
+
   JobService& jobs_;
   JobApiOptions opts_;
   SystemClock clock_;
   std::unique_ptr<Scheduler> poller_;  // wakes log followers
   RenderCache rendered_;               // status bodies of finished jobs
+  std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
 };
 
 // The HTTP code for a Status (4xx for the caller's mistakes, 5xx for ours).

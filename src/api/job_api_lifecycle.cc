@@ -120,9 +120,13 @@ void JobApi::AwaitGrowth(const std::shared_ptr<Follow>& follow, ChunkSink sink) 
   if (follow->watch == nullptr) {
     // Null until the log exists on this node (and always for a job of another node).
     std::weak_ptr<Follow> weak = follow;
-    follow->watch = jobs_.WatchLog(follow->id, [this, weak] {
+    follow->watch = jobs_.WatchLog(follow->id, [waker = waker_, weak] {
+      MutexLock lock(waker->mu);
+      auto f = weak.lock();
+      if (waker->api == nullptr || f == nullptr) return;
       // Not on the watcher's thread: the pump reads the log and writes to the connection.
-      if (auto f = weak.lock()) poller_->After(milliseconds(0), [this, f] { Wake(f); });
+      JobApi* api = waker->api;
+      api->poller_->After(milliseconds(0), [api, f] { api->Wake(f); });
     });
   }
   MutexLock lock(follow->mu);

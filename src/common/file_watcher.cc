@@ -58,10 +58,6 @@ void FileWatcher::Remove(int wd, uint64_t key) {
       }
     }
   }
-  // A call under way ends before the watch's owner goes; a callback may drop its own watch.
-  if (std::this_thread::get_id() != thread_.get_id()) {
-    MutexLock wait(calling_);
-  }
 }
 
 void FileWatcher::Loop() {
@@ -79,7 +75,6 @@ void FileWatcher::Loop() {
       if (e->mask & IN_MODIFY) changed.push_back(e->wd);
       p += sizeof(inotify_event) + e->len;
     }
-    MutexLock calling(calling_);
     std::vector<std::function<void()>> calls;
     {
       MutexLock lock(mu_);

@@ -15,8 +15,9 @@
 
 namespace berth {
 
-// A watch: the callback runs until this is destroyed (and not after the destructor returns,
-// unless it is destroyed by the callback itself).
+// A watch: its callback is not called once this is destroyed. A call that had already begun
+// may still be running when the destructor returns (waiting for it could deadlock on a lock
+// that the call needs and the destroyer holds): a callback holds what it uses.
 class Watch {
  public:
   virtual ~Watch() = default;
@@ -45,7 +46,6 @@ class FileWatcher {
   Mutex mu_;
   std::map<int, std::map<uint64_t, std::function<void()>>> watches_ GUARDED_BY(mu_);
   uint64_t next_key_ GUARDED_BY(mu_) = 1;
-  Mutex calling_;  // held while callbacks run: a destroyed watch waits for its last call
   std::thread thread_;
 };
 

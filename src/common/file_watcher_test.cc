@@ -47,7 +47,8 @@ TEST_F(FileWatcherTest, EveryWatcherOfAFileHearsItsWritesUntilItStops) {
   EXPECT_TRUE(Reaches(a, 1, milliseconds(2000)));
   EXPECT_TRUE(Reaches(b, 1, milliseconds(2000)));
 
-  wa.reset();  // after this, `a` is never called again
+  wa.reset();  // no call of `a` begins after this (one under way may end)
+  std::this_thread::sleep_for(milliseconds(50));
   int a_after = a.load();
   Append("two\n");
   EXPECT_TRUE(Reaches(b, 2, milliseconds(2000))) << "the other watch still hears";
