@@ -46,6 +46,7 @@
 #include "dispatch/retention.h"
 #include "images/image_store.h"
 #include "runtime/oci_runtime.h"
+#include "runtime/runtime_version.h"
 #include "runtime/seccomp.h"
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
@@ -281,6 +282,12 @@ int Serve(const ServeOptions& opts) {
   auto userns = ParseIdRange(settings->user_namespace_range);
   if (!userns.ok()) return Die(log, "UserNamespaceRange: " + userns.status().message());
   ropts.config.user_namespace = *userns;
+  if (runs_jobs) {
+    // A runtime that cannot be asked still runs jobs: their configs carry the seccomp rules.
+    Result<RuntimeVersion> version = ProbeRuntimeVersion(runtime_binary);
+    if (!version.ok()) log.Warn("runtime: " + version.status().message());
+    ropts.config.seccomp_program_only = version.ok() && LoadsPrecompiledSeccomp(*version);
+  }
   if (!runs_jobs) {
     // No container runs here: the profile is not needed.
   } else if (auto profile = ReadFile(settings->seccomp_profile); profile.ok()) {

@@ -211,8 +211,13 @@ Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
   if (!opts.seccomp_profile.empty()) {
     ASSIGN_OR_RETURN(auto seccomp,
                      CachedSeccompFilter(opts.seccomp_profile, SeccompTarget{.caps = caps}));
-    linux_section["seccomp"] = seccomp->section;
     if (!seccomp->bpf.empty()) annotations[kSeccompBpfAnnotation] = seccomp->bpf_base64;
+    // crun applies its default flags (SECCOMP_FILTER_FLAG_SPEC_ALLOW) with or without the rules;
+    // a profile's own flags or listener need the rules.
+    bool program_alone = opts.seccomp_program_only && !seccomp->bpf.empty() &&
+                         !seccomp->section.contains("flags") &&
+                         !seccomp->section.contains("listenerPath");
+    if (!program_alone) linux_section["seccomp"] = seccomp->section;
   }
   json config = {
       {"ociVersion", "1.0.2"},

@@ -33,6 +33,11 @@ struct OciConfigOptions {
   // The seccomp profile (containers/common JSON, e.g. the text of /usr/share/containers/
   // seccomp.json); empty = no seccomp filter.
   std::string seccomp_profile;
+  // The runtime loads the precompiled program alone (LoadsPrecompiledSeccomp: crun): the config
+  // then carries the program without the rules, a third less for the daemon to write, the
+  // runtime to parse and copy into its state, and the page cache to hold while the job runs.
+  // false = the config carries both (runc, youki and runsc compile the rules).
+  bool seccomp_program_only = false;
 };
 
 // The argv the job runs: the spec's command when given (it replaces Entrypoint and Cmd, as in

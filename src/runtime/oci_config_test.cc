@@ -399,6 +399,28 @@ TEST(IsolationConfigTest, TheFilterTravelsPrecompiledBesideItsSection) {
   EXPECT_FALSE(BuildWith(Busybox(), opts).contains("annotations")) << "no profile, no filter";
 }
 
+TEST(IsolationConfigTest, ARuntimeThatLoadsTheProgramAloneGetsNoRules) {
+  std::ifstream in("/usr/share/containers/seccomp.json");
+  ASSERT_TRUE(in) << "golang-github-containers-common is not installed (scripts/install-deps.sh)";
+  OciConfigOptions opts;
+  opts.seccomp_profile.assign(std::istreambuf_iterator<char>(in), {});
+  std::string both = BuildOciConfig("id", Busybox(), ImageConfig{}, opts).value();
+  opts.seccomp_program_only = true;
+  std::string alone = BuildOciConfig("id", Busybox(), ImageConfig{}, opts).value();
+  json config = json::parse(alone);
+  EXPECT_FALSE(config["linux"].contains("seccomp")) << "the rules travel only to compile them";
+  EXPECT_EQ(config["annotations"].value(kSeccompBpfAnnotation, ""),
+            json::parse(both)["annotations"].value(kSeccompBpfAnnotation, ""))
+      << "the same program as beside the rules";
+  EXPECT_LT(alone.size() * 4, both.size() * 3) << "a quarter less at least";
+
+  // Rules that need the runtime's own compile keep the section.
+  opts.seccomp_profile = R"({"defaultAction": "SCMP_ACT_ERRNO",
+    "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]})";
+  json notify = BuildWith(Busybox(), opts);
+  EXPECT_TRUE(notify["linux"].contains("seccomp")) << "no program for a notify action";
+}
+
 TEST(ParseIdRangeTest, Ranges) {
   Result<IdRange> r = ParseIdRange("100000:65536");
   ASSERT_TRUE(r.ok());

@@ -775,12 +775,15 @@ int Monitor::Run() {
   }
   Report("OK " + std::to_string(container_pid_));
   // The container's process holds its environment now: its values (secureEnvironmentVariables
-  // among them) leave the disk before any of the job's output is read. A later run of the job
-  // writes a new bundle.
-  // A job without variables of its own skips the two configs' parse and rewrite.
-  for (const auto& config : {files_.config(), opts_.runtime_root / opts_.id / "config.json"}) {
-    if (opts_.keep_environment) break;
-    if (Status st = DropEnvironment(config); !st.ok())
+  // among them) leave the disk before any of the job's output is read. The bundle's config has
+  // served its purpose (a later run of the job writes a new bundle): it goes, and its pages with
+  // it, often before they were ever written back. The runtime keeps its own copy for `delete`;
+  // that one loses the variables, unless the job set none of its own.
+  if (::unlink(files_.config().c_str()) != 0 && errno != ENOENT) {
+    Log(std::string("remove the bundle's config: ") + std::strerror(errno));
+  }
+  if (!opts_.keep_environment) {
+    if (Status st = DropEnvironment(opts_.runtime_root / opts_.id / "config.json"); !st.ok())
       Log("drop the environment: " + st.ToString());
   }
   LeavePrivateNamespace();

@@ -63,7 +63,10 @@ TEST_F(SecretsTest, ARunningJobsSecretsAreNotInItsBundleOrTheRuntimeState) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_EQ(r.Json().value("logs", ""), "17\n") << r.body;  // the process has the secret
-  EXPECT_TRUE(fs::exists(berth.data_dir() / "jobs" / id / "bundle" / "config.json"));
+  EXPECT_FALSE(fs::exists(berth.data_dir() / "jobs" / id / "bundle" / "config.json"))
+      << "the bundle's config leaves the disk once the container runs";
+  EXPECT_TRUE(fs::exists(berth.data_dir() / "runtime" / "crun" / id / "config.json"))
+      << "the runtime keeps its own copy for delete";
   for (const auto& dir : {berth.data_dir() / "jobs", berth.data_dir() / "runtime"}) {
     EXPECT_EQ(FilesHolding(dir, kSecret), std::vector<std::string>{})
         << "a running job's secret is on disk";
@@ -78,8 +81,8 @@ TEST_F(SecretsTest, ARunningJobsSecretsAreNotInItsBundleOrTheRuntimeState) {
 }
 
 // Plain environmentVariables leave the disk as the secure ones do; a job that sets no variable
-// of its own keeps its configs as written (nothing in them to scrub: the monitor skips the
-// rewrite, two JSON parses and two file replacements on each start).
+// of its own keeps the runtime's copy of its config as written (nothing in it to scrub: the
+// monitor skips its parse and rewrite on each start).
 TEST_F(SecretsTest, PlainVariablesLeaveTheDiskAndAJobWithoutAnyKeepsItsConfig) {
   BerthProcess berth;
   ASSERT_FALSE(berth.url().empty());
@@ -101,7 +104,7 @@ TEST_F(SecretsTest, PlainVariablesLeaveTheDiskAndAJobWithoutAnyKeepsItsConfig) {
 
   std::string bare =
       running({{"image", "busybox"}, {"command", {"/bin/sh", "-c", "echo up; sleep 30"}}});
-  std::string config = ReadAll(berth.data_dir() / "jobs" / bare / "bundle" / "config.json");
+  std::string config = ReadAll(berth.data_dir() / "runtime" / "crun" / bare / "config.json");
   EXPECT_NE(config.find("\"HOSTNAME=" + bare + "\""), std::string::npos) << config;
   for (const auto& id : {plain, bare}) {
     Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
