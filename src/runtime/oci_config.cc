@@ -179,6 +179,12 @@ Result<std::vector<std::string>> ResolveCommand(const JobSpec& spec, const Image
   return args;
 }
 
+Result<std::shared_ptr<const SeccompFilter>> WarmSeccompFilter(const OciConfigOptions& opts) {
+  if (opts.seccomp_profile.empty()) return std::shared_ptr<const SeccompFilter>();
+  std::vector<std::string> caps(std::begin(kDefaultCaps), std::end(kDefaultCaps));
+  return CachedSeccompFilter(opts.seccomp_profile, SeccompTarget{.caps = caps});
+}
+
 Result<std::string> BuildOciConfig(const std::string& id, const JobSpec& spec,
                                    const ImageConfig& image, const OciConfigOptions& opts) {
   ASSIGN_OR_RETURN(std::vector<std::string> args, ResolveCommand(spec, image));

@@ -421,6 +421,26 @@ TEST(IsolationConfigTest, ARuntimeThatLoadsTheProgramAloneGetsNoRules) {
   EXPECT_TRUE(notify["linux"].contains("seccomp")) << "no program for a notify action";
 }
 
+TEST(IsolationConfigTest, WarmingCompilesTheFilterTheJobsThenUse) {
+  OciConfigOptions opts;
+  opts.seccomp_profile = R"({"defaultAction": "SCMP_ACT_ERRNO",
+    "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+                 {"names": ["chroot"], "action": "SCMP_ACT_ALLOW",
+                  "includes": {"caps": ["CAP_SYS_CHROOT"]}}]})";
+  Result<std::shared_ptr<const SeccompFilter>> warm = WarmSeccompFilter(opts);
+  ASSERT_TRUE(warm.ok()) << warm.status().ToString();
+  ASSERT_NE(*warm, nullptr);
+  ASSERT_FALSE((*warm)->bpf.empty());
+  json config = BuildWith(Busybox(), opts);
+  EXPECT_EQ(config["annotations"].value(kSeccompBpfAnnotation, ""), (*warm)->bpf_base64)
+      << "a job with the default capabilities gets the warmed program";
+  Result<std::shared_ptr<const SeccompFilter>> again = WarmSeccompFilter(opts);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), warm->get()) << "compiled once";
+
+  EXPECT_EQ(*WarmSeccompFilter(OciConfigOptions{}), nullptr) << "no profile, nothing to warm";
+}
+
 TEST(ParseIdRangeTest, Ranges) {
   Result<IdRange> r = ParseIdRange("100000:65536");
   ASSERT_TRUE(r.ok());

@@ -98,6 +98,8 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
   for (const std::string& w : IsolationWarnings(opts_)) {
     LogWarn(w);
   }
+  // A profile that does not translate is reported by the first job that needs it.
+  seccomp_warmer_ = std::jthread([this] { (void)WarmSeccompFilter(opts_.config); });
 }
 
 Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,

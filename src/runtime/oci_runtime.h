@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/metrics.h"
@@ -77,6 +78,8 @@ class OciRuntime : public Runtime {
   ImageStore& images_;
   CgroupLayout layout_;
   MonitorWatcher watcher_;
+  // Compiles the jobs' seccomp filter while the daemon starts (joined first on destruction).
+  std::jthread seccomp_warmer_;
 };
 
 }  // namespace berth
