@@ -492,6 +492,35 @@ class Server:
             raise RuntimeError(f"submit answered {status}: {data[:300]!r}")
         return json.loads(data)["id"]
 
+    def runtime_config(self, command, runtime="crun"):
+        """The OCI config this daemon hands `runtime` for a busybox job, with its args set to
+        `command`, and that job's image layers (its overlay's lowerdir). Read from the runtime's
+        own copy while a job runs (the monitor removes the bundle's once the container runs);
+        that job is then canceled."""
+        cli = self.http()
+        jid = self.submit(cli, {"image": "busybox",
+                                "command": ["/bin/sh", "-c", "echo up; exec sleep 60"]})
+        deadline = time.monotonic() + 60
+        while True:
+            status, _, body = cli.request("GET", f"/api/jobs/{jid}/logs")
+            if status == 200 and body:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job {jid}: no log line after 60s")
+            time.sleep(0.05)
+        with open(os.path.join(self.data, "runtime", runtime, jid, "config.json")) as f:
+            cfg = json.load(f)
+        with open(os.path.join(self.data, "jobs", jid, "lower")) as f:
+            lower = f.read().strip()
+        cli.request("DELETE", f"/api/jobs/{jid}", headers={"x-functions-key": self.key})
+        while cli.request("GET", f"/api/jobs/{jid}")[0] == 202:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job {jid}: not canceled after 60s")
+            time.sleep(0.05)
+        cli.close()
+        cfg["process"]["args"] = list(command)
+        return cfg, lower
+
     def db(self):
         conn = sqlite3.connect(f"file:{os.path.join(self.data, 'berth.db')}?mode=ro", uri=True,
                                timeout=30, check_same_thread=False)

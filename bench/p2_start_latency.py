@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""P2 — start latency: POST /api/jobs → the job's first log line visible through the API
-(GET /api/jobs/{id}/logs), for N sequential jobs (each waits for the previous one to succeed);
-p50 and p99.
+"""P2 — start latency: POST /api/jobs → the job's first log line visible through the API, for
+N sequential jobs (each waits for the previous one to succeed); p50 and p99. The client follows
+the log as `berth logs -f` does (GET /api/jobs/{id}/logs?follow=true, one connection per job,
+timed to the first byte of output); P2_METHOD=poll reads GET /api/jobs/{id}/logs every
+P2_POLL_MS instead (the method of the figures before 2026-11-30 night; on two cores that poll
+competes with the start for CPU).
 
 Baselines, same run, same image and command (`/bin/echo ready`):
   * `crun run` of the same bundle: the config.json berth generated for one of the jobs above, a
@@ -14,11 +17,13 @@ Baselines, same run, same image and command (`/bin/echo ready`):
 hyperfine cross-checks the whole-run wall time of both baselines (details only).
 
 Targets: berth p50 <= 1.5x crun run's p50; <= 0.1x podman's p50.
-Env: P2_JOBS (200; 30 quick), P2_PODMAN_RUNS (= P2_JOBS), P2_POLL_MS (0.5), P2_HYPERFINE (1).
+Env: P2_JOBS (200; 30 quick), P2_PODMAN_RUNS (= P2_JOBS), P2_METHOD (follow), P2_POLL_MS (0.5),
+P2_HYPERFINE (1).
 """
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -84,21 +89,93 @@ def stats(xs):
             "mean_ms": sum(ms) / len(ms)}
 
 
-def measure_berth(srv, n, warm, poll):
+def seccomp_rules(work):
+    """berth's linux.seccomp rules for the job: what a daemon puts in the config when its
+    runtime does not say it loads the program alone (a wrapper around crun that answers
+    --version as another runtime)."""
+    wrapper = os.path.join(work, "other-runtime")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\n[ "$1" = --version ] && { echo "other version 1.0.0"; exit 0; }\n'
+                'exec crun "$@"\n')
+    os.chmod(wrapper, 0o755)
+    os.makedirs(os.path.join(work, "rules"))
+    srv = c.Server(os.path.join(work, "rules"), {"Runtime": wrapper}, name="berth-rules").start()
+    try:
+        cfg, _ = srv.runtime_config(COMMAND, runtime="other-runtime")
+    finally:
+        srv.cleanup()
+    if "seccomp" not in cfg["linux"]:
+        raise RuntimeError("a daemon on another runtime wrote no linux.seccomp")
+    return cfg["linux"]["seccomp"]
+
+
+def follow_first_output(host, port, jid):
+    """Follows the job's log as `berth logs -f` does (GET /api/jobs/{id}/logs?follow=true):
+    returns when the first byte of the job's output arrives; reads the stream to its end (the
+    job's end) before it returns."""
+    s = socket.create_connection((host, port), timeout=60)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(f"GET /api/jobs/{jid}/logs?follow=true HTTP/1.1\r\nHost: {host}\r\n"
+              "Connection: close\r\n\r\n".encode())
+    buf, first = b"", None
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+        if first is None and has_output(buf):
+            first = time.perf_counter()
+    s.close()
+    if first is None:
+        raise RuntimeError(f"job {jid}: the log stream ended without output: {buf[-300:]!r}")
+    return first
+
+
+def has_output(raw):
+    """Whether an HTTP answer read so far carries at least one byte of body (chunked or not)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    status = int(head.split(b" ", 2)[1])
+    if status != 200:
+        raise RuntimeError(f"follow answered {status}: {raw[-300:]!r}")
+    if b"transfer-encoding: chunked" not in head.lower():
+        return len(body) > 0
+    while body:
+        line, sep, rest = body.partition(b"\r\n")
+        if not sep:
+            return False
+        size = int(line.split(b";")[0], 16)
+        if size == 0:
+            return False
+        if rest:
+            return True
+        body = rest
+    return False
+
+
+def poll_first_output(cli, path, t0, poll):
+    """Reads the job's log every `poll` seconds until it has output; returns when it had."""
+    while True:
+        status, _, body = cli.request("GET", path)
+        if status == 200 and body:
+            return time.perf_counter()
+        if time.perf_counter() - t0 > 60:
+            raise RuntimeError(f"{path}: no log line after 60s")
+        time.sleep(poll)
+
+
+def measure_berth(srv, n, warm, poll, method):
     cli = srv.http()
     first, done = [], []
     for i in range(warm + n):
         t0 = time.perf_counter()
         jid = srv.submit(cli, JOB)
         path = f"/api/jobs/{jid}/logs"
-        while True:
-            status, _, body = cli.request("GET", path)
-            if status == 200 and body:
-                t1 = time.perf_counter()
-                break
-            if time.perf_counter() - t0 > 60:
-                raise RuntimeError(f"job {jid}: no log line after 60s")
-            time.sleep(poll)
+        if method == "follow":
+            t1 = follow_first_output(srv.host, srv.port, jid)
+        else:
+            t1 = poll_first_output(cli, path, t0, poll)
         while True:
             status, _, body = cli.request("GET", f"/api/jobs/{jid}")
             if status != 202:
@@ -131,20 +208,21 @@ def main():
     n = c.env_int("P2_JOBS", 200, 30)
     n_podman = c.env_int("P2_PODMAN_RUNS", n, n)
     poll = float(os.environ.get("P2_POLL_MS", "0.5")) / 1000
+    method = os.environ.get("P2_METHOD", "follow")
+    if method not in ("follow", "poll"):
+        raise RuntimeError(f"P2_METHOD must be follow or poll, not {method!r}")
     warm = 5
     work = c.make_workdir("p2")
 
     srv = c.Server(work, {}).start()
     c.log(f"berth: {n} sequential jobs (+{warm} warm-up)")
-    b_first, b_done, last_id, get_ms = measure_berth(srv, n, warm, poll)
-    job_dir = os.path.join(srv.data, "jobs", last_id)
-    with open(os.path.join(job_dir, "lower")) as f:
-        lower = f.read().strip()
-    # The baseline bundle: berth's config.json for that job, rootfs = the same layers. A second
-    # one drops berth's precompiled seccomp program (the run.oci.seccomp_bpf_data annotation):
-    # crun then compiles the same linux.seccomp on each run, as it does when run by hand.
-    with open(os.path.join(job_dir, "bundle", "config.json")) as f:
-        cfg = json.load(f)
+    c.log(f"berth: first line by {'following the log' if method == 'follow' else 'polling /logs'}")
+    b_first, b_done, last_id, get_ms = measure_berth(srv, n, warm, poll, method)
+    # The baseline bundle: the config.json berth hands crun for this job, rootfs = the same
+    # layers. A second one swaps berth's precompiled seccomp program (the
+    # run.oci.seccomp_bpf_data annotation) for the rules it was compiled from: crun then compiles
+    # them on each run, as it does when run by hand.
+    cfg, lower = srv.runtime_config(COMMAND)
     cfg["linux"]["cgroupsPath"] = "/berth-bench-p2-crun"
     base = os.path.join(work, "crun")
     state = os.path.join(base, "state")
@@ -172,6 +250,7 @@ def main():
     if "run.oci.seccomp_bpf_data" in cfg.get("annotations", {}):
         by_hand = json.loads(json.dumps(cfg))
         del by_hand["annotations"]["run.oci.seccomp_bpf_data"]
+        by_hand["linux"]["seccomp"] = seccomp_rules(work)
         os.environ["P2_HYPERFINE_SKIP"] = "1"
         compiling = crun_runs("compiling", by_hand, max(10, n // 2))
         del os.environ["P2_HYPERFINE_SKIP"]
@@ -219,7 +298,7 @@ def main():
                           bs["p50_ms"], xs["p50_ms"], "(info)", None, unit="ms",
                           baseline_name="crun run without berth's precompiled seccomp program"))
     details = {
-        "jobs": n, "podman_runs": n_podman, "poll_ms": poll * 1000, "get_roundtrip_ms": get_ms,
+        "jobs": n, "podman_runs": n_podman, "method": method, "poll_ms": poll * 1000, "get_roundtrip_ms": get_ms,
         "berth_first_line": bs, "berth_succeeded": bd,
         "crun_first_line": cs, "crun_exit": cd, "crun_hyperfine": crun.get("hyperfine"),
         "crun_compiling_filter_first_line": stats(compiling["first"]) if compiling else None,

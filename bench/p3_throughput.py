@@ -105,14 +105,9 @@ def main():
     # Where did the time go, per job: created → started → finished (the store's timestamps).
     q = db.execute("SELECT AVG(started_at - created_at), AVG(finished_at - started_at), "
                    "MAX(finished_at) - MIN(created_at) FROM jobs").fetchone()
-    some_id = db.execute("SELECT id FROM jobs WHERE state='Succeeded' LIMIT 1").fetchone()[0]
     db.close()
-    job_dir = os.path.join(srv.data, "jobs", some_id)
-    with open(os.path.join(job_dir, "lower")) as f:
-        lower = f.read().strip()
-    with open(os.path.join(job_dir, "bundle", "config.json")) as f:
-        cfg = json.load(f)
     daemon_rss = c.rss_kib(srv.pid)
+    cfg, lower = srv.runtime_config(JOB["command"])
     max_concurrent = values.get("MaxConcurrentJobs", "16 (default)")
 
     base = os.path.join(work, "crun")
