@@ -287,6 +287,7 @@ int Serve(const ServeOptions& opts) {
     Result<RuntimeVersion> version = ProbeRuntimeVersion(runtime_binary);
     if (!version.ok()) log.Warn("runtime: " + version.status().message());
     ropts.config.seccomp_program_only = version.ok() && LoadsPrecompiledSeccomp(*version);
+    ropts.batch_deletes = version.ok() && DeletesByPattern(*version);
   }
   if (!runs_jobs) {
     // No container runs here: the profile is not needed.

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 namespace berth {
 
-MonitorWatcher::MonitorWatcher() {
+MonitorWatcher::MonitorWatcher(std::function<void()> after_batch)
+    : after_batch_(std::move(after_batch)) {
   epoll_fd_.Reset(::epoll_create1(EPOLL_CLOEXEC));
   wake_fd_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   struct epoll_event ev {};
@@ -78,6 +80,7 @@ void MonitorWatcher::Loop() {
       }
     }
     for (auto& cb : ready) cb();
+    if (!ready.empty() && after_batch_) after_batch_();
   }
 }
 

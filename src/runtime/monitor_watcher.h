@@ -14,7 +14,10 @@ namespace berth {
 
 class MonitorWatcher {
  public:
-  MonitorWatcher();
+  // `after_batch`, when given, runs on the watcher thread after the callbacks of the processes
+  // found ended together (one wake-up of the thread): what they leave to do in common can be
+  // done once for all of them.
+  explicit MonitorWatcher(std::function<void()> after_batch = {});
   ~MonitorWatcher();
   MonitorWatcher(const MonitorWatcher&) = delete;
   MonitorWatcher& operator=(const MonitorWatcher&) = delete;
@@ -37,6 +40,7 @@ class MonitorWatcher {
     std::function<void()> on_exit;
   };
 
+  std::function<void()> after_batch_;
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;
   Mutex mu_;

@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "common/files.h"
 #include "common/log.h"
@@ -94,7 +97,10 @@ std::vector<std::string> IsolationWarnings(const OciRuntimeOptions& opts) {
 }
 
 OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
-    : opts_(std::move(opts)), images_(images), layout_(DetectCgroupLayout()) {
+    : opts_(std::move(opts)),
+      images_(images),
+      layout_(DetectCgroupLayout()),
+      watcher_([this] { SettleEnded(); }) {
   for (const std::string& w : IsolationWarnings(opts_)) {
     LogWarn(w);
   }
@@ -196,6 +202,7 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   std::vector<std::string> args = MonitorArgs(id);
   args.insert(args.end(), {"--claim-fd", "4"});
   if (keep_environment) args.push_back("--keep-environment");
+  if (opts_.batch_deletes) args.push_back("--leave-container");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -331,14 +338,14 @@ Status OciRuntime::PullImage(const std::string& image, const StartProgress& prog
 
 Outcome OciRuntime::ReadOutcome(const std::string& id) {
   JobFiles files(opts_.jobs_root, id);
+  // A container its monitor left (to the batch delete, which did not run or failed, or by
+  // dying): nothing of the job's attempt outlives its outcome.
+  DeleteLeftoverContainer(id);
   std::error_code ec;
   std::filesystem::remove_all(files.upper(), ec);
   std::filesystem::remove_all(files.work(), ec);
   auto text = ReadFile(files.exit());
-  if (!text.ok()) {
-    DeleteLeftoverContainer(id);
-    return MonitorLost{"the monitor ended without recording an exit"};
-  }
+  if (!text.ok()) return MonitorLost{"the monitor ended without recording an exit"};
   auto rec = ParseExitRecord(*text);
   if (!rec.ok()) return MonitorLost{rec.status().message()};
   return rec->outcome;
@@ -363,7 +370,42 @@ Status OciRuntime::Watch(const std::string& id, ExitCallback on_exit) {
     on_exit(id, ReadOutcome(id));
     return Status::Ok();
   }
-  return watcher_.Add(fd, [this, id, on_exit] { on_exit(id, ReadOutcome(id)); });
+  return watcher_.Add(fd, [this, id, on_exit] { ended_.push_back(Ended{id, on_exit}); });
+}
+
+namespace {
+// `id` as a literal in a POSIX extended regular expression.
+std::string RegexLiteral(const std::string& id) {
+  std::string out;
+  for (char ch : id) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+}  // namespace
+
+void OciRuntime::SettleEnded() {
+  std::vector<Ended> ended = std::exchange(ended_, {});
+  // At most 200 ids per call: a pattern is one argument (the kernel takes up to 128 KiB).
+  constexpr size_t kMaxPerCall = 200;
+  std::string pattern;
+  size_t in_pattern = 0;
+  std::string first;
+  auto flush = [&] {
+    if (in_pattern > 0) RunDeleter(first, "^(" + pattern + ")$");
+    pattern.clear();
+    in_pattern = 0;
+  };
+  std::error_code ec;
+  for (const Ended& e : ended) {
+    if (!opts_.batch_deletes || !std::filesystem::exists(opts_.state_root / e.id, ec)) continue;
+    if (in_pattern == 0) first = e.id;
+    pattern += (in_pattern++ > 0 ? "|" : "") + RegexLiteral(e.id);
+    if (in_pattern == kMaxPerCall) flush();
+  }
+  flush();
+  for (Ended& e : ended) e.on_exit(e.id, ReadOutcome(e.id));
 }
 
 UniqueFd OciRuntime::OpenMonitor(const std::string& id) {
@@ -421,24 +463,40 @@ Status OciRuntime::PrepareRetry(const std::string& id, int finished_attempt,
 void OciRuntime::DeleteLeftoverContainer(const std::string& id) {
   std::error_code ec;
   if (!std::filesystem::exists(opts_.state_root / id, ec)) return;
-  // A monitor that died before deleting its container (which may even still run): delete it,
-  // and its cgroup, the way the monitor would have.
-  LogInfo("deleting the container its dead monitor left", {{"job", id}});
+  // A monitor that died before deleting its container (which may even still run), or one that
+  // left it to a batch delete that did not happen: delete it, and its cgroup, the way the
+  // monitor would have.
+  LogInfo("deleting the container its monitor left", {{"job", id}});
+  RunDeleter(id, "");
+}
+
+void OciRuntime::RunDeleter(const std::string& id, const std::string& pattern) {
   std::vector<std::string> args = MonitorArgs(id);
   args.insert(args.end(), {"--delete-only", "--sync-fd", "-1"});
+  if (!pattern.empty()) args.insert(args.end(), {"--delete-pattern", pattern});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::close_range(3, ~0U, 0);
-    ::execv(argv[0], argv.data());
-    _exit(127);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  int err = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    LogWarn("could not run the container delete: " + std::string(std::strerror(err)),
+            {{"job", id}});
+    return;
   }
-  if (pid > 0) ::waitpid(pid, nullptr, 0);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 Status OciRuntime::Remove(const std::string& id) {

@@ -31,6 +31,11 @@ struct OciRuntimeOptions {
   milliseconds start_timeout{60'000};  // how long a start may take before it is abandoned
   int64_t log_max_bytes = 0;    // the monitor keeps the log's newest part past this; 0 = unbounded
   int64_t upper_max_bytes = 0;  // cap on what a job writes to its root (tmpfs upper); 0 = none
+  // The runtime deletes many containers in one call (crun's `delete --regex`): monitors then
+  // leave their ended container to the daemon, which deletes those of the jobs that ended
+  // together at once (a runtime exec costs more than the delete itself). false = each monitor
+  // deletes its own container.
+  bool batch_deletes = false;
   // Where image pulls for jobs are counted (pulls, bytes, durations); null: nowhere.
   Metrics* metrics = nullptr;
 };
@@ -73,10 +78,21 @@ class OciRuntime : public Runtime {
   Outcome ReadOutcome(const std::string& id);
   // Deletes (killing it if it still runs) a container whose monitor died, and its cgroup.
   void DeleteLeftoverContainer(const std::string& id);
+  // Runs the monitor binary's --delete-only for `id`, or for every container matching
+  // `pattern` when one is given; waits for it.
+  void RunDeleter(const std::string& id, const std::string& pattern);
+  // On the watcher thread, after the monitors that ended together were noted in ended_: deletes
+  // their containers in one runtime call (batch_deletes), then reports each job's outcome.
+  void SettleEnded();
 
   OciRuntimeOptions opts_;
   ImageStore& images_;
   CgroupLayout layout_;
+  struct Ended {
+    std::string id;
+    ExitCallback on_exit;
+  };
+  std::vector<Ended> ended_;  // only touched on the watcher thread
   MonitorWatcher watcher_;
   // Compiles the jobs' seccomp filter while the daemon starts (joined first on destruction).
   std::jthread seccomp_warmer_;

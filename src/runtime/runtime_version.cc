@@ -99,4 +99,6 @@ bool LoadsPrecompiledSeccomp(const RuntimeVersion& runtime) {
   return runtime.name == "crun" && (runtime.major > 0 || runtime.minor >= 18);
 }
 
+bool DeletesByPattern(const RuntimeVersion& runtime) { return runtime.name == "crun"; }
+
 }  // namespace berth

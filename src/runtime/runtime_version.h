@@ -29,4 +29,8 @@ Result<RuntimeVersion> ProbeRuntimeVersion(const std::string& binary);
 // `run.oci.seccomp_bpf_data` annotation with no `linux.seccomp` rules beside it: crun since 0.18.
 bool LoadsPrecompiledSeccomp(const RuntimeVersion& runtime);
 
+// Whether the runtime deletes every container matching a regular expression in one call
+// (`delete --force --regex PATTERN`): crun.
+bool DeletesByPattern(const RuntimeVersion& runtime);
+
 }  // namespace berth

@@ -43,6 +43,12 @@ TEST(RuntimeVersionTest, OnlyCrunSince018LoadsTheProgramAlone) {
   EXPECT_FALSE(LoadsPrecompiledSeccomp({"youki", 0, 3, 0}));
 }
 
+TEST(RuntimeVersionTest, OnlyCrunDeletesByPattern) {
+  EXPECT_TRUE(DeletesByPattern({"crun", 1, 8, 1}));
+  EXPECT_FALSE(DeletesByPattern({"runc", 1, 1, 5})) << "runc delete takes one id";
+  EXPECT_FALSE(DeletesByPattern({"youki", 0, 3, 0}));
+}
+
 TEST(RuntimeVersionTest, ProbesTheInstalledRuntime) {
   Result<RuntimeVersion> v = ProbeRuntimeVersion("/usr/bin/crun");
   ASSERT_TRUE(v.ok()) << v.status().ToString() << " (scripts/install-deps.sh installs crun)";

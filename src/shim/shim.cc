@@ -715,7 +715,9 @@ int Monitor::Run() {
   if (!opts_.delete_only) home_ns_.Reset(::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   if (!SetUpNamespace(error)) return Fail(error);
   if (opts_.delete_only) {
-    int rc = RunRuntime({"delete", "--force", opts_.id}, -1, 2);
+    int rc = opts_.delete_pattern.empty()
+                 ? RunRuntime({"delete", "--force", opts_.id}, -1, 2)
+                 : RunRuntime({"delete", "--force", "--regex", opts_.delete_pattern}, -1, 2);
     return rc == 0 ? 0 : Fail("runtime delete failed: " + RuntimeError());
   }
   // Claim the job before anything else: from here a restarted daemon adopts this monitor
@@ -800,7 +802,11 @@ int Monitor::Finish() {
   Status st =
       WriteFileAtomic(files_.exit(), ExitRecordToJson(outcome_, ToUnixMillis(SystemClock().Now())));
   if (!st.ok()) Log("write exit record: " + st.ToString());
-  RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+  // Left to the daemon, an ended container goes with the others that ended meanwhile, in one
+  // runtime call; one that may still run, or whose exit is not on record, goes now.
+  if (!opts_.leave_container || !exited_ || !st.ok()) {
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+  }
   ::umount2(files_.rootfs().c_str(), MNT_DETACH);
   return st.ok() ? 0 : 1;
 }

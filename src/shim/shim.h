@@ -33,6 +33,12 @@ struct ShimOptions {
   // -1 = none.
   int claim_fd = -1;
   bool delete_only = false;  // only `runtime delete --force` a leftover container, then exit
+  // With delete_only: delete every container whose name matches this POSIX extended regular
+  // expression (`delete --force --regex`, crun), not only `id`. "" = `id` alone.
+  std::string delete_pattern;
+  // The monitor leaves its ended container to the daemon, which deletes the containers of jobs
+  // that end together in one runtime call, instead of one `delete` per job.
+  bool leave_container = false;
   // "START:COUNT": the job runs in a user namespace mapping its root to host id START. The
   // image layers are then mounted idmapped (0 -> START) under the overlay, and the upper dir is
   // owned by START, so files the job creates are owned by the range on the host. "" = none.

@@ -11,6 +11,8 @@ void AddShimFlags(CLI::App* cmd, ShimOptions& opts) {
   cmd->add_option("--sync-fd", opts.sync_fd);
   cmd->add_option("--claim-fd", opts.claim_fd);
   cmd->add_flag("--delete-only", opts.delete_only);
+  cmd->add_option("--delete-pattern", opts.delete_pattern);
+  cmd->add_flag("--leave-container", opts.leave_container);
   cmd->add_option("--userns", opts.user_namespace);
   cmd->add_option("--oom-events-file", opts.oom_events_file);
   cmd->add_option("--log-max-bytes", opts.log_max_bytes);

@@ -12,6 +12,7 @@ CountingRuntime::CountingRuntime(bool hang_first_create) {
   dir_ = mkdtemp(tmpl);
   script_ = dir_ / "counting-crun";
   log_ = dir_ / "creates.log";
+  deletes_ = dir_ / "deletes.log";
   std::ofstream out(script_);
   // The verb is the first argument that names one; the container name is the last argument.
   out << "#!/bin/sh\n"
@@ -30,6 +31,9 @@ CountingRuntime::CountingRuntime(bool hang_first_create) {
   out << "  echo \"$last\" >> \"" << log_.string()
       << "\"\n"
          "fi\n"
+         "[ \"$verb\" = delete ] && echo \"$last\" >> \""
+      << deletes_.string()
+      << "\"\n"
          "exec /usr/bin/crun \"$@\"\n";
   out.close();
   std::filesystem::permissions(script_, std::filesystem::perms::owner_all |
@@ -50,6 +54,14 @@ std::map<std::string, int> CountingRuntime::Creates() const {
     if (!line.empty()) ++n[line];
   }
   return n;
+}
+
+std::vector<std::string> CountingRuntime::Deletes() const {
+  std::vector<std::string> calls;
+  std::ifstream in(deletes_);
+  std::string line;
+  while (std::getline(in, line)) calls.push_back(line);
+  return calls;
 }
 
 int CountingRuntime::CreatesOf(const std::string& id) const {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace berth::e2e {
 
@@ -23,11 +24,15 @@ class CountingRuntime {
   // Containers made (`create` or `run` calls) per container name (the job id).
   std::map<std::string, int> Creates() const;
   int CreatesOf(const std::string& id) const;
+  // Every `delete` call, in order: its last argument (a container name, or with --regex the
+  // pattern).
+  std::vector<std::string> Deletes() const;
 
  private:
   std::filesystem::path dir_;
   std::filesystem::path script_;
   std::filesystem::path log_;
+  std::filesystem::path deletes_;
 };
 
 }  // namespace berth::e2e

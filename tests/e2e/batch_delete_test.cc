@@ -1,0 +1,131 @@
+// Ended containers are deleted by the daemon, those of jobs that ended together in one runtime
+// call (crun's `delete --regex`), before the jobs' outcomes are recorded; a container its
+// monitor left while no daemon ran is deleted when the job is adopted. Runtime calls are counted
+// by an OCI runtime wrapper (tests/e2e/counting_runtime.h). Needs root (real containers).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tests/e2e/berth_process.h"
+#include "tests/e2e/counting_runtime.h"
+
+namespace berth::e2e {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+class BatchDeleteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  }
+};
+
+// Waits until the monitor of each job in `ids` has ended (gone, or a zombie its stopped parent
+// has not reaped) after recording the job's exit.
+bool WaitMonitorsEnded(const BerthProcess& berth, const std::vector<std::string>& ids,
+                       seconds timeout) {
+  auto ended = [&](const std::string& id) {
+    auto dir = berth.data_dir() / "jobs" / id;
+    if (!std::filesystem::exists(dir / "exit.json")) return false;
+    json mon = json::parse(ReadAll(dir / "monitor.json"), nullptr, false);
+    if (mon.is_discarded() || !mon.contains("pid")) return false;
+    std::string stat = ReadAll("/proc/" + std::to_string(mon["pid"].get<int>()) + "/stat");
+    size_t paren = stat.rfind(')');
+    return stat.empty() || (paren != std::string::npos && stat.substr(paren + 2, 1) == "Z");
+  };
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    bool all = true;
+    for (const auto& id : ids) all = all && ended(id);
+    if (all) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+bool WaitLogged(BerthProcess& berth, const std::string& id, const std::string& line) {
+  auto deadline = Clock::now() + seconds(30);
+  while (Clock::now() < deadline) {
+    if (berth.Status(id).Json().value("logs", "") == line) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+std::vector<std::string> ContainersIn(const std::filesystem::path& state) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(state, ec)) {
+    names.push_back(e.path().filename().string());
+  }
+  return names;
+}
+
+// The daemon is stopped (SIGSTOP) while six jobs end: their monitors exit meanwhile, leaving
+// their containers; once it continues, it finds them all ended at once and deletes the six
+// containers in one runtime call, and only then records each job Succeeded.
+TEST_F(BatchDeleteTest, JobsThatEndTogetherAreDeletedInOneRuntimeCall) {
+  CountingRuntime runtime;
+  BerthProcess berth(json{{"Runtime", runtime.path().string()}});
+  ASSERT_FALSE(berth.url().empty());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(berth.SubmitOk(R"({"image":"busybox","command":"echo up; sleep 2"})"));
+  }
+  for (const auto& id : ids) ASSERT_TRUE(WaitLogged(berth, id, "up\n")) << id;
+  ASSERT_EQ(::kill(berth.pid(), SIGSTOP), 0);
+  bool ended = WaitMonitorsEnded(berth, ids, seconds(20));
+  std::vector<std::string> left = ContainersIn(berth.data_dir() / "runtime" / "counting-crun");
+  ASSERT_EQ(::kill(berth.pid(), SIGCONT), 0);
+  ASSERT_TRUE(ended) << "the jobs' monitors did not end";
+  EXPECT_EQ(left.size(), ids.size()) << "each monitor leaves its ended container to the daemon";
+  EXPECT_TRUE(runtime.Deletes().empty()) << "no monitor deleted its own container";
+
+  for (const auto& id : ids) {
+    Reply r = berth.WaitTerminal(id, seconds(30));
+    EXPECT_EQ(r.Json()["state"], "Succeeded") << r.body;
+  }
+  std::vector<std::string> deletes = runtime.Deletes();
+  ASSERT_EQ(deletes.size(), 1u) << "one runtime call for the six";
+  for (const auto& id : ids) {
+    EXPECT_NE(deletes[0].find(id), std::string::npos) << deletes[0];
+    EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/berth-" + id));
+    EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/berth-" + id));
+  }
+  EXPECT_EQ(ContainersIn(berth.data_dir() / "runtime" / "counting-crun"),
+            std::vector<std::string>{})
+      << "gone before the jobs' outcomes were recorded";
+}
+
+// A job that ends while no daemon runs: its monitor leaves the container; the restarted daemon
+// adopts the job, deletes the container, and records the exit.
+TEST_F(BatchDeleteTest, AContainerLeftWhileNoDaemonRanIsDeletedWhenItsJobIsAdopted) {
+  CountingRuntime runtime;
+  BerthProcess berth(json{{"Runtime", runtime.path().string()}});
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"echo up; sleep 1; exit 3"})");
+  ASSERT_TRUE(WaitLogged(berth, id, "up\n"));
+  berth.Stop(/*hard=*/true);
+  ASSERT_TRUE(WaitMonitorsEnded(berth, {id}, seconds(20)));
+  auto state = berth.data_dir() / "runtime" / "counting-crun";
+  EXPECT_EQ(ContainersIn(state), std::vector<std::string>{id}) << "left to the daemon";
+
+  ASSERT_TRUE(berth.Restart(json{{"Runtime", runtime.path().string()}}));
+  Reply r = berth.WaitTerminal(id, seconds(30));
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(r.Json()["exitCode"], 3) << r.body;
+  EXPECT_EQ(ContainersIn(state), std::vector<std::string>{});
+  EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/berth-" + id));
+  std::vector<std::string> deletes = runtime.Deletes();
+  ASSERT_EQ(deletes.size(), 1u);
+  EXPECT_NE(deletes[0].find(id), std::string::npos) << deletes[0];
+}
+
+}  // namespace
+}  // namespace berth::e2e
