@@ -781,8 +781,11 @@ int Monitor::Run() {
   // served its purpose (a later run of the job writes a new bundle): it goes, and its pages with
   // it, often before they were ever written back. The runtime keeps its own copy for `delete`;
   // that one loses the variables, unless the job set none of its own.
-  if (::unlink(files_.config().c_str()) != 0 && errno != ENOENT) {
-    Log(std::string("remove the bundle's config: ") + std::strerror(errno));
+  // So does the runtime's pid file: the monitor record holds the pid.
+  for (const auto& done : {files_.config(), files_.pid_file()}) {
+    if (::unlink(done.c_str()) != 0 && errno != ENOENT) {
+      Log("remove " + done.filename().string() + ": " + std::strerror(errno));
+    }
   }
   if (!opts_.keep_environment) {
     if (Status st = DropEnvironment(opts_.runtime_root / opts_.id / "config.json"); !st.ok())

@@ -1,0 +1,49 @@
+// What a running job keeps on the node's disk (and so in its page cache, for as long as it
+// runs): only what its supervision needs. Needs root (real containers).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "tests/e2e/berth_process.h"
+
+namespace berth::e2e {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+TEST(JobFilesTest, ARunningJobKeepsOnlyWhatItsSupervisionNeeds) {
+  if (geteuid() != 0) GTEST_FAIL() << "end-to-end tests need root (real containers)";
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  std::string id = berth.SubmitOk(R"({"image":"busybox","command":"echo up; sleep 30"})");
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         berth.Status(id).Json().value("logs", "") != "up\n") {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(berth.Status(id).Json().value("logs", ""), "up\n");
+  auto dir = berth.data_dir() / "jobs" / id;
+  EXPECT_TRUE(std::filesystem::exists(dir / "monitor.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "log"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "bundle" / "config.json"))
+      << "the runtime read it and keeps its own copy";
+  EXPECT_FALSE(std::filesystem::exists(dir / "container.pid")) << "monitor.json holds the pid";
+  json mon = json::parse(ReadAll(dir / "monitor.json"));
+  EXPECT_GT(mon.value("containerPid", 0), 0) << mon.dump();
+
+  // crun's copy: the precompiled seccomp program, without the rules it was compiled from.
+  auto copy = berth.data_dir() / "runtime" / "crun" / id / "config.json";
+  json config = json::parse(ReadAll(copy));
+  EXPECT_TRUE(config["annotations"].contains("run.oci.seccomp_bpf_data"));
+  EXPECT_FALSE(config["linux"].contains("seccomp"));
+  EXPECT_LT(std::filesystem::file_size(copy), 16u * 1024) << "four pages at most";
+
+  Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  EXPECT_EQ(berth.WaitTerminal(id, seconds(30)).Json()["state"], "Canceled");
+}
+
+}  // namespace
+}  // namespace berth::e2e
