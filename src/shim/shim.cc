@@ -162,7 +162,13 @@ class Monitor {
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
   std::string RuntimeError() const;
+  // Copies the job's output to its log until the job has exited and its output is drained.
+  // Settling in (the namespace left, the start's memory given back) waits until the output
+  // already there is in the log: the first line is not held up by it.
   void Supervise(int out_read, int sig_fd, LogEscaper escaper = LogEscaper());
+  // What the monitor sheds once the job runs: LeavePrivateNamespace, and the start's freed
+  // stack and heap.
+  void SettleIn();
   // Where berth-shim-wait is, when the monitor can hand its wait over (argv known, program
   // present beside this one).
   void FindWaiter();
@@ -508,11 +514,18 @@ std::string Monitor::RuntimeError() const {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
+void Monitor::SettleIn() {
+  LeavePrivateNamespace();
   // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
   // kernel before the wait, which lasts as long as the job.
   ReleaseUnusedStack();
   ::malloc_trim(0);
+}
+
+void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
+  // Settled once nothing is waiting to be read, or after 100 ms of steady output at the latest.
+  bool settled = false;
+  int64_t settle_by = MonotonicMillis() + 100;
   bool pipe_open = true;
   struct timespec deadline {};
   // Not initialized: its pages cost nothing until the job writes output.
@@ -522,7 +535,7 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
   while (!exited_ || pipe_open) {
     // While the job runs, its cgroup's OOM kills are looked at ten times a second.
     int timeout = opts_.oom_events_file.empty() ? -1 : kOomPollMillis;
-    if (hand_off && !exited_ && pipe_open && !oom_killed_) {
+    if (hand_off && settled && !exited_ && pipe_open && !oom_killed_) {
       int64_t left = kQuietMillis - (MonotonicMillis() - quiet_since);
       if (left <= 0) {
         HandOffWait(out_read, sig_fd, escaper.State());
@@ -539,9 +552,15 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
       if (left <= 0) break;
       timeout = static_cast<int>(left);
     }
+    if (!settled) timeout = 0;
     struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {pipe_open ? out_read : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) break;
+    if (!settled && (n == 0 || MonotonicMillis() >= settle_by)) {
+      SettleIn();
+      settled = true;
+      if (n == 0) continue;
+    }
     if (n > 0) quiet_since = MonotonicMillis();
     if (!exited_) KillOnOom();
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -581,6 +600,7 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
     ssize_t w = ::write(log_fd_.get(), rest.data(), rest.size());
     if (w > 0) log_size_ += w;
   }
+  if (!settled) LeavePrivateNamespace();  // the idmapped layers' mount points go
 }
 
 void Monitor::TrimLog() {
@@ -791,8 +811,6 @@ int Monitor::Run() {
     if (Status st = DropEnvironment(opts_.runtime_root / opts_.id / "config.json"); !st.ok())
       Log("drop the environment: " + st.ToString());
   }
-  LeavePrivateNamespace();
-
   Supervise(out_read.get(), sig_fd.get());
   return Finish();
 }
