@@ -16,9 +16,9 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A field of /proc/<pid>/smaps_rollup in KiB, or -1.
-long RollupKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+// A field in KiB of one of the process's /proc files ("smaps_rollup", "status"), or -1.
+long ProcKib(pid_t pid, const std::string& file, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
@@ -47,7 +47,7 @@ TEST(DensityTest, AMonitorOfARunningJobKeepsUnder110KiBOfItsOwnMemory) {
   // Its private (anonymous) pages: heap, stack, data. 320 KiB when it was a PIE on the shared
   // libc that kept its start-up heap and stack, 132 KiB while glibc's thread cache still held
   // the freed start-up heap (80 KiB now); the binary's text is shared by every monitor.
-  long anon = RollupKib(pid, "Anonymous");
+  long anon = ProcKib(pid, "smaps_rollup", "Anonymous");
   ASSERT_GE(anon, 0);
   EXPECT_LT(anon, 110) << "KiB of anonymous memory in the monitor of a running job";
 
@@ -103,16 +103,6 @@ TEST(DensityTest, AMonitorOfARunningJobHoldsNoMountNamespaceOfItsOwn) {
       << "the runtime's state of the ended container";
 }
 
-// A field of /proc/<pid>/status in KiB ("VmPTE"), or -1.
-long StatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
 // Once the job has been quiet for a second, the monitor (the same process) waits as
 // berth-shim-wait: no libc, a few KiB of memory and page tables instead of berth-shim's
 // ~80 KiB and ~44 KiB. Output, signals and the end bring berth-shim back, which handles them.
@@ -136,8 +126,8 @@ TEST(DensityTest, AQuietJobsMonitorWaitsInUnder24KiBOfMemoryAnd32KiBOfPageTables
   ASSERT_FALSE(mon.is_discarded());
   pid_t pid = mon.value("pid", 0);
   ASSERT_GT(pid, 0);
-  long anon = RollupKib(pid, "Anonymous");
-  long tables = StatusKib(pid, "VmPTE");
+  long anon = ProcKib(pid, "smaps_rollup", "Anonymous");
+  long tables = ProcKib(pid, "status", "VmPTE");
   ASSERT_GE(anon, 0);
   ASSERT_GE(tables, 0);
   EXPECT_LT(anon, 24) << "KiB of anonymous memory in the monitor of a quiet job";
