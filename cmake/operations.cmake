@@ -20,10 +20,13 @@ add_custom_command(
   COMMENT "Embedding the dashboard (web/)")
 target_sources(berth_api PRIVATE ${BERTH_GENERATED}/web_assets.cc)
 
-# `make package`: a .deb (CPack) with both binaries, the bundled busybox image, the systemd unit
+# `make package`: a .deb (CPack) with the binaries, the bundled busybox image, the systemd unit
 # and the default settings (a conffile). Installing does not rebuild: `make package` builds first.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
-install(TARGETS berth berth-shim berth-shim-wait RUNTIME DESTINATION bin)
+install(TARGETS berth berth-shim RUNTIME DESTINATION bin)
+if(BERTH_SHIM_WAIT)  # x86-64 only (CMakeLists.txt)
+  install(TARGETS berth-shim-wait RUNTIME DESTINATION bin)
+endif()
 install(DIRECTORY ${BERTH_BUNDLED_IMAGES}/ DESTINATION share/berth/images)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/berth.service DESTINATION lib/systemd/system)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/settings.json DESTINATION /etc/berth

@@ -34,7 +34,7 @@ struct JobApiOptions {
   // a body stays small (the whole log streams from /logs in bounded chunks).
   size_t max_status_log_bytes = 64 << 10;
   // How often a followed log is checked for growth (and the job for its end). A log the job
-  // service can watch (the job runs on this node) wakes its followers as soon as it grows.
+  // service can watch (of a job on this node, queued too) wakes its followers when it grows.
   milliseconds follow_poll{25};
   // Host paths a caller never sees (the data dir, as given and resolved): in a job's reason
   // they are shown as "<data>".

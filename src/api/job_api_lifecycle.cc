@@ -117,8 +117,10 @@ void JobApi::Pump(std::shared_ptr<Follow> follow, ChunkSink sink) {
 }
 
 void JobApi::AwaitGrowth(const std::shared_ptr<Follow>& follow, ChunkSink sink) {
+  bool new_watch = false;
   if (follow->watch == nullptr) {
-    // Null until the log exists on this node (and always for a job of another node).
+    // A queued job's log is watched before it exists; null for a log the service cannot watch
+    // (one kept elsewhere): then the follower polls, and asks again at each poll.
     std::weak_ptr<Follow> weak = follow;
     follow->watch = jobs_.WatchLog(follow->id, [waker = waker_, weak] {
       MutexLock lock(waker->mu);
@@ -128,10 +130,14 @@ void JobApi::AwaitGrowth(const std::shared_ptr<Follow>& follow, ChunkSink sink) 
       JobApi* api = waker->api;
       api->poller_->After(milliseconds(0), [api, f] { api->Wake(f); });
     });
+    new_watch = follow->watch != nullptr;
   }
   MutexLock lock(follow->mu);
   follow->waiting = std::move(sink);
-  follow->poll = poller_->After(opts_.follow_poll, [this, follow] { Wake(follow); });
+  // What the log gained between the last read and the watch's start wakes no one: look again
+  // at once, then at each poll.
+  follow->poll = poller_->After(new_watch ? milliseconds(0) : opts_.follow_poll,
+                                [this, follow] { Wake(follow); });
 }
 
 void JobApi::Wake(const std::shared_ptr<Follow>& follow) {

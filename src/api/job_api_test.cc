@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/fake_job_service.h"
@@ -384,6 +385,49 @@ TEST_F(JobApiTest, AFollowerHearsNewOutputWhenTheLogGrowsNotAtItsNextPoll) {
     auto t0 = std::chrono::steady_clock::now();
     jobs_.AppendLog(rec.id, "second\n");
     EXPECT_TRUE(has("second\n")) << "not woken by the growth: " << received;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  }
+}
+
+// The watch is taken while the job is still queued (the real service watches a log not there
+// yet), so its first line wakes the follower.
+TEST_F(JobApiTest, AFollowerOfAQueuedJobHearsItsFirstLineWhenWrittenNotAtItsNextPoll) {
+  jobs_.set_watch_logs(true);
+  JobApiOptions opts;
+  opts.keys = MemoryKeyStore::WithHostKeys({kKey});
+  opts.follow_poll = std::chrono::seconds(10);
+  JobRecord rec = Job(JobState::kQueued);
+  jobs_.Put(rec);  // no output yet
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string received;
+  HttpResponse r;
+  ChunkSink sink = [&](std::string chunk, bool done) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      received += chunk;
+    }
+    cv.notify_all();
+    if (!done) r.stream(sink);  // as the server does once a chunk is written
+  };
+  auto has = [&](const std::string& text) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(3),
+                       [&] { return received.find(text) != std::string::npos; });
+  };
+  {
+    JobApi api(jobs_, std::move(opts));  // ends (with its follower's poll) before the above
+    Router router;
+    api.Register(router);
+    router.Handle(Request("GET", "/api/jobs/" + rec.id + "/logs?follow=true"),
+                  [&r](HttpResponse got) { r = std::move(got); });
+    ASSERT_EQ(r.status, 200);
+    ASSERT_TRUE(r.stream);
+    r.stream(sink);  // reads nothing, takes its watch, looks once more at once, then waits
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // past that look
+    auto t0 = std::chrono::steady_clock::now();
+    jobs_.AppendLog(rec.id, "first\n");  // the job started and wrote
+    EXPECT_TRUE(has("first\n")) << "not woken by the first line: " << received;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
   }
 }

@@ -1,6 +1,7 @@
-// FileWatcher: calls back when a file is written to (inotify), on one thread of its own. The
-// daemon uses it to wake the followers of a job's log as soon as the job's monitor appends to
-// it, instead of on their next poll. Thread-safe.
+// FileWatcher: calls back when a file is written to (inotify), on one thread of its own, and
+// when a file not there yet appears (its nearest existing directory is watched until then). The
+// daemon uses it to wake the followers of a job's log as soon as the job's monitor creates it or
+// appends to it, instead of on their next poll. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -30,23 +31,20 @@ class FileWatcher {
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
-  // Calls `changed` (on the watcher's thread) each time `path` is written to, until the watch
-  // is destroyed. `changed` must be quick (hand the work to another thread). Null when the file
-  // cannot be watched (it does not exist, or the inotify limits are reached): poll it instead.
+  // Calls `changed` (on the watcher's thread) each time `path` is written to, and once when it
+  // appears (created, or renamed into place) if it is not there yet, until the watch is
+  // destroyed. `changed` must be quick (hand the work to another thread). Null when the file
+  // cannot be watched (a part of its path is not a directory, no part of it exists, or the
+  // inotify limits are reached): poll it instead. The watcher outlives its watches.
   std::unique_ptr<Watch> WatchFile(const std::filesystem::path& path,
                                    std::function<void()> changed);
 
  private:
   class Handle;
-  void Loop();
-  void Remove(int wd, uint64_t key);
+  class Impl;  // the inotify descriptor and the watches (file_watcher.cc)
 
-  UniqueFd inotify_;
-  UniqueFd stop_;  // an eventfd: the destructor ends the loop through it
-  Mutex mu_;
-  std::map<int, std::map<uint64_t, std::function<void()>>> watches_ GUARDED_BY(mu_);
-  uint64_t next_key_ GUARDED_BY(mu_) = 1;
-  std::thread thread_;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;  // runs impl_->Loop(); joined by the destructor
 };
 
 }  // namespace berth

@@ -56,9 +56,63 @@ TEST_F(FileWatcherTest, EveryWatcherOfAFileHearsItsWritesUntilItStops) {
   EXPECT_EQ(a.load(), a_after);
 }
 
-TEST_F(FileWatcherTest, AMissingFileCannotBeWatched) {
+// A queued job's log: neither it nor its directory is there yet. The watch waits in the nearest
+// directory that is, hears the file appear, then its writes.
+TEST_F(FileWatcherTest, AFileNotThereYetIsHeardWhenItAppearsThenWhenWritten) {
   FileWatcher watcher;
-  EXPECT_EQ(watcher.WatchFile(dir_ / "nothing", [] {}), nullptr);
+  std::atomic<int> calls{0};
+  std::filesystem::path later = dir_ / "job" / "log";
+  auto w = watcher.WatchFile(later, [&calls] { ++calls; });
+  ASSERT_NE(w, nullptr);
+  std::filesystem::create_directory(dir_ / "job");
+  std::filesystem::create_directory(dir_ / "other");   // another job's directory: not a call
+  std::ofstream(dir_ / "job" / "monitor.log") << "x";  // another file of the job: not a call
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(calls.load(), 0);
+  std::ofstream(later) << "";  // created empty
+  EXPECT_TRUE(Reaches(calls, 1, milliseconds(2000))) << "the file appeared";
+  std::this_thread::sleep_for(milliseconds(50));
+  int after_create = calls.load();
+  std::ofstream(later, std::ios::app) << "first\n";
+  EXPECT_TRUE(Reaches(calls, after_create + 1, milliseconds(2000))) << "the file was written";
+}
+
+// The monitor trims a log by renaming a shorter copy over it: the watch follows the new file.
+TEST_F(FileWatcherTest, AFileRenamedIntoPlaceIsHeardAndSoAreItsWrites) {
+  FileWatcher watcher;
+  std::atomic<int> calls{0};
+  std::filesystem::path later = dir_ / "renamed";
+  auto w = watcher.WatchFile(later, [&calls] { ++calls; });
+  ASSERT_NE(w, nullptr);
+  std::ofstream(dir_ / "renamed.tmp") << "whole\n";
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(calls.load(), 0);
+  std::filesystem::rename(dir_ / "renamed.tmp", later);
+  EXPECT_TRUE(Reaches(calls, 1, milliseconds(2000)));
+  std::ofstream(dir_ / "renamed.tmp") << "shorter\n";
+  std::filesystem::rename(dir_ / "renamed.tmp", later);  // replaces the watched file
+  EXPECT_TRUE(Reaches(calls, 2, milliseconds(2000)));
+  std::this_thread::sleep_for(milliseconds(50));
+  int before = calls.load();
+  std::ofstream(later, std::ios::app) << "more\n";
+  EXPECT_TRUE(Reaches(calls, before + 1, milliseconds(2000))) << "writes to the new file";
+}
+
+TEST_F(FileWatcherTest, AWatchOfAFileNotThereYetDestroyedBeforeItAppearsIsNeverCalled) {
+  FileWatcher watcher;
+  std::atomic<int> calls{0};
+  auto w = watcher.WatchFile(dir_ / "job" / "log", [&calls] { ++calls; });
+  ASSERT_NE(w, nullptr);
+  w.reset();
+  std::filesystem::create_directory(dir_ / "job");
+  std::ofstream(dir_ / "job" / "log") << "x\n";
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(FileWatcherTest, AFileUnderAFileCanNeverBeAndCannotBeWatched) {
+  FileWatcher watcher;
+  EXPECT_EQ(watcher.WatchFile(file_ / "log", [] {}), nullptr);
 }
 
 TEST_F(FileWatcherTest, AWatchDroppedByItsOwnCallbackDoesNotDeadlock) {

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include "common/files.h"
@@ -113,6 +116,27 @@ TEST_F(LocalJobServiceTest, LogsComeFromTheLocalFileElseFromTheArchive) {
   EXPECT_FALSE(tail->truncated);
   // Without an archive (one node), a job without a file simply has no log yet.
   EXPECT_EQ(service_->ReadLogFrom(elsewhere, 0, 100)->text, "");
+}
+
+// A follower of a queued job watches a log that its job's start has yet to create (with the
+// job's directory): it hears the log appear, not at its next poll.
+TEST_F(LocalJobServiceTest, TheLogOfAQueuedJobIsWatchedBeforeItExists) {
+  std::filesystem::create_directories(dir_ / "jobs");
+  std::string id = Submit("queued");
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  auto watch = service_->WatchLog(id, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    ++calls;
+    cv.notify_all();
+  });
+  ASSERT_NE(watch, nullptr) << "a log not there yet is watched too";
+  std::filesystem::create_directories(dir_ / "jobs" / id);
+  std::ofstream(dir_ / "jobs" / id / "log") << "first\n";
+  std::unique_lock<std::mutex> lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(3), [&] { return calls > 0; }));
+  EXPECT_EQ(service_->ReadLogFrom(id, 0, 100)->text, "first\n");
 }
 
 }  // namespace

@@ -63,9 +63,9 @@ class JobService {
   // The log from byte `offset` on, at most `max_bytes`.
   virtual Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) = 0;
 
-  // Calls `grew` (on any thread; it must be quick) each time the job's log grows, until the
-  // watch is destroyed. Null when this service cannot tell (the log is not on this node, or not
-  // there yet): its readers poll.
+  // Calls `grew` (on any thread; it must be quick) each time the job's log grows, and when it
+  // appears (a queued job's log is not there yet), until the watch is destroyed. Null when this
+  // service cannot watch it (a log kept elsewhere): its readers poll (a watch wakes them sooner).
   virtual std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) {
     (void)id;
     (void)grew;

@@ -118,6 +118,14 @@ TEST_F(IsolationTest, MemoryHogOverItsLimitEndsFailedOomKilled) {
   EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
 }
 
+// `body` (a final status) ended the job Failed, OOM-killed, before it logged `never_logged`.
+void ExpectOomKilledBefore(const json& body, const std::string& never_logged) {
+  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
+  EXPECT_EQ(body["state"], "Failed");
+  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
+  EXPECT_EQ(body.value("logs", "").find(never_logged), std::string::npos) << body.dump();
+}
+
 // Issue 10: a child killed for memory while its shell went on ended the job Succeeded. As
 // Kubernetes does since 1.28 (memory.oom.group), an OOM kill anywhere in the job ends all of it.
 TEST_F(IsolationTest, AChildKilledForMemoryEndsTheWholeJobOomKilled) {
@@ -125,11 +133,7 @@ TEST_F(IsolationTest, AChildKilledForMemoryEndsTheWholeJobOomKilled) {
       "dd if=/dev/zero of=/dev/null bs=64M count=4; echo shell-went-on; sleep 5; "
       "echo after-the-sleep");
   spec["memoryInGB"] = 0.03;
-  json body = Run(spec);
-  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
-  EXPECT_EQ(body["state"], "Failed");
-  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
-  EXPECT_EQ(body.value("logs", "").find("after-the-sleep"), std::string::npos) << body.dump();
+  ExpectOomKilledBefore(Run(spec), "after-the-sleep");
 }
 
 // A job quiet for a while is watched by berth-shim-wait, which reads the OOM counters too: a kill
@@ -138,11 +142,7 @@ TEST_F(IsolationTest, AMemoryKillWhileTheJobIsQuietEndsItOomKilled) {
   json spec = Busybox(
       "sleep 2; dd if=/dev/zero of=/dev/null bs=64M count=4; sleep 5; echo after-the-sleep");
   spec["memoryInGB"] = 0.03;
-  json body = Run(spec);
-  EXPECT_EQ(body["httpStatus"], 500) << body.dump();
-  EXPECT_EQ(body["state"], "Failed");
-  EXPECT_EQ(body["reason"], "OOMKilled") << body.dump();
-  EXPECT_EQ(body.value("logs", "").find("after-the-sleep"), std::string::npos) << body.dump();
+  ExpectOomKilledBefore(Run(spec), "after-the-sleep");
 }
 
 TEST_F(IsolationTest, ForkBombIsStoppedByThePidsLimitAndTheDaemonKeepsServing) {

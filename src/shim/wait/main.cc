@@ -11,6 +11,10 @@
 // always does: nothing is read or consumed here.
 //
 // argv: berth-shim-wait OOM_FILE|"" SHIM_PATH SHIM_ARGV0 SHIM_ARGS...
+#if !defined(__x86_64__)
+#error "berth-shim-wait is x86-64 code (raw syscalls, its own _start): built only there"
+#endif
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
