@@ -83,6 +83,12 @@ void Logger::Log(LogLevel level, std::string_view message, const LogFields& fiel
   sink_(line);
 }
 
+void Logger::WriteLines(std::string_view lines) {
+  if (lines.empty()) return;
+  MutexLock lock(mu_);
+  sink_(lines);
+}
+
 namespace {
 std::atomic<Logger*> process_logger{nullptr};
 }  // namespace

@@ -28,7 +28,7 @@ using LogFields = std::vector<std::pair<std::string, std::string>>;
 
 class Logger {
  public:
-  // Gets each whole line, newline included.
+  // Gets each whole line, newline included (WriteLines: several whole lines at once).
   using Sink = std::function<void(std::string_view line)>;
 
   // Writes to stderr (flushed after each line) unless a sink is given. `clock` must outlive it.
@@ -47,6 +47,10 @@ class Logger {
 
   // The line Log would write now (newline included).
   std::string Format(LogLevel level, std::string_view message, const LogFields& fields) const;
+
+  // Hands whole lines made by Format (several at once, each with its newline) to the sink in
+  // one call: one write for a batch of lines (the access log's). Empty `lines` are not passed on.
+  void WriteLines(std::string_view lines);
 
   LogFormat format() const { return format_; }
 
