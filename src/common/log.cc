@@ -54,11 +54,27 @@ Result<LogFormat> ParseLogFormat(std::string_view name) {
                                  "'");
 }
 
-Logger::Logger(LogFormat format, const Clock& clock, Sink sink)
-    : format_(format), clock_(clock), sink_(sink ? std::move(sink) : [](std::string_view line) {
-        fwrite(line.data(), 1, line.size(), stderr);
-        fflush(stderr);
-      }) {}
+Logger::Logger(LogFormat format, const Clock& clock, Sink sink, milliseconds batch_interval)
+    : format_(format),
+      clock_(clock),
+      sink_(sink ? std::move(sink)
+                 : [](std::string_view lines) {
+                     fwrite(lines.data(), 1, lines.size(), stderr);
+                     fflush(stderr);
+                   }),
+      batch_interval_(batch_interval) {}
+
+Logger::~Logger() {
+  std::thread flusher;
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+    flusher = std::move(flusher_);
+  }
+  batched_cv_.notify_all();
+  if (flusher.joinable()) flusher.join();
+  Flush();
+}
 
 std::string Logger::Format(LogLevel level, std::string_view message,
                            const LogFields& fields) const {
@@ -80,13 +96,52 @@ std::string Logger::Format(LogLevel level, std::string_view message,
 void Logger::Log(LogLevel level, std::string_view message, const LogFields& fields) {
   std::string line = Format(level, message, fields);
   MutexLock lock(mu_);
-  sink_(line);
+  if (batch_.empty()) return sink_(line);
+  batch_ += line;  // after the lines batched before it, in the same write
+  sink_(batch_);
+  batch_.clear();
 }
 
-void Logger::WriteLines(std::string_view lines) {
-  if (lines.empty()) return;
+void Logger::LogBatched(std::string_view message, const LogFields& fields) {
+  std::string line = Format(LogLevel::kInfo, message, fields);
+  bool first = false;
+  {
+    MutexLock lock(mu_);
+    first = batch_.empty();
+    if (first) {
+      batch_ = std::move(line);
+    } else {
+      batch_ += line;
+    }
+    if (batch_.size() >= kMaxBatchBytes) {
+      sink_(batch_);
+      batch_.clear();
+      return;
+    }
+    if (!flusher_.joinable() && !stopping_) flusher_ = std::thread([this] { FlushLoop(); });
+  }
+  if (first) batched_cv_.notify_one();  // the flusher starts its interval
+}
+
+void Logger::Flush() {
   MutexLock lock(mu_);
-  sink_(lines);
+  if (batch_.empty()) return;
+  sink_(batch_);
+  batch_.clear();
+}
+
+void Logger::FlushLoop() {
+  MutexLock lock(mu_);
+  for (;;) {
+    while (!stopping_ && batch_.empty()) batched_cv_.wait(lock);
+    if (stopping_) return;  // the destructor hands on the rest
+    // Lets lines gather for one interval; a stop cuts it short.
+    batched_cv_.wait_for(lock, batch_interval_, [this]() REQUIRES(mu_) { return stopping_; });
+    if (!batch_.empty()) {
+      sink_(batch_);
+      batch_.clear();
+    }
+  }
 }
 
 namespace {

@@ -189,8 +189,6 @@ int Serve(const ServeOptions& opts) {
   const bool runs_jobs = role != "api";  // all and worker run a dispatcher and containers
   const std::string node_id = EffectiveNodeId(*settings);
   ScopedProcessLogger process_log(log);  // the dispatcher's, runtime's and sweeper's lines too
-  // Outlives every router and the store (whose last callbacks answer requests).
-  AccessLog access_log(log, clock);
   std::string host;
   uint16_t port = 0;
   if (!SplitHostPort(opts.listen, host, port)) {
@@ -443,7 +441,8 @@ int Serve(const ServeOptions& opts) {
   }
   JobApi api(service, aopts);
   Router router;
-  router.SetObserver(BothObservers(HttpMetricsObserver(metrics, clock), access_log.Observer()));
+  router.SetObserver(
+      BothObservers(HttpMetricsObserver(metrics, clock), AccessLogObserver(log, clock)));
   // A worker serves no public API: its health and metrics only.
   const bool serves_api = role != "worker";
   if (serves_api) {
@@ -501,7 +500,8 @@ int Serve(const ServeOptions& opts) {
   if (!bound.ok()) return Die(log, bound.status().message());
   // The ACI-compatible API: a second, HTTPS-only listener over the same job service.
   Router arm_router;
-  arm_router.SetObserver(BothObservers(HttpMetricsObserver(metrics, clock), access_log.Observer()));
+  arm_router.SetObserver(
+      BothObservers(HttpMetricsObserver(metrics, clock), AccessLogObserver(log, clock)));
   std::unique_ptr<AciApi> aci_api;
   std::unique_ptr<HttpServer> arm_server;
   if (!settings->arm_listen.empty()) {
