@@ -45,6 +45,25 @@ std::string TextValue(std::string_view value) {
   return quoted + "\"";
 }
 
+// True when EscapeForLog(s) is `s` itself (the common case, checked without a copy).
+bool EscapesToItself(std::string_view s) {
+  if (s.size() > 4096) return false;  // EscapeForLog's default cut
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f || c == '\\') return false;
+  }
+  return true;
+}
+
+// Appends TextValue(value), without the copies when nothing needs escaping or quoting.
+void AppendTextValue(std::string& line, std::string_view value) {
+  if (!value.empty() && value.find_first_of(" \"=") == std::string_view::npos &&
+      EscapesToItself(value)) {
+    line += value;
+  } else {
+    line += TextValue(value);
+  }
+}
+
 }  // namespace
 
 Result<LogFormat> ParseLogFormat(std::string_view name) {
@@ -88,9 +107,26 @@ std::string Logger::Format(LogLevel level, std::string_view message,
     // Invalid UTF-8 (from outside text) is replaced rather than failing the line.
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  std::string line = time + " " + std::string(UpperLevelName(level)) + " " + EscapeForLog(message);
-  for (const auto& [k, v] : fields) line += " " + k + "=" + TextValue(v);
-  return line + "\n";
+  size_t size = time.size() + 8 + message.size();
+  for (const auto& [k, v] : fields) size += k.size() + v.size() + 4;
+  std::string line = std::move(time);
+  line.reserve(size);
+  line += ' ';
+  line += UpperLevelName(level);
+  line += ' ';
+  if (EscapesToItself(message)) {
+    line += message;
+  } else {
+    line += EscapeForLog(message);
+  }
+  for (const auto& [k, v] : fields) {
+    line += ' ';
+    line += k;
+    line += '=';
+    AppendTextValue(line, v);
+  }
+  line += '\n';
+  return line;
 }
 
 void Logger::Log(LogLevel level, std::string_view message, const LogFields& fields) {

@@ -35,6 +35,25 @@ TEST(LoggerTest, OutsideTextCannotCutALineOrForgeAField) {
   EXPECT_NE(line.find(R"(reason="a\" b=c\n\x1b[31m")"), std::string::npos) << line;
 }
 
+TEST(LoggerTest, TextValuesAreQuotedAndEscapedOnlyWhenTheyNeedIt) {
+  FakeClock clock;
+  Logger log(LogFormat::kText, clock, [](std::string_view) {});
+  std::string line = log.Format(LogLevel::kInfo, "m\\x",
+                                {{"plain", "/api/jobs/{id}"},
+                                 {"utf8", "caf\xc3\xa9"},
+                                 {"space", "a b"},
+                                 {"eq", "a=b"},
+                                 {"slash", "a\\b"},
+                                 {"tab", "a\tb"},
+                                 {"del", "a\x7f"},
+                                 {"long", std::string(5000, 'x')}});
+  std::string want = FormatRfc3339(clock.Now()) +
+                     " INFO  m\\\\x plain=/api/jobs/{id} utf8=caf\xc3\xa9 space=\"a b\" eq=\"a=b\" "
+                     "slash=a\\\\b tab=a\\tb del=a\\x7f long=" +
+                     std::string(4096, 'x') + "...\n";
+  EXPECT_EQ(line, want);
+}
+
 TEST(LoggerTest, JsonLineIsOneObjectWithTheFields) {
   FakeClock clock;
   Logger log(LogFormat::kJson, clock, [](std::string_view) {});
