@@ -22,12 +22,13 @@ RouteObserver AccessLogObserver(Logger& log, const Clock& clock) {
       double ms = std::chrono::duration<double, std::milli>(clock.Now() - start).count();
       char duration[32];
       snprintf(duration, sizeof duration, "%.3f", ms);
-      log.Log(status >= 500 ? LogLevel::kWarn : LogLevel::kInfo, "http request",
-              {{"method", method},
-               {"path", path},
-               {"route", route},
-               {"status", std::to_string(status)},
-               {"ms", duration}});
+      LogFields fields{{"method", method},
+                       {"path", path},
+                       {"route", route},
+                       {"status", std::to_string(status)},
+                       {"ms", duration}};
+      if (status >= 500) return log.Warn("http request", fields);
+      log.LogBatched("http request", fields);
     };
   };
 }

@@ -1,6 +1,8 @@
 // The access log: one line per HTTP request (method, path, route pattern, status, duration),
 // written when the answer is given. The path is logged without its query string, and no header
-// is logged: keys travel in `?code=` and `x-functions-key`, and never reach the log.
+// is logged: keys travel in `?code=` and `x-functions-key`, and never reach the log. Lines go
+// through Logger::LogBatched (one write per batch, not per request); a 5xx line (a warning) is
+// written at once, after the lines batched before it.
 #pragma once
 
 #include "api/router.h"

@@ -35,7 +35,11 @@ TEST(AccessLogTest, OneLinePerAnswerWithMethodPathRouteStatusAndDuration) {
   r.status = 202;
   later(r);
   router.Handle(Req("GET", "/nowhere"), [](HttpResponse) {});
-  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(lines.empty()) << "info lines are batched";
+  log.Flush();
+  ASSERT_EQ(lines.size(), 1u) << "one write for both";
+  std::string both = lines[0];
+  lines = {both.substr(0, both.find('\n') + 1), both.substr(both.find('\n') + 1)};
   EXPECT_NE(lines[0].find("INFO  http request method=POST path=/api/jobs route=/api/jobs "
                           "status=202 ms=42.000"),
             std::string::npos)
@@ -60,9 +64,30 @@ TEST(AccessLogTest, BothObserversAreTold) {
   router.SetObserver(BothObservers(counter, AccessLogObserver(log, clock)));
   router.Handle(Req("GET", "/x"), [](HttpResponse) {});
   EXPECT_EQ(told, 1);
+  log.Flush();
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_NE(lines[0].find(R"("status":"404")"), std::string::npos) << lines[0];
   EXPECT_TRUE(BothObservers(nullptr, counter) != nullptr);
+}
+
+TEST(AccessLogTest, AServerErrorIsWrittenAtOnceAfterTheLinesBeforeIt) {
+  FakeClock clock;
+  std::vector<std::string> writes;
+  Logger log(LogFormat::kText, clock, [&](std::string_view l) { writes.emplace_back(l); });
+  Router router;
+  router.SetObserver(AccessLogObserver(log, clock));
+  router.Add("GET", "/boom", [](const HttpRequest&, const std::vector<std::string>&, Respond r) {
+    r(JsonError(500, "boom"));
+  });
+  router.Handle(Req("GET", "/first"), [](HttpResponse) {});
+  EXPECT_TRUE(writes.empty());
+  router.Handle(Req("GET", "/boom"), [](HttpResponse) {});
+  ASSERT_EQ(writes.size(), 1u);
+  size_t first = writes[0].find("INFO  http request method=GET path=/first ");
+  size_t boom = writes[0].find("WARN  http request method=GET path=/boom route=/boom status=500");
+  EXPECT_NE(first, std::string::npos) << writes[0];
+  EXPECT_NE(boom, std::string::npos) << writes[0];
+  EXPECT_LT(first, boom) << writes[0];
 }
 
 }  // namespace

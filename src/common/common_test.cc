@@ -128,6 +128,11 @@ TEST(ClockTest, FormatsRfc3339InUtcWithMilliseconds) {
   EXPECT_EQ(FormatRfc3339(FromUnixMillis(0)), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatRfc3339(FromUnixMillis(1'700'000'000'123)), "2023-11-14T22:13:20.123Z");
   EXPECT_EQ(ToUnixMillis(FromUnixMillis(42)), 42);
+  // The same second again, the next one, and back (the date part is kept between calls).
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(1'700'000'000'009)), "2023-11-14T22:13:20.009Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(1'700'000'001'050)), "2023-11-14T22:13:21.050Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(1'700'000'000'999)), "2023-11-14T22:13:20.999Z");
+  EXPECT_EQ(FormatRfc3339(FromUnixMillis(-1)), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(SchedulerTest, RunsTasksWhenTheFakeClockReachesThemAndCancelDropsThem) {

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -31,6 +33,25 @@ TEST(LoggerTest, OutsideTextCannotCutALineOrForgeAField) {
   EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
   EXPECT_NE(line.find("WARN  bad\\nINFO forged"), std::string::npos) << line;
   EXPECT_NE(line.find(R"(reason="a\" b=c\n\x1b[31m")"), std::string::npos) << line;
+}
+
+TEST(LoggerTest, TextValuesAreQuotedAndEscapedOnlyWhenTheyNeedIt) {
+  FakeClock clock;
+  Logger log(LogFormat::kText, clock, [](std::string_view) {});
+  std::string line = log.Format(LogLevel::kInfo, "m\\x",
+                                {{"plain", "/api/jobs/{id}"},
+                                 {"utf8", "caf\xc3\xa9"},
+                                 {"space", "a b"},
+                                 {"eq", "a=b"},
+                                 {"slash", "a\\b"},
+                                 {"tab", "a\tb"},
+                                 {"del", "a\x7f"},
+                                 {"long", std::string(5000, 'x')}});
+  std::string want = FormatRfc3339(clock.Now()) +
+                     " INFO  m\\\\x plain=/api/jobs/{id} utf8=caf\xc3\xa9 space=\"a b\" eq=\"a=b\" "
+                     "slash=a\\\\b tab=a\\tb del=a\\x7f long=" +
+                     std::string(4096, 'x') + "...\n";
+  EXPECT_EQ(line, want);
 }
 
 TEST(LoggerTest, JsonLineIsOneObjectWithTheFields) {
@@ -78,6 +99,138 @@ TEST(LoggerTest, LinesFromManyThreadsArriveWhole) {
     ++count;
   }
   EXPECT_EQ(count, 800u);
+}
+
+// What a sink got: each call (one write) and the lines in them.
+struct Writes {
+  Mutex mu;
+  std::vector<std::string> calls GUARDED_BY(mu);
+  Logger::Sink Sink() {
+    return [this](std::string_view l) {
+      MutexLock lock(mu);
+      calls.emplace_back(l);
+    };
+  }
+  size_t Calls() {
+    MutexLock lock(mu);
+    return calls.size();
+  }
+  std::vector<std::string> Lines() {
+    MutexLock lock(mu);
+    std::vector<std::string> out;
+    for (const auto& c : calls) {
+      std::istringstream in(c);
+      for (std::string line; std::getline(in, line);) out.push_back(line);
+    }
+    return out;
+  }
+};
+
+constexpr milliseconds kNever = std::chrono::hours(1);  // no interval flush during a test
+
+TEST(LoggerTest, BatchedLinesReachTheSinkInOneCallOnFlush) {
+  FakeClock clock;
+  Writes got;
+  Logger log(LogFormat::kText, clock, got.Sink(), kNever);
+  for (int i = 0; i < 100; ++i) log.LogBatched("http request", {{"n", std::to_string(i)}});
+  EXPECT_EQ(got.Calls(), 0u) << "written before a flush";
+  log.Flush();
+  EXPECT_EQ(got.Calls(), 1u);
+  std::vector<std::string> lines = got.Lines();
+  ASSERT_EQ(lines.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(lines[i], FormatRfc3339(clock.Now()) + " INFO  http request n=" + std::to_string(i));
+  }
+  log.Flush();
+  EXPECT_EQ(got.Calls(), 1u) << "an empty batch was written";
+}
+
+TEST(LoggerTest, ALogLineWritesTheBatchedLinesBeforeItInTheSameCall) {
+  FakeClock clock;
+  Writes got;
+  Logger log(LogFormat::kText, clock, got.Sink(), kNever);
+  log.LogBatched("first");
+  log.LogBatched("second");
+  log.Warn("third");
+  ASSERT_EQ(got.Calls(), 1u);
+  std::vector<std::string> lines = got.Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("INFO  first"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("INFO  second"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("WARN  third"), std::string::npos) << lines[2];
+  log.Info("fourth");
+  EXPECT_EQ(got.Calls(), 2u) << "an unbatched line is written at once";
+}
+
+TEST(LoggerTest, DestructionWritesWhatIsBatched) {
+  FakeClock clock;
+  Writes got;
+  {
+    Logger log(LogFormat::kJson, clock, got.Sink(), kNever);
+    for (int i = 0; i < 3; ++i) log.LogBatched("job submitted", {{"job", std::to_string(i)}});
+    EXPECT_EQ(got.Calls(), 0u);
+  }
+  std::vector<std::string> lines = got.Lines();
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["job"], "2");
+}
+
+TEST(LoggerTest, AFullBatchIsWrittenAtOnce) {
+  FakeClock clock;
+  Writes got;
+  Logger log(LogFormat::kText, clock, got.Sink(), kNever);
+  const std::string big(1000, 'x');
+  const size_t per_batch = Logger::kMaxBatchBytes / 1000;  // lines are a little longer than 1000
+  for (size_t i = 0; i < per_batch + 10; ++i) log.LogBatched("big", {{"v", big}});
+  ASSERT_EQ(got.Calls(), 1u);
+  {
+    MutexLock lock(got.mu);
+    EXPECT_GE(got.calls[0].size(), Logger::kMaxBatchBytes);
+    EXPECT_LT(got.calls[0].size(), Logger::kMaxBatchBytes + 1100);
+  }
+  log.Flush();
+  EXPECT_EQ(got.Lines().size(), per_batch + 10);
+}
+
+TEST(LoggerTest, BatchedLinesAreWrittenWithinTheIntervalWithoutAFlush) {
+  FakeClock clock;
+  Writes got;
+  Logger log(LogFormat::kText, clock, got.Sink(), milliseconds(1));
+  log.LogBatched("one");
+  // The interval runs on the steady clock: wait for the write, up to 10 s on a loaded machine.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got.Calls() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(got.Lines().size(), 1u);
+}
+
+TEST(LoggerTest, BatchedLinesFromManyThreadsArriveWholeAndAllOfThem) {
+  FakeClock clock;
+  Writes got;
+  {
+    Logger log(LogFormat::kText, clock, got.Sink(), milliseconds(1));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&log, t] {
+        for (int i = 0; i < 500; ++i) {
+          if (i % 100 == 99) {
+            log.Info("direct", {{"t", std::to_string(t)}});
+          } else {
+            log.LogBatched("batched", {{"t", std::to_string(t)}, {"i", std::to_string(i)}});
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  std::vector<std::string> lines = got.Lines();
+  EXPECT_EQ(lines.size(), 2000u);
+  for (const auto& l : lines) {
+    EXPECT_TRUE(l.find("INFO  batched t=") != std::string::npos ||
+                l.find("INFO  direct t=") != std::string::npos)
+        << l;
+  }
 }
 
 }  // namespace

@@ -8,7 +8,8 @@ std::function<void(const JobEvent&)> JobEventLogger(Logger& log) {
     std::string state(ToString(e.state));
     switch (e.state) {
       case JobState::kQueued:
-        if (e.reason.empty()) return log.Info("job submitted", fields);
+        // One per submit: batched (the submit path's log write), unlike the rarer lines.
+        if (e.reason.empty()) return log.LogBatched("job submitted", fields);
         fields.emplace_back("reason", e.reason);
         return log.Info("job queued again", fields);
       case JobState::kPending:

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <vector>
 
 namespace berth {
@@ -11,11 +12,18 @@ namespace {
 TEST(JobLogTest, EachStateChangeIsOneLineNamingTheJob) {
   FakeClock clock;
   std::vector<std::string> lines;
-  Logger log(LogFormat::kText, clock, [&](std::string_view l) { lines.emplace_back(l); });
+  int writes = 0;
+  Logger log(LogFormat::kText, clock, [&](std::string_view batch) {
+    ++writes;
+    std::istringstream in{std::string(batch)};
+    for (std::string l; std::getline(in, l);) lines.push_back(l + "\n");
+  });
   JobEventHub hub;
   hub.Subscribe(JobEventLogger(log));
   hub.Publish({"j1", JobState::kQueued, "", std::nullopt});
+  EXPECT_EQ(writes, 0) << "a submitted line is batched (one per submit)";
   hub.Publish({"j1", JobState::kPending, "", std::nullopt});
+  EXPECT_EQ(writes, 1) << "the next line writes it first, in the same write";
   hub.Publish({"j1", JobState::kRunning, "", std::nullopt});
   hub.Publish({"j1", JobState::kFailed, "Error: exited with code 3", 3});
   hub.Publish({"j2", JobState::kQueued, "retry 1 of 3", std::nullopt});

@@ -412,6 +412,17 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
   return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
 }
 
+// Inserts a message for job `id` on `queue`, visible now (inside the caller's transaction).
+Status InsertMessage(SqliteConnection& conn, std::string_view id, std::string_view queue,
+                     int64_t now_ms) {
+  ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
+                                               "inserted_at, next_visible) "
+                                               "VALUES(?1, ?2, ?3, ?3)",
+                                               "submit job: insert message"));
+  msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms);
+  return msg.Run();
+}
+
 // Inserts `job` and one message for it on `queue` (inside the caller's transaction).
 Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
                  int64_t now_ms, bool with_message = true) {
@@ -447,12 +458,7 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
   ins.Bind(19, job.spec.count > 0 ? queue : std::string_view(""));
   RETURN_IF_ERROR(ins.Run());
   if (!with_message) return Status::Ok();
-  ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
-                                               "inserted_at, next_visible) "
-                                               "VALUES(?1, ?2, ?3, ?3)",
-                                               "submit job: insert message"));
-  msg.Bind(1, queue).Bind(2, job.id).Bind(3, now_ms);
-  return msg.Run();
+  return InsertMessage(conn, job.id, queue, now_ms);
 }
 
 constexpr const char* kCallbackColumns =
@@ -820,9 +826,18 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
   const JobRecord& job = sub.job;
   if (job.id.empty()) return Status::InvalidArgument("submit job: empty job id");
   if (sub.queue.empty()) return Status::InvalidArgument("submit job " + job.id + ": empty queue");
+  if (job.spec.count == 0) {
+    // No savepoint: a failed INSERT leaves nothing behind (SQLite undoes a failed statement), so
+    // a job that fails alone (a duplicate id or key) fails at its row insert; once the row is in,
+    // a failing message insert fails the whole batch, which is rolled back.
+    Status st = InsertJob(*writer_, job, sub.queue, now_ms, /*with_message=*/false);
+    if (!st.ok()) return st.WithContext("job " + job.id);
+    Status msg = InsertMessage(*writer_, job.id, sub.queue, now_ms);
+    if (msg.ok()) return msg;
+    return Status::Internal("job " + job.id + ": " + msg.message());
+  }
   RETURN_IF_ERROR(writer_->Run("SAVEPOINT submit", "submit job: savepoint"));
-  Status st = job.spec.count > 0 ? InsertArray(*writer_, job, sub.queue, now_ms)
-                                 : InsertJob(*writer_, job, sub.queue, now_ms);
+  Status st = InsertArray(*writer_, job, sub.queue, now_ms);
   if (!st.ok()) {
     Status ignored = writer_->Run("ROLLBACK TO submit", "submit job: rollback to savepoint");
     (void)ignored;  // if this fails too, the batch error below rolls everything back
