@@ -563,6 +563,15 @@ class Server:
         stop_jobs(self.data)
 
 
+def container_pid(data, jid):
+    """The pid of job `jid`'s container, from its monitor's record; 0 when there is none."""
+    try:
+        with open(os.path.join(data, "jobs", jid, "monitor.json")) as f:
+            return int(json.load(f).get("containerPid") or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def stop_jobs(data, timeout=None):
     """Ends every monitor (and so container) of the data dir at `data`; cleans what they leave."""
     jobs_dir = os.path.join(data, "jobs")
@@ -586,11 +595,7 @@ def stop_jobs(data, timeout=None):
     ids = os.listdir(jobs_dir) if os.path.isdir(jobs_dir) else []
     # Containers whose monitor died without killing them: their pid, checked against the cgroup.
     for jid in ids:
-        try:
-            with open(os.path.join(jobs_dir, jid, "container.pid")) as f:
-                cpid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            continue
+        cpid = container_pid(data, jid)
         if cpid > 0 and alive(cpid):
             try:
                 with open(f"/proc/{cpid}/cgroup") as f:

@@ -31,12 +31,8 @@ def container_pids(data):
     out = []
     jobs = os.path.join(data, "jobs")
     for j in os.listdir(jobs):
-        try:
-            with open(os.path.join(jobs, j, "container.pid")) as f:
-                out.append(int(f.read().strip()))
-        except (OSError, ValueError):
-            pass
-    return [p for p in out if c.alive(p)]
+        out.append(c.container_pid(data, j))
+    return [p for p in out if p > 0 and c.alive(p)]
 
 
 def children_of(parents):

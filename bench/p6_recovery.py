@@ -80,8 +80,7 @@ def main():
     # Is the adoption real? Store says Running for all; a killed container's exit gets recorded.
     counts = srv.state_counts(db)
     victim = db.execute("SELECT id FROM jobs WHERE state='Running' LIMIT 1").fetchone()[0]
-    with open(os.path.join(srv.data, "jobs", victim, "container.pid")) as f:
-        cpid = int(f.read().strip())
+    cpid = c.container_pid(srv.data, victim)
     with open(f"/proc/{cpid}/cgroup") as f:
         if victim not in f.read():
             raise RuntimeError("container pid does not belong to the job")
