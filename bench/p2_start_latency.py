@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """P2 — start latency: POST /api/jobs → the job's first log line visible through the API, for
-N sequential jobs (each waits for the previous one to succeed); p50 and p99. The client follows
-the log as `berth logs -f` does (GET /api/jobs/{id}/logs?follow=true, one connection per job,
-timed to the first byte of output); P2_METHOD=poll reads GET /api/jobs/{id}/logs every
-P2_POLL_MS instead (the method of the figures before 2026-11-30 night; on two cores that poll
-competes with the start for CPU).
+N sequential jobs (each waits for the previous one to succeed); p50 and p99. The client reads
+GET /api/jobs/{id}/logs every P2_POLL_MS until the job has output; P2_METHOD=follow follows the
+log as `berth logs -f` does instead (GET /api/jobs/{id}/logs?follow=true, one connection per
+job, timed to the first byte of output).
 
 Baselines, same run, same image and command (`/bin/echo ready`):
   * `crun run` of the same bundle: the config.json berth generated for one of the jobs above, a
@@ -17,7 +16,7 @@ Baselines, same run, same image and command (`/bin/echo ready`):
 hyperfine cross-checks the whole-run wall time of both baselines (details only).
 
 Targets: berth p50 <= 1.5x crun run's p50; <= 0.1x podman's p50.
-Env: P2_JOBS (200; 30 quick), P2_PODMAN_RUNS (= P2_JOBS), P2_METHOD (follow), P2_POLL_MS (0.5),
+Env: P2_JOBS (200; 30 quick), P2_PODMAN_RUNS (= P2_JOBS), P2_METHOD (poll), P2_POLL_MS (0.5),
 P2_HYPERFINE (1).
 """
 import json
@@ -208,7 +207,7 @@ def main():
     n = c.env_int("P2_JOBS", 200, 30)
     n_podman = c.env_int("P2_PODMAN_RUNS", n, n)
     poll = float(os.environ.get("P2_POLL_MS", "0.5")) / 1000
-    method = os.environ.get("P2_METHOD", "follow")
+    method = os.environ.get("P2_METHOD", "poll")
     if method not in ("follow", "poll"):
         raise RuntimeError(f"P2_METHOD must be follow or poll, not {method!r}")
     warm = 5
