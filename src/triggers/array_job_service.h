@@ -5,6 +5,9 @@
 // the wrapped service and the store are.
 #pragma once
 
+#include <memory>
+#include <utility>
+
 #include "job/job_service.h"
 #include "store/trigger_store.h"
 
@@ -25,6 +28,9 @@ class ArrayJobService : public JobService {
   }
   Result<LogChunk> ReadLogFrom(std::string_view id, uint64_t offset, size_t max_bytes) override {
     return inner_.ReadLogFrom(id, offset, max_bytes);
+  }
+  std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) override {
+    return inner_.WatchLog(id, std::move(grew));
   }
   Result<JobRecord> Get(std::string_view id) override { return inner_.Get(id); }
   Result<JobLog> ReadLog(std::string_view id, size_t max_bytes) override {

@@ -36,9 +36,15 @@ class StoreJobService : public JobService {
     return JobPage{};
   }
   Result<LogChunk> ReadLogFrom(std::string_view, uint64_t, size_t) override { return LogChunk{}; }
+  std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) override {
+    watched.push_back(std::string(id));
+    grew();
+    return std::make_unique<Watch>();
+  }
   Result<JobRecord> Get(std::string_view id) override { return store_.GetJob(id); }
   Result<JobLog> ReadLog(std::string_view, size_t) override { return JobLog{}; }
   std::vector<std::string> canceled;
+  std::vector<std::string> watched;
 
  private:
   Store& store_;
@@ -99,6 +105,16 @@ class ArrayTest : public ::testing::TestWithParam<std::string> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Engines, ArrayTest, ::testing::Values("Sqlite", "Postgres"), EngineName);
+
+// The node's service is this wrapper: a log follower's watch must reach the service that can
+// watch the log, or every follower falls back to its poll.
+TEST_P(ArrayTest, ALogWatchReachesTheWrappedService) {
+  int grew = 0;
+  std::unique_ptr<Watch> watch = service_->WatchLog("job-1", [&grew] { ++grew; });
+  EXPECT_NE(watch, nullptr);
+  EXPECT_EQ(inner_->watched, std::vector<std::string>{"job-1"});
+  EXPECT_EQ(grew, 1);
+}
 
 TEST_P(ArrayTest, OnlyParallelismChildrenAreQueuedEachWithItsIndex) {
   std::string parent = SubmitArray(5, 2);
