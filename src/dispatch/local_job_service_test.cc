@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -123,19 +124,27 @@ TEST_F(LocalJobServiceTest, LogsComeFromTheLocalFileElseFromTheArchive) {
 TEST_F(LocalJobServiceTest, TheLogOfAQueuedJobIsWatchedBeforeItExists) {
   std::filesystem::create_directories(dir_ / "jobs");
   std::string id = Submit("queued");
-  std::mutex mu;
-  std::condition_variable cv;
-  int calls = 0;
-  auto watch = service_->WatchLog(id, [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    ++calls;
-    cv.notify_all();
+  // The callback holds what it uses (file_watcher.h): a call under way when the watch goes may
+  // still run after this test's frame is gone (it once locked a mutex there and hung).
+  struct Heard {
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+  };
+  auto heard = std::make_shared<Heard>();
+  auto watch = service_->WatchLog(id, [heard] {
+    std::lock_guard<std::mutex> lock(heard->mu);
+    ++heard->calls;
+    heard->cv.notify_all();
   });
   ASSERT_NE(watch, nullptr) << "a log not there yet is watched too";
   std::filesystem::create_directories(dir_ / "jobs" / id);
   std::ofstream(dir_ / "jobs" / id / "log") << "first\n";
-  std::unique_lock<std::mutex> lock(mu);
-  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(3), [&] { return calls > 0; }));
+  {
+    std::unique_lock<std::mutex> lock(heard->mu);
+    EXPECT_TRUE(
+        heard->cv.wait_for(lock, std::chrono::seconds(3), [&] { return heard->calls > 0; }));
+  }
   EXPECT_EQ(service_->ReadLogFrom(id, 0, 100)->text, "first\n");
 }
 

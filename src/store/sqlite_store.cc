@@ -663,6 +663,20 @@ SqliteStore::SqliteStore(Clock& clock, SqliteStoreOptions options,
   sqlite3_wal_hook(writer_->db(), &SqliteStore::OnWalCommit, this);
 }
 
+namespace {
+
+// Fsyncs the database file of `db`'s connection through its VFS.
+bool SyncDatabase(sqlite3* db) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr) {
+    return false;
+  }
+  return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL) == SQLITE_OK;
+}
+
+}  // namespace
+
 int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(self);
   MutexLock lock(store->checkpoint_mu_);
@@ -704,13 +718,22 @@ void SqliteStore::CheckpointLoop() {
     // waits (busy_timeout) for the writer and the readers, copies the rest and empties the WAL
     // file. A failure (busy, I/O) is left for a later commit's request to retry.
     bool truncate = pages >= options_.wal_limit_pages;
-    int copied = 0;
+    int log = 0, copied = 0;  // the WAL's frames when the checkpoint began; those in the database
     bool ok = sqlite3_wal_checkpoint_v2(
                   db, nullptr, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
-                  nullptr, &copied) == SQLITE_OK;
+                  &log, &copied) == SQLITE_OK;
     if (ok && copied > 0) checkpoints_.fetch_add(1);
+    // SQLite fsyncs the database only when a pass reaches the WAL's end. Commits made during the
+    // pass leave it short, and the fsync of everything it wrote would fall to whoever copies the
+    // last frames: the writer's tail copy, a commit waiting for the disk. Synced here, the tail's
+    // fsync has only the tail's few pages to write.
+    if (ok && !truncate && copied > 0) ok = SyncDatabase(db);
     lock.lock();
-    checkpoint_phase_ = ok && !truncate ? CheckpointPhase::kTailDue : CheckpointPhase::kIdle;
+    // The writer copies the tail only once this pass copied the whole WAL it saw. A pass held
+    // back by a reader (one that began on an empty WAL blocks every copy) still answers OK: the
+    // tail would be the whole WAL. A later commit asks again instead.
+    bool whole = ok && log > 0 && copied == log;
+    checkpoint_phase_ = whole && !truncate ? CheckpointPhase::kTailDue : CheckpointPhase::kIdle;
   }
 }
 
