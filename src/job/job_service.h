@@ -66,11 +66,9 @@ class JobService {
   // Calls `grew` (on any thread; it must be quick) each time the job's log grows, and when it
   // appears (a queued job's log is not there yet), until the watch is destroyed. Null when this
   // service cannot watch it (a log kept elsewhere): its readers poll (a watch wakes them sooner).
-  virtual std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) {
-    (void)id;
-    (void)grew;
-    return nullptr;
-  }
+  // Pure: a service that wraps another must forward it (a default "cannot watch" once let a
+  // wrapper drop every watch silently, and followers polled).
+  virtual std::unique_ptr<Watch> WatchLog(std::string_view id, std::function<void()> grew) = 0;
 
   // The job's record; NotFound for an unknown id.
   virtual Result<JobRecord> Get(std::string_view id) = 0;
