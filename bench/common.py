@@ -9,6 +9,7 @@ monitors (`berth shim`), containers, cgroups, mounts and the temp dirs.
 
 import atexit
 import http.client
+import base64
 import json
 import os
 import re
@@ -508,8 +509,16 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"job {jid}: no log line after 60s")
             time.sleep(0.05)
-        with open(os.path.join(self.data, "runtime", runtime, jid, "config.json")) as f:
+        state = os.path.join(self.data, "runtime", runtime, jid)
+        with open(os.path.join(state, "config.json")) as f:
             cfg = json.load(f)
+        # The monitor drops crun's precompiled seccomp program from this copy once the job runs
+        # (crun keeps it in seccomp.bpf): the baseline gets it back, as crun was given it.
+        bpf = os.path.join(state, "seccomp.bpf")
+        if os.path.exists(bpf) and "linux" in cfg and "seccomp" not in cfg["linux"]:
+            with open(bpf, "rb") as f:
+                cfg.setdefault("annotations", {})["run.oci.seccomp_bpf_data"] = (
+                    base64.b64encode(f.read()).decode())
         with open(os.path.join(self.data, "jobs", jid, "lower")) as f:
             lower = f.read().strip()
         cli.request("DELETE", f"/api/jobs/{jid}", headers={"x-functions-key": self.key})

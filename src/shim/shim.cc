@@ -169,6 +169,8 @@ class Monitor {
   // What the monitor sheds once the job runs: LeavePrivateNamespace, and the start's freed
   // stack and heap.
   void SettleIn();
+  // Rewrites the runtime's copy of the config once (ScrubRuntimeConfig).
+  void ScrubRuntimeConfig(bool drop_env);
   // Where berth-shim-wait is, when the monitor can hand its wait over (argv known, program
   // present beside this one).
   void FindWaiter();
@@ -190,8 +192,9 @@ class Monitor {
   UniqueFd sync_fd_;         // where the start is reported; closed once it is
   UniqueFd home_ns_;         // the mount namespace the monitor started in, while it is elsewhere
   bool private_ns_ = false;  // in its own mount namespace (SetUpNamespace) now
-  std::string self_exe_;     // this program, to exec again after berth-shim-wait
-  std::string waiter_;       // berth-shim-wait; "" = the monitor waits itself
+  bool runtime_config_scrubbed_ = false;
+  std::string self_exe_;  // this program, to exec again after berth-shim-wait
+  std::string waiter_;    // berth-shim-wait; "" = the monitor waits itself
   UniqueFd log_fd_;
   int64_t log_size_ = 0;
   int64_t log_dropped_ = 0;  // bytes dropped from the front of the log so far
@@ -228,18 +231,32 @@ int Monitor::Fail(const std::string& msg) {
   return 1;
 }
 
-// Rewrites the OCI config at `path` without process.env (kept only until the container
-// exists). OK when there is no such file.
-Status DropEnvironment(const std::filesystem::path& path) {
+// Rewrites the runtime's copy of the OCI config (at `path`) without what only the start needed:
+// process.env when `drop_env` (kept until the container exists), and the precompiled seccomp
+// program (12 KB of base64) once the runtime keeps the program beside it in its `seccomp.bpf`,
+// which is what `crun exec` applies. `delete` needs neither. OK when there is no such file.
+Status ScrubRuntimeConfig(const std::filesystem::path& path, bool drop_env) {
+  // crun's annotation (runtime/seccomp_bpf.h, a layer the monitor does not link).
+  constexpr char kSeccompBpfAnnotation[] = "run.oci.seccomp_bpf_data";
   auto text = ReadFile(path);
   if (!text.ok()) return text.status().IsNotFound() ? Status::Ok() : text.status();
   auto config = nlohmann::json::parse(*text, nullptr, false);
   if (config.is_discarded() || !config.is_object()) return Status::Ok();  // not ours to judge
+  bool changed = false;
   auto process = config.find("process");
-  if (process == config.end() || !process->is_object() || !process->contains("env")) {
-    return Status::Ok();
+  if (drop_env && process != config.end() && process->is_object() && process->contains("env")) {
+    process->erase("env");
+    changed = true;
   }
-  process->erase("env");
+  auto annotations = config.find("annotations");
+  std::error_code ec;
+  if (annotations != config.end() && annotations->is_object() &&
+      annotations->contains(kSeccompBpfAnnotation) &&
+      std::filesystem::file_size(path.parent_path() / "seccomp.bpf", ec) > 0 && !ec) {
+    annotations->erase(kSeccompBpfAnnotation);
+    changed = true;
+  }
+  if (!changed) return Status::Ok();
   // Not synced: a sync does not scrub the old file's blocks either, and the job's next run
   // writes its bundle anew.
   return WriteFileReplace(path, config.dump(), 0600);
@@ -514,7 +531,16 @@ std::string Monitor::RuntimeError() const {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
+void Monitor::ScrubRuntimeConfig(bool drop_env) {
+  if (runtime_config_scrubbed_) return;
+  runtime_config_scrubbed_ = true;
+  Status st = berth::ScrubRuntimeConfig(opts_.runtime_root / opts_.id / "config.json", drop_env);
+  if (!st.ok()) Log("rewrite the runtime's config: " + st.ToString());
+}
+
 void Monitor::SettleIn() {
+  // Off the first output's path: what the runtime's copy of the config kept for the start only.
+  ScrubRuntimeConfig(/*drop_env=*/false);
   LeavePrivateNamespace();
   // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
   // kernel before the wait, which lasts as long as the job.
@@ -807,10 +833,7 @@ int Monitor::Run() {
       Log("remove " + done.filename().string() + ": " + std::strerror(errno));
     }
   }
-  if (!opts_.keep_environment) {
-    if (Status st = DropEnvironment(opts_.runtime_root / opts_.id / "config.json"); !st.ok())
-      Log("drop the environment: " + st.ToString());
-  }
+  if (!opts_.keep_environment) ScrubRuntimeConfig(/*drop_env=*/true);
   Supervise(out_read.get(), sig_fd.get());
   return Finish();
 }
