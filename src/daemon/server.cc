@@ -434,6 +434,7 @@ int Serve(const ServeOptions& opts) {
   aopts.status_requires_key = settings->status_requires_key;
   aopts.default_job = settings->DefaultJob();
   aopts.allow_host_network = settings->allow_host_network;
+  aopts.follow_poll = std::chrono::milliseconds(settings->log_follow_poll_ms);
   if (settings->allow_host_network) {
     log.Warn("AllowHostNetwork is on: a job that asks for it shares the host's network");
   }

@@ -197,6 +197,7 @@ const std::vector<std::pair<std::string, Setter>>& Setters() {
       {"CallbackBackoffMs", IntSetter(&Settings::callback_backoff_ms, 0, 3600000)},
       {"CallbackTimeoutSeconds", IntSetter(&Settings::callback_timeout_seconds, 1, 300)},
       {"JobLogMaxBytes", IntSetter(&Settings::job_log_max_bytes, 4096, int64_t{1} << 40)},
+      {"LogFollowPollMs", IntSetter(&Settings::log_follow_poll_ms, 1, 60000)},
       {"JobUpperDirMaxBytes", IntSetter(&Settings::job_upper_dir_max_bytes, 0, int64_t{1} << 40)},
       {"DefaultJobCpu", DoubleSetter(&Settings::default_job_cpu, 0, 1024)},
       {"DefaultJobMemoryInGB", DoubleSetter(&Settings::default_job_memory_gb, 0, 16384)},

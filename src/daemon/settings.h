@@ -84,6 +84,9 @@ struct Settings {
   // Isolation and limits.
   bool allow_host_network = false;       // AllowHostNetwork: jobs may ask for the host network
   int64_t job_log_max_bytes = 64 << 20;  // JobLogMaxBytes: a job's log keeps its newest part
+  // LogFollowPollMs: how often a follower (`logs?follow=true`) looks at a log it cannot watch
+  // (a job on another node); a log on this node wakes its followers as it grows.
+  int log_follow_poll_ms = 25;
   // JobUpperDirMaxBytes: cap on what a job writes to its root filesystem (the overlay's upper
   // dir then lives on a tmpfs of this size, charged to the job's memory); 0 = no cap, on disk.
   int64_t job_upper_dir_max_bytes = 0;

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/e2e/child_process.h"
+
 namespace berth::e2e {
 namespace {
 
@@ -194,6 +196,19 @@ void BerthProcess::Cleanup() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (pid_t p : ProcessesMentioning(data_dir_.string())) kill(p, SIGKILL);
+  // Containers whose jobs ended while no daemon ran are left for the daemon to delete when it
+  // adopts them (their monitors leave them): deleted here, else their cgroups outlive the test.
+  for (auto& runtime : std::filesystem::directory_iterator(data_dir_ / "runtime", ec)) {
+    std::string name = runtime.path().filename().string();
+    std::string binary = name == "runc" || name == "youki" ? name : "crun";
+    for (auto& state : std::filesystem::directory_iterator(runtime.path(), ec)) {
+      if (!state.is_directory(ec)) continue;
+      std::string out;
+      RunProgram({binary, "--root", runtime.path().string(), "delete", "--force",
+                  state.path().filename().string()},
+                 "", &out);
+    }
+  }
   for (const auto& m : MountsUnder(data_dir_)) umount2(m.c_str(), MNT_DETACH);
   std::filesystem::remove_all(data_dir_, ec);
   std::filesystem::remove(out_file_, ec);
