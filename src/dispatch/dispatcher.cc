@@ -305,6 +305,16 @@ void Dispatcher::RenewWhileHeld(Claim claim) {
 
 void Dispatcher::Launch(const Claim& claim) {
   const QueueMessage& msg = claim.msg;
+  if (!lease_held_.load()) {
+    // Claimed as this node's lease lapsed: the job may be another node's by now (a lost node's
+    // retry, set up by the node that declared it lost). Nothing of it is touched here; its
+    // message is visible again at once, to the nodes that hold their leases.
+    (void)Write(msg.job_id, "release message",
+                [&] { return store_.ReleaseMessage(msg, milliseconds(0)); });
+    claim.held->store(false);
+    ReleaseSlot();
+    return;
+  }
   bool busy;
   {
     MutexLock lock(mu_);

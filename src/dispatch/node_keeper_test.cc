@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "common/random.h"
@@ -163,6 +165,61 @@ TEST_P(NodeKeeperTest, ALostNodesRunningJobEndsNodeLostAndItsContainerIsKilledWh
   std::this_thread::sleep_for(milliseconds(50));
   EXPECT_EQ(Job(id).state, JobState::kFailed);
   EXPECT_EQ(Job(id).reason, lost.reason) << "the fenced exit is not recorded";
+}
+
+// A claim under way when the node's lease is withdrawn takes nothing: the job is left as it was
+// (not Pending on a node that may be lost) and its message is visible again at once. (Under load
+// a lapsed node's claim once took a lost node's retry, set the retry up against its own runtime,
+// and kept the message away from the live node for the retry delay.)
+TEST_P(NodeKeeperTest, AClaimUnderWayWhenTheLeaseLapsesTakesNothing) {
+  TestNode& a = StartNode("node-a");
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool armed = true, in_claim = false, go = false, released = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  a.store.set_hook([gate](std::string_view op, std::string_view, JobState) {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    if (op == "ReleaseMessage" && gate->go) {
+      gate->released = true;  // what the claim took is handed back
+      gate->cv.notify_all();
+    }
+    if (op != "ClaimMessages" || !gate->armed) return Status::Ok();
+    gate->armed = false;
+    gate->in_claim = true;
+    gate->cv.notify_all();
+    gate->cv.wait(lock, [&] { return gate->go; });
+    return Status::Ok();
+  });
+  {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(lock, seconds(10), [&] { return gate->in_claim; }));
+  }
+  Freeze(a);  // the keeper withdraws the lease while the claim is under way
+  std::string id = Submit(Spec());
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    gate->go = true;
+  }
+  gate->cv.notify_all();
+  {
+    std::unique_lock<std::mutex> lock(gate->mu);
+    ASSERT_TRUE(gate->cv.wait_for(lock, seconds(10), [&] { return gate->released; }));
+  }
+  // The message came back without delay (the clock does not move): claimable right away.
+  std::vector<QueueMessage> claimed;
+  ASSERT_TRUE(Eventually([&] {
+    auto c = store().ClaimMessages("jobs", 10, seconds(30));
+    if (c.ok()) claimed.insert(claimed.end(), c->begin(), c->end());
+    return !claimed.empty();
+  })) << "the message is held back; job "
+      << static_cast<int>(Job(id).state);
+  EXPECT_EQ(claimed[0].job_id, id);
+  JobRecord job = Job(id);
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.node, "");
+  EXPECT_EQ(a.runtime.containers(id), 0);
 }
 
 TEST_P(NodeKeeperTest, ALostNodesOnFailureJobRunsAgainOnAnotherNode) {
