@@ -152,6 +152,7 @@ void Dispatcher::SetLeaseHeld(bool held) {
   {
     MutexLock lock(mu_);
     woken_ = true;
+    rerunnable_stopped_ = false;
   }
   cv_.notify_all();  // even when already woken: the loop may be waiting for this lease
 }

@@ -124,9 +124,10 @@ class Dispatcher {
 
   // Self-fencing, when this node's lease lapsed (NodeKeeper; it needs no store): kills (SIGKILL)
   // the containers of this node's OnFailure jobs, which another node may run again as soon as it
-  // records this node lost. Their ends are recorded (when the store can be reached) with a
-  // reason starting "NodeLost:", so that a job still this node's is retried as usual. The other
-  // jobs keep running: nobody else runs them again. Nothing on a store no other node shares.
+  // records this node lost, and those of OnFailure jobs whose start ends before the lease is
+  // held again. Their ends are recorded (when the store can be reached) with a reason starting
+  // "NodeLost:", so that a job still this node's is retried as usual. The other jobs keep
+  // running: nobody else runs them again. Nothing on a store no other node shares.
   void StopRerunnable();
 
   // After a lapse, once the lease is held again (after Fence): watches again this node's
@@ -194,6 +195,9 @@ class Dispatcher {
   std::set<std::string> fenced_ GUARDED_BY(mu_);      // killed by Fence: nothing is recorded
   std::set<std::string> rerunnable_ GUARDED_BY(mu_);  // watched OnFailure jobs
   std::set<std::string> lease_lost_ GUARDED_BY(mu_);  // killed by StopRerunnable
+  // StopRerunnable ran and the lease is not back: an OnFailure job whose start ends meanwhile
+  // is stopped as it is supervised.
+  bool rerunnable_stopped_ GUARDED_BY(mu_) = false;
   std::atomic<bool> lease_held_{true};
   std::atomic<bool> reconciled_{false};  // Start adopted this node's jobs (RecoverExits waits)
   std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles

@@ -7,6 +7,19 @@
 #include "dispatch/retry_marker.h"
 
 namespace berth {
+namespace {
+
+// At a lapse of the node's lease another node may run an OnFailure job again: its container
+// here goes.
+void KillAtLapse(Runtime& runtime, const std::string& id) {
+  LogWarn("node lease lapsed: killing an OnFailure job's container (another node may run it)",
+          {{"job", id}});
+  if (Status st = runtime.Stop(id, /*force=*/true); !st.ok() && !st.IsNotFound()) {
+    LogError("kill", {{"job", id}, {"error", st.ToString()}});
+  }
+}
+
+}  // namespace
 
 void Dispatcher::Supervise(const JobRecord& job) {
   if (job.spec.timeout_seconds > 0 && job.started_at) {
@@ -27,11 +40,18 @@ void Dispatcher::Supervise(const JobRecord& job) {
     timeout_timers_[job.id] = handle;
   }
   bool cancel;
+  bool lapsed = false;
   {
     MutexLock lock(mu_);
     cancel = job.cancel_requested || canceling_.count(job.id);
-    if (job.spec.restart_policy == RestartPolicy::kOnFailure) rerunnable_.insert(job.id);
+    if (job.spec.restart_policy == RestartPolicy::kOnFailure) {
+      rerunnable_.insert(job.id);
+      // The lease lapsed while the job started: StopRerunnable went by before the job was in
+      // rerunnable_.
+      lapsed = rerunnable_stopped_ && watching_.count(job.id) && lease_lost_.insert(job.id).second;
+    }
   }
+  if (lapsed) KillAtLapse(runtime_, job.id);
   if (cancel) Cancel(job.id);
 }
 
@@ -41,17 +61,12 @@ void Dispatcher::StopRerunnable() {
   std::vector<std::string> ids;
   {
     MutexLock lock(mu_);
+    rerunnable_stopped_ = true;
     for (const std::string& id : rerunnable_) {
       if (watching_.count(id) && lease_lost_.insert(id).second) ids.push_back(id);
     }
   }
-  for (const std::string& id : ids) {
-    LogWarn("node lease lapsed: killing an OnFailure job's container (another node may run it)",
-            {{"job", id}});
-    if (Status st = runtime_.Stop(id, /*force=*/true); !st.ok() && !st.IsNotFound()) {
-      LogError("kill", {{"job", id}, {"error", st.ToString()}});
-    }
-  }
+  for (const std::string& id : ids) KillAtLapse(runtime_, id);
 }
 
 void Dispatcher::Cancel(const std::string& id) {

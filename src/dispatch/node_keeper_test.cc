@@ -368,6 +368,32 @@ TEST_P(NodeKeeperTest, AnOnFailureJobStoppedAtALapseIsRetriedOnceTheStoreIsBack)
   EXPECT_NE(job.history[0].reason.find("NodeLost"), std::string::npos) << job.history[0].reason;
 }
 
+// The lease lapses between a start's Running commit and the job's supervision (the store took
+// the commit, then went away): the lapse's stop of the OnFailure jobs must reach this one too,
+// or another node may run it again while its container runs on here.
+TEST_P(NodeKeeperTest, AnOnFailureJobStartedAsTheLeaseLapsesIsStoppedToo) {
+  TestNode& a = StartNode("node-a");
+  std::atomic<bool> running_recorded{false};
+  std::atomic<bool> lapsed{false};
+  a.store.set_hook([&a, &running_recorded](std::string_view op, std::string_view, JobState) {
+    if (op == "RecordRunning") running_recorded = true;
+    return a.cut_off ? Status::Unavailable("cut off from the store") : Status::Ok();
+  });
+  // The read that follows the Running commit: the keeper acts on a lapse right then (what its
+  // round or its watchdog does: claim nothing, stop the OnFailure jobs).
+  a.store.set_after_get([&a, &running_recorded, &lapsed](std::string_view) {
+    if (!running_recorded || lapsed.exchange(true)) return;
+    a.cut_off = true;
+    a.dispatcher->SetLeaseHeld(false);
+    a.dispatcher->StopRerunnable();
+  });
+  std::string id = Submit(Spec(RestartPolicy::kOnFailure));
+  ASSERT_TRUE(Eventually([&] { return lapsed.load(); }));
+  ASSERT_TRUE(Eventually([&] { return a.runtime.stops().size() == 1; }))
+      << "the container of a job started as the lease lapsed was left running";
+  EXPECT_EQ(a.runtime.stops()[0], "KILL " + id);
+}
+
 TEST_P(NodeKeeperTest, ACancelWrittenToTheStoreReachesTheNodeThatRunsTheJob) {
   TestNode& a = StartNode("node-a");
   a.runtime.set_jobs_obey_sigterm(false);
