@@ -4,15 +4,10 @@
 // appends to it, instead of on their next poll. Thread-safe.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <thread>
-
-#include "common/mutex.h"
-#include "common/unique_fd.h"
 
 namespace berth {
 
