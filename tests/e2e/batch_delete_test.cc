@@ -58,6 +58,26 @@ bool WaitLogged(BerthProcess& berth, const std::string& id, const std::string& l
   return false;
 }
 
+// Waits until every thread of process `pid` is stopped (state T in its stat).
+bool WaitAllThreadsStopped(pid_t pid, seconds timeout) {
+  auto stopped = [pid] {
+    std::error_code ec;
+    auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::string stat = ReadAll(t.path() / "stat");
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos || stat.substr(paren + 2, 1) != "T") return false;
+    }
+    return !ec;
+  };
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (stopped()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return false;
+}
+
 std::vector<std::string> ContainersIn(const std::filesystem::path& state) {
   std::vector<std::string> names;
   std::error_code ec;
@@ -69,17 +89,29 @@ std::vector<std::string> ContainersIn(const std::filesystem::path& state) {
 
 // The daemon is stopped (SIGSTOP) while six jobs end: their monitors exit meanwhile, leaving
 // their containers; once it continues, it finds them all ended at once and deletes the six
-// containers in one runtime call, and only then records each job Succeeded.
+// containers in one runtime call, and only then records each job Succeeded. The jobs end when
+// told to (SIGTERM, which they answer with exit 0), only once the daemon is stopped: however
+// slowly the six start, none ends before.
 TEST_F(BatchDeleteTest, JobsThatEndTogetherAreDeletedInOneRuntimeCall) {
   CountingRuntime runtime;
   BerthProcess berth(json{{"Runtime", runtime.path().string()}});
   ASSERT_FALSE(berth.url().empty());
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) {
-    ids.push_back(berth.SubmitOk(R"({"image":"busybox","command":"echo up; sleep 2"})"));
+    ids.push_back(berth.SubmitOk(
+        R"({"image":"busybox","command":"trap 'exit 0' TERM; echo up; sleep 3600 & wait"})"));
   }
   for (const auto& id : ids) ASSERT_TRUE(WaitLogged(berth, id, "up\n")) << id;
+  std::vector<pid_t> containers;
+  for (const auto& id : ids) {
+    containers.push_back(ContainerPid(berth, id));
+    ASSERT_GT(containers.back(), 0) << id;  // never 0 or -1: that would signal the test itself
+  }
   ASSERT_EQ(::kill(berth.pid(), SIGSTOP), 0);
+  // A stop takes effect as each thread next runs: under load, a watcher thread still running
+  // could see the first end alone.
+  EXPECT_TRUE(WaitAllThreadsStopped(berth.pid(), seconds(10)));
+  for (pid_t container : containers) EXPECT_EQ(::kill(container, SIGTERM), 0);
   bool ended = WaitMonitorsEnded(berth, ids, seconds(20));
   std::vector<std::string> left = ContainersIn(berth.data_dir() / "runtime" / "counting-crun");
   ASSERT_EQ(::kill(berth.pid(), SIGCONT), 0);

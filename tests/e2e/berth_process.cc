@@ -49,6 +49,12 @@ std::string ReadAll(const std::filesystem::path& p) {
   return ss.str();
 }
 
+pid_t ContainerPid(const BerthProcess& berth, const std::string& job) {
+  auto mon = nlohmann::json::parse(ReadAll(berth.data_dir() / "jobs" / job / "monitor.json"),
+                                   nullptr, false);
+  return mon.is_discarded() ? 0 : mon.value("containerPid", 0);
+}
+
 nlohmann::json Reply::Json() const { return nlohmann::json::parse(body, nullptr, false); }
 
 Reply Http(const std::string& method, const std::string& url, const std::string& body,

@@ -97,6 +97,9 @@ class BerthProcess {
 // The whole content of a file ("" when it cannot be read).
 std::string ReadAll(const std::filesystem::path& p);
 
+// The pid of job `job`'s container as its monitor recorded it (0 when not there).
+pid_t ContainerPid(const BerthProcess& berth, const std::string& job);
+
 // Mount points (from /proc/self/mountinfo) under `dir`.
 std::vector<std::string> MountsUnder(const std::filesystem::path& dir);
 

@@ -52,12 +52,6 @@ bool Alive(pid_t pid) {
   return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
 }
 
-// The container's pid as the worker's monitor recorded it (0 when not there).
-pid_t ContainerPid(const BerthProcess& node, const std::string& job) {
-  auto mon = json::parse(ReadAll(node.data_dir() / "jobs" / job / "monitor.json"), nullptr, false);
-  return mon.is_discarded() ? 0 : mon.value("containerPid", 0);
-}
-
 class ManyNodesTest : public ::testing::Test {
  protected:
   void SetUp() override {
