@@ -152,13 +152,18 @@ void Dispatcher::SetLeaseHeld(bool held) {
   {
     MutexLock lock(mu_);
     woken_ = true;
-    rerunnable_stopped_ = false;
   }
   cv_.notify_all();  // even when already woken: the loop may be waiting for this lease
 }
 
 void Dispatcher::Fence() {
   if (!opts_.shared_store) return;  // alone on its store, every job there is this node's
+  {
+    // The lease is back (or first held): a start that ends from here is supervised as usual,
+    // and so is a job RecoverExits watches again (its end keeps its own reason).
+    MutexLock lock(mu_);
+    rerunnable_stopped_ = false;
+  }
   for (const std::string& id : runtime_.ListLocalJobs()) {
     Result<JobRecord> job = ReadJob(id);
     if (!job.ok() && !job.status().IsNotFound()) {

@@ -195,8 +195,8 @@ class Dispatcher {
   std::set<std::string> fenced_ GUARDED_BY(mu_);      // killed by Fence: nothing is recorded
   std::set<std::string> rerunnable_ GUARDED_BY(mu_);  // watched OnFailure jobs
   std::set<std::string> lease_lost_ GUARDED_BY(mu_);  // killed by StopRerunnable
-  // StopRerunnable ran and the lease is not back: an OnFailure job whose start ends meanwhile
-  // is stopped as it is supervised.
+  // StopRerunnable ran and the lease is not back (Fence clears it): an OnFailure job whose
+  // start ends meanwhile is stopped as it is supervised.
   bool rerunnable_stopped_ GUARDED_BY(mu_) = false;
   std::atomic<bool> lease_held_{true};
   std::atomic<bool> reconciled_{false};  // Start adopted this node's jobs (RecoverExits waits)
