@@ -123,10 +123,20 @@ TEST_F(BatchDeleteTest, JobsThatEndTogetherAreDeletedInOneRuntimeCall) {
     Reply r = berth.WaitTerminal(id, seconds(30));
     EXPECT_EQ(r.Json()["state"], "Succeeded") << r.body;
   }
+  // One runtime call names the six. A container that call could not delete (crun deletes each
+  // match on its own) is deleted again, alone, before its job's outcome is read: such a call
+  // names one job.
   std::vector<std::string> deletes = runtime.Deletes();
-  ASSERT_EQ(deletes.size(), 1u) << "one runtime call for the six";
+  std::string calls;
+  for (const auto& d : deletes) calls += "\n  " + d;
+  ASSERT_FALSE(deletes.empty()) << "no runtime call deleted the containers";
+  for (size_t i = 1; i < deletes.size(); ++i) {
+    size_t named = 0;
+    for (const auto& id : ids) named += deletes[i].find(id) != std::string::npos;
+    EXPECT_LE(named, 1u) << "a later call deletes one left container; the calls:" << calls;
+  }
   for (const auto& id : ids) {
-    EXPECT_NE(deletes[0].find(id), std::string::npos) << deletes[0];
+    EXPECT_NE(deletes[0].find(id), std::string::npos) << "the first call names all six:" << calls;
     EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/berth-" + id));
     EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/pids/berth-" + id));
   }
