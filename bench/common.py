@@ -8,8 +8,8 @@ monitors (`berth shim`), containers, cgroups, mounts and the temp dirs.
 """
 
 import atexit
-import http.client
 import base64
+import http.client
 import json
 import os
 import re
