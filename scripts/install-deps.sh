@@ -13,6 +13,7 @@ packages=(
   libhowardhinnant-date-dev tzdata  # schedules' IANA time zones (date/tz.h over zoneinfo)
   libgtest-dev libgmock-dev
   crun runc busybox-static
+  strace  # counts the runtime's execs (src/runtime/sealed_binary_test.cc)
   curl ca-certificates procps util-linux iproute2
   docker-registry apache2-utils openssl zstd
   umoci skopeo buildah podman  # image builders of the compatibility matrix (image_compat_test)

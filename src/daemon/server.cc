@@ -288,6 +288,7 @@ int Serve(const ServeOptions& opts) {
     if (!version.ok()) log.Warn("runtime: " + version.status().message());
     ropts.config.seccomp_program_only = version.ok() && LoadsPrecompiledSeccomp(*version);
     ropts.batch_deletes = version.ok() && DeletesByPattern(*version);
+    ropts.run_from_sealed_copy = version.ok() && RunsFromSealedCopy(*version);
   }
   if (!runs_jobs) {
     // No container runs here: the profile is not needed.

@@ -25,7 +25,8 @@ class JobFiles {
   std::filesystem::path log() const { return dir_ / "log"; }
   // Written atomically by the monitor once the log is complete.
   std::filesystem::path exit() const { return dir_ / "exit.json"; }
-  // {"pid","startTime","containerPid"} of the monitor, written before the start is reported.
+  // {"pid","startTime"} of the monitor, written before the runtime starts the container and
+  // synced before the start is reported; "containerPid" joins them once the container runs.
   std::filesystem::path monitor() const { return dir_ / "monitor.json"; }
   // Locked (flock, exclusive) by whoever starts or monitors the job on this node: the node's
   // claim on the job. Held from before the bundle is touched until the monitor ends.

@@ -25,6 +25,7 @@
 #include "images/image_puller.h"
 #include "job/job_files.h"
 #include "runtime/image_user.h"
+#include "runtime/sealed_binary.h"
 
 namespace berth {
 namespace {
@@ -106,6 +107,15 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
   }
   // A profile that does not translate is reported by the first job that needs it.
   seccomp_warmer_ = std::jthread([this] { (void)WarmSeccompFilter(opts_.config); });
+  if (opts_.run_from_sealed_copy) {
+    Result<UniqueFd> copy = SealedCopy(opts_.runtime_binary);
+    if (copy.ok()) {
+      runtime_copy_ = std::move(*copy);
+    } else {
+      LogInfo("runtime: each start runs " + opts_.runtime_binary +
+              " from its path (no sealed copy: " + copy.status().message() + ")");
+    }
+  }
 }
 
 Status OciRuntime::PrepareBundle(const std::string& id, const JobSpec& spec,
@@ -201,6 +211,7 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   JobFiles files(opts_.jobs_root, id);
   std::vector<std::string> args = MonitorArgs(id);
   args.insert(args.end(), {"--claim-fd", "4"});
+  if (runtime_copy_) args.insert(args.end(), {"--runtime-fd", "5"});
   if (keep_environment) args.push_back("--keep-environment");
   if (opts_.batch_deletes) args.push_back("--leave-container");
   std::vector<char*> argv;
@@ -214,10 +225,12 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   UniqueFd log_fd(
       ::open(files.monitor_log().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
   UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-  // Sources above 4, so that placing them at 3 and 4 cannot overwrite one another.
-  UniqueFd sync_w(::fcntl(pipe_w.get(), F_DUPFD_CLOEXEC, 5));
-  pipe_w.Reset();  // its copy above 4 is what the monitor gets
-  UniqueFd claim(::fcntl(claim_fd, F_DUPFD_CLOEXEC, 5));
+  // Sources above 5, so that placing them at 3, 4 and 5 cannot overwrite one another.
+  UniqueFd sync_w(::fcntl(pipe_w.get(), F_DUPFD_CLOEXEC, 6));
+  pipe_w.Reset();  // its copy above 5 is what the monitor gets
+  UniqueFd claim(::fcntl(claim_fd, F_DUPFD_CLOEXEC, 6));
+  UniqueFd runtime_copy;
+  if (runtime_copy_) runtime_copy.Reset(::fcntl(runtime_copy_.get(), F_DUPFD_CLOEXEC, 6));
   int out = log_fd ? log_fd.get() : null_fd.get();
   // posix_spawn (a vfork underneath): no copy of the daemon's page tables per job.
   posix_spawn_file_actions_t actions;
@@ -227,7 +240,8 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   posix_spawn_file_actions_adddup2(&actions, out, 2);
   posix_spawn_file_actions_adddup2(&actions, sync_w.get(), 3);
   posix_spawn_file_actions_adddup2(&actions, claim.get(), 4);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+  if (runtime_copy) posix_spawn_file_actions_adddup2(&actions, runtime_copy.get(), 5);
+  posix_spawn_file_actions_addclosefrom_np(&actions, runtime_copy ? 6 : 5);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -239,13 +253,13 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t pid = -1;
-  int spawn_err = (!sync_w || !claim)
+  int spawn_err = (!sync_w || !claim || (runtime_copy_ && !runtime_copy))
                       ? EMFILE
                       : ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   // Only the monitor may hold the write end: its report ends at EOF.
-  for (UniqueFd* fd : {&sync_w, &claim, &log_fd, &null_fd}) fd->Reset();
+  for (UniqueFd* fd : {&sync_w, &claim, &runtime_copy, &log_fd, &null_fd}) fd->Reset();
   if (spawn_err != 0) return ErrnoStatus("start the monitor", spawn_err);
   auto report = ReadReport(sync_r.get(), opts_.start_timeout);
   sync_r.Reset();

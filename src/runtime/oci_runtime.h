@@ -36,6 +36,10 @@ struct OciRuntimeOptions {
   // together at once (a runtime exec costs more than the delete itself). false = each monitor
   // deletes its own container.
   bool batch_deletes = false;
+  // The runtime skips copying itself into a sealed memfd on each call when it runs from one
+  // (crun): the runtime makes that copy once (sealed_binary.h), and each monitor runs `run` from
+  // it. false, or a copy that cannot be made (logged): the monitor runs runtime_binary.
+  bool run_from_sealed_copy = false;
   // Where image pulls for jobs are counted (pulls, bytes, durations); null: nowhere.
   Metrics* metrics = nullptr;
 };
@@ -96,6 +100,7 @@ class OciRuntime : public Runtime {
   MonitorWatcher watcher_;
   // Compiles the jobs' seccomp filter while the daemon starts (joined first on destruction).
   std::jthread seccomp_warmer_;
+  UniqueFd runtime_copy_;  // run_from_sealed_copy: the sealed copy; invalid: none
 };
 
 }  // namespace berth

@@ -101,4 +101,6 @@ bool LoadsPrecompiledSeccomp(const RuntimeVersion& runtime) {
 
 bool DeletesByPattern(const RuntimeVersion& runtime) { return runtime.name == "crun"; }
 
+bool RunsFromSealedCopy(const RuntimeVersion& runtime) { return runtime.name == "crun"; }
+
 }  // namespace berth

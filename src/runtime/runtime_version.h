@@ -33,4 +33,8 @@ bool LoadsPrecompiledSeccomp(const RuntimeVersion& runtime);
 // (`delete --force --regex PATTERN`): crun.
 bool DeletesByPattern(const RuntimeVersion& runtime);
 
+// Whether the runtime, started from a memfd sealed against every change, runs as it is instead
+// of copying its binary into a new sealed memfd and executing that (sealed_binary.h): crun.
+bool RunsFromSealedCopy(const RuntimeVersion& runtime);
+
 }  // namespace berth

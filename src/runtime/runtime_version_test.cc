@@ -49,6 +49,12 @@ TEST(RuntimeVersionTest, OnlyCrunDeletesByPattern) {
   EXPECT_FALSE(DeletesByPattern({"youki", 0, 3, 0}));
 }
 
+TEST(RuntimeVersionTest, OnlyCrunRunsFromTheSealedCopy) {
+  EXPECT_TRUE(RunsFromSealedCopy({"crun", 1, 8, 1}));
+  EXPECT_FALSE(RunsFromSealedCopy({"runc", 1, 1, 5})) << "not measured with runc";
+  EXPECT_FALSE(RunsFromSealedCopy({"runsc", 0, 0, 0}));
+}
+
 TEST(RuntimeVersionTest, ProbesTheInstalledRuntime) {
   Result<RuntimeVersion> v = ProbeRuntimeVersion("/usr/bin/crun");
   ASSERT_TRUE(v.ok()) << v.status().ToString() << " (scripts/install-deps.sh installs crun)";

@@ -59,7 +59,7 @@ std::vector<std::string> ResumeArgs(const std::vector<std::string>& argv) {
   std::vector<std::string> out;
   for (size_t i = 0; i < argv.size(); ++i) {
     bool skip = false;
-    for (std::string_view flag : {"--sync-fd", "--resume-pid", "--resume-escape"}) {
+    for (std::string_view flag : {"--sync-fd", "--runtime-fd", "--resume-pid", "--resume-escape"}) {
       if (argv[i] == flag) {
         skip = true;
         ++i;  // and its value
@@ -122,7 +122,10 @@ bool ReadSmallFile(const std::string& path, std::string& out) {
 class Monitor {
  public:
   explicit Monitor(const ShimOptions& opts)
-      : opts_(opts), files_(opts.job_dir.parent_path(), opts.id), sync_fd_(opts.sync_fd) {}
+      : opts_(opts),
+        files_(opts.job_dir.parent_path(), opts.id),
+        sync_fd_(opts.sync_fd),
+        runtime_copy_(opts.runtime_fd) {}
   int Run();
 
  private:
@@ -148,8 +151,12 @@ class Monitor {
   // `bundle` becomes that path, every directory above the rootfs is searchable, and nothing changes
   // on the host.
   bool ReachBundleFromNamespace(std::string& bundle, std::string& error);
+  // The scratch tmpfs of ReachBundleFromNamespace, mounted once (scratch_ set): it also holds
+  // the idmapped layers' mount points, so that none is made (and removed) on the data disk.
+  // `lower`: the layers (':'-separated), which the tmpfs must not cover either.
+  bool MountScratch(const std::string& lower, std::string& error);
   // Mounts each of `lower` (':'-separated) idmapped 0 -> the user namespace's start under
-  // <job>/lowers/N, and returns the lowerdir= value of those mounts.
+  // <scratch>/lowers/N, and returns the lowerdir= value of those mounts.
   bool IdmapLowers(std::string& lower, std::string& error);
   // A log over log_max_bytes is rewritten to its newest half behind a "dropped" line.
   void TrimLog();
@@ -160,15 +167,25 @@ class Monitor {
   void KillOnOom();
   pid_t Spawn(const std::vector<std::string>& args, int out_fd, int err_fd);
   int RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd);
+  // Waits for a runtime verb Spawn started; its exit code (or -1).
+  static int WaitRuntime(pid_t pid);
   std::vector<std::string> RuntimeArgs(const std::vector<std::string>& verb_args) const;
   std::string RuntimeError() const;
   // Copies the job's output to its log until the job has exited and its output is drained.
   // Settling in (the namespace left, the start's memory given back) waits until the output
   // already there is in the log: the first line is not held up by it.
-  void Supervise(int out_read, int sig_fd, LogEscaper escaper = LogEscaper());
-  // What the monitor sheds once the job runs: LeavePrivateNamespace, and the start's freed
-  // stack and heap.
+  void Supervise(int out_read, int sig_fd);
+  // Appends what the job wrote to its log (one read); false once the pipe is closed.
+  bool CopyOutput(int out_read);
+  // Waits for the runtime verb at `pid` to exit, copying the job's output meanwhile: the
+  // container may have written its first line before the runtime is done.
+  int WaitRuntimeCopyingOutput(pid_t pid, int out_read);
+  // What the monitor sheds once the job runs (its first output copied, or 100 ms on): the
+  // start's files, LeavePrivateNamespace, and the start's freed stack and heap; the record
+  // gains the container's pid.
   void SettleIn();
+  // Removes the bundle's config and the runtime's pid file (once).
+  void ShedStartFiles();
   // Rewrites the runtime's copy of the config once (ScrubRuntimeConfig).
   void ScrubRuntimeConfig(bool drop_env);
   // Where berth-shim-wait is, when the monitor can hand its wait over (argv known, program
@@ -189,10 +206,13 @@ class Monitor {
 
   ShimOptions opts_;
   JobFiles files_;
-  UniqueFd sync_fd_;         // where the start is reported; closed once it is
+  UniqueFd sync_fd_;               // where the start is reported; closed once it is
+  UniqueFd runtime_copy_;          // the runtime's sealed copy, until the container runs
+  std::filesystem::path scratch_;  // MountScratch's tmpfs (in the private namespace); "" = none
   UniqueFd home_ns_;         // the mount namespace the monitor started in, while it is elsewhere
   bool private_ns_ = false;  // in its own mount namespace (SetUpNamespace) now
   bool runtime_config_scrubbed_ = false;
+  bool start_files_shed_ = false;
   std::string self_exe_;  // this program, to exec again after berth-shim-wait
   std::string waiter_;    // berth-shim-wait; "" = the monitor waits itself
   UniqueFd log_fd_;
@@ -202,8 +222,11 @@ class Monitor {
   uint32_t userns_count_ = 0;
   pid_t container_pid_ = -1;
   bool exited_ = false;
-  bool oom_killed_ = false;  // an OOM kill was seen while the job ran; it was ended for it
-  std::string oom_text_;     // the OOM counters as last read (its buffer is reused)
+  bool oom_killed_ = false;          // an OOM kill was seen while the job ran; it was ended for it
+  std::string oom_text_;             // the OOM counters as last read (its buffer is reused)
+  LogEscaper escaper_;               // the job's output on its way to the log
+  std::unique_ptr<char[]> out_buf_;  // CopyOutput's buffer, once the job writes output
+  bool output_copied_ = false;       // some of the job's output is in the log
   Outcome outcome_ = Exited{0};
 };
 
@@ -296,12 +319,22 @@ void Monitor::LeavePrivateNamespace() {
   }
   private_ns_ = false;
   home_ns_.Reset();
-  // The idmapped layers' mount points (mounts only in the namespace just left): the overlay
-  // holds its own references to the layers.
-  std::error_code ec;
-  std::filesystem::path lowers = files_.dir() / "lowers";
-  for (const auto& e : std::filesystem::directory_iterator(lowers, ec)) ::rmdir(e.path().c_str());
-  ::rmdir(lowers.c_str());
+}
+
+// fsyncs a file published with WriteFileReplace, and its directory: what WriteFileAtomic would
+// have synced.
+Status SyncRecord(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("open " + path.string(), errno);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync " + path.string(), errno);
+  return SyncDir(path.parent_path());
+}
+
+// The pid in a runtime's pid file; -1 when there is none.
+pid_t ReadPidFile(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  pid_t pid = text.ok() ? std::atoi(text->c_str()) : -1;
+  return pid > 0 ? pid : -1;
 }
 
 // A user namespace whose mapping is 0 -> start for count ids, as an fd; -1 with `error` set.
@@ -352,7 +385,8 @@ bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
   std::istringstream dirs(lower);
   std::string dir;
   int n = 0;
-  std::filesystem::path root = files_.dir() / "lowers";
+  if (!MountScratch(lower, error)) return false;
+  std::filesystem::path root = scratch_ / "lowers";
   ::mkdir(root.c_str(), 0755);
   bool ok = true;
   while (ok && std::getline(dirs, dir, ':')) {
@@ -374,17 +408,19 @@ bool Monitor::IdmapLowers(std::string& lower, std::string& error) {
   return ok;
 }
 
-bool Monitor::ReachBundleFromNamespace(std::string& bundle, std::string& error) {
-  // A directory of the host that nothing here needs: not above the job's files, the runtime's
-  // state or its binary (hidden from this namespace once the tmpfs covers it).
+bool Monitor::MountScratch(const std::string& lower, std::string& error) {
+  if (!scratch_.empty()) return true;
+  // A directory of the host that nothing here needs: not above the job's files, its layers, the
+  // runtime's state or its binary (hidden from this namespace once the tmpfs covers it).
+  std::vector<std::string> needed_paths = {files_.dir().string(), opts_.runtime_root.string(),
+                                           opts_.runtime};
+  std::istringstream layers(lower);
+  for (std::string dir; std::getline(layers, dir, ':');) needed_paths.push_back(dir);
   std::string base;
   for (const char* candidate : {"/mnt", "/media", "/srv", "/opt"}) {
     std::string prefix = std::string(candidate) + "/";
     bool needed = false;
-    for (const std::string& path :
-         {files_.dir().string(), opts_.runtime_root.string(), opts_.runtime}) {
-      needed = needed || path.starts_with(prefix);
-    }
+    for (const std::string& path : needed_paths) needed = needed || path.starts_with(prefix);
     struct stat st {};
     if (!needed && ::stat(candidate, &st) == 0 && S_ISDIR(st.st_mode)) {
       base = candidate;
@@ -400,7 +436,14 @@ bool Monitor::ReachBundleFromNamespace(std::string& bundle, std::string& error) 
     error = std::string("mount a tmpfs for the bundle: ") + std::strerror(errno);
     return false;
   }
-  std::string target = base + "/bundle";
+  scratch_ = base;
+  return true;
+}
+
+bool Monitor::ReachBundleFromNamespace(std::string& bundle, std::string& error) {
+  // Mounted by IdmapLowers when the layers are idmapped; the layers are mounted by now.
+  if (!MountScratch("", error)) return false;
+  std::string target = (scratch_ / "bundle").string();
   if (::mkdir(target.c_str(), 0755) != 0 ||
       ::mount(bundle.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     error = "bind the bundle for the user namespace: " + std::string(std::strerror(errno));
@@ -493,7 +536,10 @@ pid_t Monitor::Spawn(const std::vector<std::string>& args, int out_fd, int err_f
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  // The sealed copy executes through its fd's path; argv[0] still names the runtime.
+  std::string path =
+      runtime_copy_ ? "/proc/self/fd/" + std::to_string(runtime_copy_.get()) : args[0];
+  int rc = ::posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
@@ -513,7 +559,10 @@ std::vector<std::string> Monitor::RuntimeArgs(const std::vector<std::string>& ve
 
 // Runs a runtime verb to completion; its exit code (or -1 when it could not run).
 int Monitor::RunRuntime(const std::vector<std::string>& verb_args, int out_fd, int err_fd) {
-  pid_t pid = Spawn(RuntimeArgs(verb_args), out_fd, err_fd);
+  return WaitRuntime(Spawn(RuntimeArgs(verb_args), out_fd, err_fd));
+}
+
+int Monitor::WaitRuntime(pid_t pid) {
   if (pid < 0) return -1;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
@@ -538,24 +587,80 @@ void Monitor::ScrubRuntimeConfig(bool drop_env) {
   if (!st.ok()) Log("rewrite the runtime's config: " + st.ToString());
 }
 
+void Monitor::ShedStartFiles() {
+  if (start_files_shed_) return;
+  start_files_shed_ = true;
+  // The bundle's config has served its purpose (a later run of the job writes a new bundle): it
+  // goes, and its pages with it, often before they were ever written back. So does the runtime's
+  // pid file: the monitor record holds the pid.
+  for (const auto& done : {files_.config(), files_.pid_file()}) {
+    if (::unlink(done.c_str()) != 0 && errno != ENOENT) {
+      Log("remove " + done.filename().string() + ": " + std::strerror(errno));
+    }
+  }
+}
+
 void Monitor::SettleIn() {
-  // Off the first output's path: what the runtime's copy of the config kept for the start only.
+  // Off the first output's path: the start's files, and what the runtime's copy of the config
+  // kept for the start only. (A monitor resumed by berth-shim-wait settled in before its wait.)
+  bool resumed = opts_.resume_pid > 0;
+  if (!resumed) ShedStartFiles();
   ScrubRuntimeConfig(/*drop_env=*/false);
   LeavePrivateNamespace();
+  // Last, so that a record naming the container tells that the rest is done: the record gains
+  // the container's pid while it runs (for operators; the daemon adopts the monitor by its own
+  // pid). Not synced: a machine crash ends the container too, and the first record (synced)
+  // already tells a restarted daemon this attempt ran.
+  if (!exited_ && !resumed) {
+    if (Status st = WriteMonitorRecord(/*durable=*/false); !st.ok()) {
+      Log("write monitor record: " + st.ToString());
+    }
+  }
   // The start (flags, runtime argv, the config's JSON) is over: what it freed goes back to the
   // kernel before the wait, which lasts as long as the job.
   ReleaseUnusedStack();
   ::malloc_trim(0);
 }
 
-void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
-  // Settled once nothing is waiting to be read, or after 100 ms of steady output at the latest.
+bool Monitor::CopyOutput(int out_read) {
+  // Not allocated before the job writes output.
+  if (!out_buf_) out_buf_.reset(new char[kReadBytes]);
+  ssize_t r = ::read(out_read, out_buf_.get(), kReadBytes);
+  if (r > 0) {
+    output_copied_ = true;
+    // The job's own lines never start like berth's markers (see log_escape.h).
+    std::string out = escaper_.Feed(std::string_view(out_buf_.get(), static_cast<size_t>(r)));
+    ssize_t w = out.empty() ? 0 : ::write(log_fd_.get(), out.data(), out.size());
+    if (w > 0) log_size_ += w;
+    if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
+    return true;
+  }
+  return r < 0 && (errno == EINTR || errno == EAGAIN);
+}
+
+int Monitor::WaitRuntimeCopyingOutput(pid_t pid, int out_read) {
+  if (pid < 0) return -1;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  bool open = true;
+  while (pidfd && open) {
+    struct pollfd fds[2] = {{pidfd.get(), POLLIN, 0}, {out_read, POLLIN, 0}};
+    int n = ::poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) open = CopyOutput(out_read);
+    if (fds[0].revents & POLLIN) break;  // the runtime exited
+  }
+  return WaitRuntime(pid);
+}
+
+void Monitor::Supervise(int out_read, int sig_fd) {
+  // Settled once the job's first output is in the log and nothing more is waiting to be read,
+  // or 100 ms on at the latest (a quiet job, or steady output): the first output does not wait
+  // for it.
   bool settled = false;
   int64_t settle_by = MonotonicMillis() + 100;
   bool pipe_open = true;
   struct timespec deadline {};
-  // Not initialized: its pages cost nothing until the job writes output.
-  std::unique_ptr<char[]> buf(new char[kReadBytes]);
   bool hand_off = !waiter_.empty();
   int64_t quiet_since = MonotonicMillis();
   while (!exited_ || pipe_open) {
@@ -564,7 +669,7 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
     if (hand_off && settled && !exited_ && pipe_open && !oom_killed_) {
       int64_t left = kQuietMillis - (MonotonicMillis() - quiet_since);
       if (left <= 0) {
-        HandOffWait(out_read, sig_fd, escaper.State());
+        HandOffWait(out_read, sig_fd, escaper_.State());
         hand_off = false;  // the exec failed: this monitor waits itself
         continue;
       }
@@ -578,29 +683,23 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
       if (left <= 0) break;
       timeout = static_cast<int>(left);
     }
-    if (!settled) timeout = 0;
+    if (!settled) {
+      int64_t left = std::max<int64_t>(0, settle_by - MonotonicMillis());
+      timeout = output_copied_
+                    ? 0
+                    : static_cast<int>(timeout < 0 ? left : std::min<int64_t>(timeout, left));
+    }
     struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {pipe_open ? out_read : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) break;
-    if (!settled && (n == 0 || MonotonicMillis() >= settle_by)) {
+    if (!settled && ((n == 0 && output_copied_) || MonotonicMillis() >= settle_by)) {
       SettleIn();
       settled = true;
       if (n == 0) continue;
     }
     if (n > 0) quiet_since = MonotonicMillis();
     if (!exited_) KillOnOom();
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = ::read(out_read, buf.get(), kReadBytes);
-      if (r > 0) {
-        // The job's own lines never start like berth's markers (see log_escape.h).
-        std::string out = escaper.Feed(std::string_view(buf.get(), static_cast<size_t>(r)));
-        ssize_t w = out.empty() ? 0 : ::write(log_fd_.get(), out.data(), out.size());
-        if (w > 0) log_size_ += w;
-        if (opts_.log_max_bytes > 0 && log_size_ > opts_.log_max_bytes) TrimLog();
-      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-        pipe_open = false;
-      }
-    }
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) pipe_open = CopyOutput(out_read);
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si {};
       if (::read(sig_fd, &si, sizeof si) != sizeof si) continue;
@@ -622,11 +721,11 @@ void Monitor::Supervise(int out_read, int sig_fd, LogEscaper escaper) {
       }
     }
   }
-  if (std::string rest = escaper.Flush(); !rest.empty()) {
+  if (std::string rest = escaper_.Flush(); !rest.empty()) {
     ssize_t w = ::write(log_fd_.get(), rest.data(), rest.size());
     if (w > 0) log_size_ += w;
   }
-  if (!settled) LeavePrivateNamespace();  // the idmapped layers' mount points go
+  if (!settled) SettleIn();
 }
 
 void Monitor::TrimLog() {
@@ -739,7 +838,8 @@ int Monitor::Resume() {
   log_size_ = log_fd_ ? ::lseek(log_fd_.get(), 0, SEEK_END) : 0;
   if (auto d = ReadFile(files_.dir() / "log.dropped"); d.ok())
     log_dropped_ = std::atoll(d->c_str());
-  Supervise(out_read.get(), sig_fd.get(), LogEscaper::FromState(opts_.resume_escape));
+  escaper_ = LogEscaper::FromState(opts_.resume_escape);
+  Supervise(out_read.get(), sig_fd.get());
   return Finish();
 }
 
@@ -767,8 +867,9 @@ int Monitor::Run() {
     return rc == 0 ? 0 : Fail("runtime delete failed: " + RuntimeError());
   }
   // Claim the job before anything else: from here a restarted daemon adopts this monitor
-  // instead of starting a second one.
-  if (Status st = WriteMonitorRecord(); !st.ok())
+  // instead of starting a second one. The record reaches the disk while the runtime starts the
+  // container (see below), not before.
+  if (Status st = WriteMonitorRecord(/*durable=*/false); !st.ok())
     return Fail("write monitor record: " + st.ToString());
   if (!opts_.user_namespace.empty()) {
     const std::string& r = opts_.user_namespace;
@@ -798,42 +899,43 @@ int Monitor::Run() {
   // One runtime exec creates and starts the container (`run --detach`): a `create` and a
   // `start` cost a second exec of the runtime on every start. The container's init is ours
   // once the runtime exits (we are the subreaper), so its exit reaches Supervise either way.
-  int rc = RunRuntime(
-      {"run", "--detach", "--bundle", bundle, "--pid-file", files_.pid_file().string(), opts_.id},
-      out_write.get(), out_write.get());
-  out_write.Reset();  // the container holds the write end: EOF once it and its children end
+  pid_t runtime = Spawn(RuntimeArgs({"run", "--detach", "--bundle", bundle, "--pid-file",
+                                     files_.pid_file().string(), opts_.id}),
+                        out_write.get(), out_write.get());
+  // The record is synced (file and directory) while the runtime works, off the start's path.
+  // It is on disk before the start is reported: after a machine crash, it tells the restarted
+  // daemon that this attempt ran. (A crash before this sync ends the container too; the job is
+  // then started again without counting an attempt.)
+  Status synced = SyncRecord(files_.monitor());
+  int rc = WaitRuntimeCopyingOutput(runtime, out_read.get());
+  runtime_copy_.Reset();  // later verbs run the runtime by its path
+  out_write.Reset();      // the container holds the write end: EOF once it and its children end
+  if (rc == 0 && !synced.ok()) {
+    if (pid_t pid = ReadPidFile(files_.pid_file()); pid > 0) ::kill(pid, SIGKILL);
+    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
+    return Fail("sync monitor record: " + synced.ToString());
+  }
   if (rc != 0) {
     std::string why = RuntimeError();
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
     if (!CreateFailureIsTransient(why)) return Refuse("runtime run failed: " + why);
     return Fail("runtime run failed: " + why);
   }
-  auto pid_text = ReadFile(files_.pid_file());
-  container_pid_ = pid_text.ok() ? std::atoi(pid_text->c_str()) : -1;
+  container_pid_ = ReadPidFile(files_.pid_file());
   if (container_pid_ <= 0) {
     RunRuntime({"delete", "--force", opts_.id}, -1, -1);
     return Fail("runtime run left no pid file");
   }
-  // The record gains the container's pid. Not synced: a machine crash ends the container too,
-  // and the first record (synced) already tells a restarted daemon this attempt ran.
-  if (Status st = WriteMonitorRecord(/*durable=*/false); !st.ok()) {
-    ::kill(container_pid_, SIGKILL);
-    RunRuntime({"delete", "--force", opts_.id}, -1, -1);
-    return Fail("write monitor record: " + st.ToString());
-  }
   Report("OK " + std::to_string(container_pid_));
   // The container's process holds its environment now: its values (secureEnvironmentVariables
-  // among them) leave the disk before any of the job's output is read. The bundle's config has
-  // served its purpose (a later run of the job writes a new bundle): it goes, and its pages with
-  // it, often before they were ever written back. The runtime keeps its own copy for `delete`;
-  // that one loses the variables, unless the job set none of its own.
-  // So does the runtime's pid file: the monitor record holds the pid.
-  for (const auto& done : {files_.config(), files_.pid_file()}) {
-    if (::unlink(done.c_str()) != 0 && errno != ENOENT) {
-      Log("remove " + done.filename().string() + ": " + std::strerror(errno));
-    }
+  // among them) leave the disk before any of the job's output is read. The runtime keeps its own
+  // copy of the config for `delete`; that one loses the variables. A job that set none of its
+  // own has nothing to hide: its start files go when the monitor settles in, after its first
+  // output.
+  if (!opts_.keep_environment) {
+    ShedStartFiles();
+    ScrubRuntimeConfig(/*drop_env=*/true);
   }
-  if (!opts_.keep_environment) ScrubRuntimeConfig(/*drop_env=*/true);
   Supervise(out_read.get(), sig_fd.get());
   return Finish();
 }
@@ -860,6 +962,9 @@ int Monitor::Finish() {
 int RunShim(const ShimOptions& opts) {
   // Held, not inherited: the runtime and the container must not keep the job's claim alive.
   if (opts.claim_fd >= 0) ::fcntl(opts.claim_fd, F_SETFD, FD_CLOEXEC);
+  // Nor the runtime's copy: the runtime's exec opens it by its path, and the container must not
+  // hold it.
+  if (opts.runtime_fd >= 0) ::fcntl(opts.runtime_fd, F_SETFD, FD_CLOEXEC);
   return Monitor(opts).Run();
 }
 

@@ -32,6 +32,10 @@ struct ShimOptions {
   // child inherits it) for its whole life: while it lives, no other start of the job can begin.
   // -1 = none.
   int claim_fd = -1;
+  // A sealed in-memory copy of the runtime (runtime/sealed_binary.h), inherited: `run` executes
+  // it (argv[0] stays `runtime`), so the runtime need not copy itself first. The monitor closes
+  // it once the container runs; later verbs run `runtime`. -1 = none.
+  int runtime_fd = -1;
   bool delete_only = false;  // only `runtime delete --force` a leftover container, then exit
   // With delete_only: delete every container whose name matches this POSIX extended regular
   // expression (`delete --force --regex`, crun), not only `id`. "" = `id` alone.

@@ -10,6 +10,7 @@ void AddShimFlags(CLI::App* cmd, ShimOptions& opts) {
   cmd->add_option("--hide-mount", opts.hide_mounts);
   cmd->add_option("--sync-fd", opts.sync_fd);
   cmd->add_option("--claim-fd", opts.claim_fd);
+  cmd->add_option("--runtime-fd", opts.runtime_fd);
   cmd->add_flag("--delete-only", opts.delete_only);
   cmd->add_option("--delete-pattern", opts.delete_pattern);
   cmd->add_flag("--leave-container", opts.leave_container);

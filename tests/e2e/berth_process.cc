@@ -50,9 +50,16 @@ std::string ReadAll(const std::filesystem::path& p) {
 }
 
 pid_t ContainerPid(const BerthProcess& berth, const std::string& job) {
-  auto mon = nlohmann::json::parse(ReadAll(berth.data_dir() / "jobs" / job / "monitor.json"),
-                                   nullptr, false);
-  return mon.is_discarded() ? 0 : mon.value("containerPid", 0);
+  // The monitor adds the container's pid to its record as it settles in: just after the job's
+  // first output is in its log, or at most 100 ms after the start.
+  auto path = berth.data_dir() / "jobs" / job / "monitor.json";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    auto mon = nlohmann::json::parse(ReadAll(path), nullptr, false);
+    pid_t pid = mon.is_discarded() ? 0 : mon.value("containerPid", 0);
+    if (pid > 0 || mon.is_discarded() || std::chrono::steady_clock::now() > deadline) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 nlohmann::json Reply::Json() const { return nlohmann::json::parse(body, nullptr, false); }

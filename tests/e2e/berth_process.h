@@ -97,7 +97,8 @@ class BerthProcess {
 // The whole content of a file ("" when it cannot be read).
 std::string ReadAll(const std::filesystem::path& p);
 
-// The pid of job `job`'s container as its monitor recorded it (0 when not there).
+// The pid of job `job`'s container as its monitor recorded it, waiting up to 2 s for a running
+// job's monitor to add it (0 when it is not there).
 pid_t ContainerPid(const BerthProcess& berth, const std::string& job);
 
 // Mount points (from /proc/self/mountinfo) under `dir`.

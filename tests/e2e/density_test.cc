@@ -79,6 +79,8 @@ TEST(DensityTest, AMonitorOfARunningJobHoldsNoMountNamespaceOfItsOwn) {
     std::this_thread::sleep_for(milliseconds(50));
   }
   ASSERT_EQ(berth.Status(id).Json().value("logs", ""), "started\n");
+  // The monitor has settled in once its record names the container.
+  ASSERT_GT(ContainerPid(berth, id), 0);
   auto mon = json::parse(ReadAll(berth.data_dir() / "jobs" / id / "monitor.json"), nullptr, false);
   ASSERT_FALSE(mon.is_discarded());
   pid_t pid = mon.value("pid", 0);

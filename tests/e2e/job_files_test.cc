@@ -26,6 +26,9 @@ TEST(JobFilesTest, ARunningJobKeepsOnlyWhatItsSupervisionNeeds) {
   }
   ASSERT_EQ(berth.Status(id).Json().value("logs", ""), "up\n");
   auto dir = berth.data_dir() / "jobs" / id;
+  // The monitor settles in once the first output is in the log; its record names the container
+  // once the rest is done (the start's files gone, the runtime's config rewritten).
+  EXPECT_GT(ContainerPid(berth, id), 0);
   EXPECT_TRUE(std::filesystem::exists(dir / "monitor.json"));
   EXPECT_TRUE(std::filesystem::exists(dir / "log"));
   EXPECT_FALSE(std::filesystem::exists(dir / "bundle" / "config.json"))

@@ -337,8 +337,9 @@ TEST_F(LifecycleTest, AKilledMonitorFailsItsJobAndItsContainerIsDeleted) {
   ASSERT_FALSE(berth.url().empty());
   std::string id = berth.SubmitOk(R"({"image":"busybox","command":"echo ready; sleep 60"})");
   ASSERT_TRUE(WaitForLog(berth, id, "ready\n", seconds(20)));
+  pid_t container = ContainerPid(berth, id);
   json mon = json::parse(ReadFileText(berth.data_dir() / "jobs" / id / "monitor.json"));
-  pid_t monitor = mon["pid"], container = mon["containerPid"];
+  pid_t monitor = mon["pid"];
   ASSERT_GT(container, 0);
   ASSERT_EQ(kill(monitor, SIGKILL), 0);
   Reply r = berth.WaitTerminal(id, seconds(20));
