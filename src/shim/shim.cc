@@ -605,7 +605,8 @@ void Monitor::SettleIn() {
   // kept for the start only. (A monitor resumed by berth-shim-wait settled in before its wait.)
   bool resumed = opts_.resume_pid > 0;
   if (!resumed) ShedStartFiles();
-  ScrubRuntimeConfig(/*drop_env=*/false);
+  // For the job's run only: the config goes with the container once it ended.
+  if (!exited_) ScrubRuntimeConfig(/*drop_env=*/false);
   LeavePrivateNamespace();
   // Last, so that a record naming the container tells that the rest is done: the record gains
   // the container's pid while it runs (for operators; the daemon adopts the monitor by its own
@@ -725,7 +726,11 @@ void Monitor::Supervise(int out_read, int sig_fd) {
     ssize_t w = ::write(log_fd_.get(), rest.data(), rest.size());
     if (w > 0) log_size_ += w;
   }
-  if (!settled) SettleIn();
+  // A job that ended before the monitor settled in (a short one): only what its end needs.
+  if (!settled) {
+    if (opts_.resume_pid == 0) ShedStartFiles();
+    LeavePrivateNamespace();
+  }
 }
 
 void Monitor::TrimLog() {
