@@ -108,11 +108,14 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
   }
   // A profile that does not translate is reported by the first job that needs it.
   seccomp_warmer_ = std::jthread([this] { (void)WarmSeccompFilter(opts_.config); });
-  // Each job makes its files in its own directory under these two (common/top_directory.h).
-  for (const auto& root : {opts_.jobs_root, opts_.state_root}) {
-    Status st = MakeDirs(root, 0700);
-    if (st.ok()) st = MarkTopDirectory(root);
-    if (!st.ok()) LogWarn("runtime: " + st.ToString());
+  // Each job makes its files in its own directory under these two (common/top_directory.h). A
+  // node without a runtime (an api node) starts no container: it gets no state root.
+  if (::access(opts_.runtime_binary.c_str(), X_OK) == 0) {
+    for (const auto& root : {opts_.jobs_root, opts_.state_root}) {
+      Status st = MakeDirs(root, 0700);
+      if (st.ok()) st = MarkTopDirectory(root);
+      if (!st.ok()) LogWarn("runtime: " + st.ToString());
+    }
   }
   if (opts_.run_from_sealed_copy) {
     Result<UniqueFd> copy = SealedCopy(opts_.runtime_binary);
