@@ -912,7 +912,9 @@ int Monitor::Run() {
   // daemon that this attempt ran. (A crash before this sync ends the container too; the job is
   // then started again without counting an attempt.)
   Status synced = SyncRecord(files_.monitor());
-  int rc = WaitRuntimeCopyingOutput(runtime, out_read.get());
+  // A job with variables of its own gets no output read before they left the disk (below).
+  int rc = opts_.keep_environment ? WaitRuntimeCopyingOutput(runtime, out_read.get())
+                                  : WaitRuntime(runtime);
   runtime_copy_.Reset();  // later verbs run the runtime by its path
   out_write.Reset();      // the container holds the write end: EOF once it and its children end
   if (rc == 0 && !synced.ok()) {

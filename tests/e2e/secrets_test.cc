@@ -2,6 +2,8 @@
 // node's disk: once the container runs, no file under the data dir holds their values. Needs
 // root (real crun).
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -78,6 +80,50 @@ TEST_F(SecretsTest, ARunningJobsSecretsAreNotInItsBundleOrTheRuntimeState) {
   ASSERT_LT(c.status, 300) << c.body;
   Reply done = berth.WaitTerminal(id, seconds(60));
   EXPECT_EQ(done.Json()["state"], "Canceled") << done.body;
+}
+
+// The secret leaves the disk before the job's first output is in its log, not merely before
+// the API shows it: the test watches the log file itself (inotify) and looks at the bundle's
+// config the moment the first bytes land. A job writes right away; the runtime may still be
+// finishing then, and the monitor must not copy that output before the config is gone.
+TEST_F(SecretsTest, TheSecretIsOffTheDiskBeforeTheFirstOutputReachesTheLog) {
+  BerthProcess berth;
+  ASSERT_FALSE(berth.url().empty());
+  int watched = 0;
+  for (int round = 0; round < 5 && watched < 3; ++round) {
+    std::string id = berth.SubmitOk(json{
+        {"image", "busybox"},
+        {"command", {"/bin/echo", "up"}},  // writes as soon as it runs
+        {"secureEnvironmentVariables",
+         {{"TOKEN", kSecret}}}}.dump());
+    fs::path dir = berth.data_dir() / "jobs" / id;
+    // The monitor makes the (empty) log before it starts the runtime.
+    auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    while (!fs::exists(dir / "log") && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    ASSERT_TRUE(fs::exists(dir / "log")) << id;
+    int in = inotify_init1(IN_CLOEXEC);
+    ASSERT_GE(in, 0);
+    ASSERT_GE(inotify_add_watch(in, (dir / "log").c_str(), IN_MODIFY), 0);
+    std::error_code ec;
+    if (fs::file_size(dir / "log", ec) == 0 && !ec) {
+      // Watched before the first write: wait for it, then look at once.
+      struct pollfd p = {in, POLLIN, 0};
+      ASSERT_EQ(poll(&p, 1, 30'000), 1) << "no output from job " << id;
+      bool config_there = fs::exists(dir / "bundle" / "config.json");
+      std::string runtime_config =
+          ReadAll(berth.data_dir() / "runtime" / "crun" / id / "config.json");
+      EXPECT_FALSE(config_there) << "the bundle's config, with the secret, was still on disk "
+                                    "when the job's first output reached its log";
+      EXPECT_EQ(runtime_config.find(kSecret), std::string::npos)
+          << "the runtime's config still held the secret when the first output reached the log";
+      ++watched;
+    }
+    close(in);
+    Http("DELETE", berth.url() + "/api/jobs/" + id, "", {"x-functions-key: " + berth.key()});
+  }
+  EXPECT_GT(watched, 0) << "the log was never watched before its first write";
 }
 
 // Plain environmentVariables leave the disk as the secure ones do; a job that sets no variable
