@@ -71,6 +71,24 @@ Status ObservedStore::RecordRunning(const QueueMessage& msg, const JobStatusUpda
   return st;
 }
 
+Result<std::vector<ClaimedJob>> ObservedStore::ClaimJobs(std::string_view queue, int max,
+                                                         milliseconds lease,
+                                                         const PendingClaim& pending) {
+  TimePoint start = clock_.Now();
+  auto claimed = inner_.ClaimJobs(queue, max, lease, pending);
+  if (!claimed.ok()) return claimed;
+  bool moved = false;
+  for (const ClaimedJob& c : *claimed) {
+    if (!c.pending) continue;
+    JobStatusUpdate update{JobState::kPending, std::nullopt, c.pending->reason,
+                           std::nullopt,       std::nullopt, c.pending->attempts};
+    Changed(c.msg.job_id, update, nullptr);
+    moved = true;
+  }
+  if (moved) ObserveCommit("update", start);
+  return claimed;
+}
+
 Status ObservedStore::SettleLostJob(std::string_view node, std::string_view id,
                                     const JobStatusUpdate& update, std::string_view requeue_queue,
                                     milliseconds delay) {

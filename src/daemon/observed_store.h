@@ -43,6 +43,8 @@ class ObservedStore : public Store {
                                                   milliseconds lease) override {
     return inner_.ClaimMessages(queue, max, lease);
   }
+  Result<std::vector<ClaimedJob>> ClaimJobs(std::string_view queue, int max, milliseconds lease,
+                                            const PendingClaim& pending) override;
   Status RenewLease(const QueueMessage& msg, milliseconds lease) override {
     return inner_.RenewLease(msg, lease);
   }

@@ -15,6 +15,9 @@ bool Transient(const Status& st) {
          st.code() == StatusCode::kResourceExhausted || st.code() == StatusCode::kInternal;
 }
 
+// A claimed job's reason while Pending, until its start reports something else.
+constexpr std::string_view kClaimedReason = "claimed; preparing its container";
+
 // A job being launched: while it lives, the job stays in the set of in-flight ids and its
 // message's lease is renewed. Shared by the start and (when there is one) the pull before it.
 class InFlight {
@@ -276,16 +279,18 @@ void Dispatcher::Loop() {
     woken_ = false;
     int want = std::min(free, 64);
     lock.unlock();
-    auto claimed = store_.ClaimMessages(opts_.queue, want, opts_.lease);
+    // A first start moves to Pending in the claim's commit (the compare-and-set Settle makes).
+    PendingClaim pending{std::string(kClaimedReason), RecordOwner()};
+    auto claimed = store_.ClaimJobs(opts_.queue, want, opts_.lease, pending);
     lock.lock();
     if (!claimed.ok()) {
       LogError("claim messages", {{"error", claimed.status().ToString()}});
       continue;
     }
     active_ += static_cast<int>(claimed->size());
-    for (auto& msg : *claimed) {
+    for (auto& [msg, job] : *claimed) {
       // The lease is kept from the moment of the claim, however long the start waits.
-      Claim claim{msg, std::make_shared<std::atomic<bool>>(true)};
+      Claim claim{std::move(msg), std::make_shared<std::atomic<bool>>(true), std::move(job)};
       RenewWhileHeld(claim);
       starters_->Post([this, claim] { Launch(claim); });
     }
@@ -314,7 +319,18 @@ void Dispatcher::Launch(const Claim& claim) {
   if (!lease_held_.load()) {
     // Claimed as this node's lease lapsed: the job may be another node's by now (a lost node's
     // retry, set up by the node that declared it lost). Nothing of it is touched here; its
-    // message is visible again at once, to the nodes that hold their leases.
+    // message is visible again at once, to the nodes that hold their leases. A job the claim
+    // moved to Pending goes back to Queued (owned by no node) first.
+    if (claim.pending) {
+      JobStatusUpdate queued{
+          JobState::kQueued, std::nullopt, "claimed as its node's lease lapsed; back in the queue",
+          std::nullopt,      std::nullopt, claim.pending->attempts};
+      queued.expect_node = ExpectOwner();
+      if (opts_.shared_store) queued.node = std::string();
+      // Refused when the job moved on meanwhile (this node's loss handled elsewhere).
+      (void)Write(msg.job_id, "record Queued",
+                  [&] { return store_.UpdateJobStatus(msg.job_id, queued); });
+    }
     (void)Write(msg.job_id, "release message",
                 [&] { return store_.ReleaseMessage(msg, milliseconds(0)); });
     claim.held->store(false);
@@ -341,6 +357,11 @@ void Dispatcher::Launch(const Claim& claim) {
     in_flight = std::make_shared<InFlight>(mu_, starting_, msg.job_id, claim.held);
   }
   CrashPoint(crash_points_, "claimed");
+  if (claim.pending) {
+    // Pending already, in the claim's commit: nothing to settle.
+    StartOrPull(msg, *claim.pending, in_flight);
+    return;
+  }
   auto job = ReadJob(msg.job_id);
   if (!job.ok() && !job.status().IsNotFound()) {
     LogError("read job", {{"job", msg.job_id}, {"error", job.status().ToString()}});
@@ -355,8 +376,13 @@ void Dispatcher::Launch(const Claim& claim) {
     return;
   }
   if (Settle(msg, *job)) return;
-  if (runtime_.HasImage(job->spec.image)) {
-    StartJob(msg, std::move(*job));
+  StartOrPull(msg, std::move(*job), in_flight);
+}
+
+void Dispatcher::StartOrPull(const QueueMessage& msg, JobRecord job,
+                             std::shared_ptr<void> in_flight) {
+  if (runtime_.HasImage(job.spec.image)) {
+    StartJob(msg, std::move(job));
     return;
   }
   // A pull may take minutes (a slow registry): it runs on the pull threads, so that the start
@@ -365,7 +391,7 @@ void Dispatcher::Launch(const Claim& claim) {
     MutexLock lock(mu_);
     if (!stopping_) {
       pullers_->Post(
-          [this, msg, record = std::move(*job), in_flight] { PullAndStart(msg, record); });
+          [this, msg, record = std::move(job), in_flight] { PullAndStart(msg, record); });
       return;
     }
   }
@@ -462,7 +488,7 @@ bool Dispatcher::Settle(const QueueMessage& msg, JobRecord& job) {
       }
     }
     job.attempts = static_cast<int>(job.history.size()) + msg.dequeue_count;
-    JobStatusUpdate pending{JobState::kPending, std::nullopt, "claimed; preparing its container",
+    JobStatusUpdate pending{JobState::kPending, std::nullopt, std::string(kClaimedReason),
                             std::nullopt,       std::nullopt, job.attempts};
     pending.node = RecordOwner();  // in the same compare-and-set: the job is this node's now
     Status st = Write(id, "record Pending", [&] { return store_.UpdateJobStatus(id, pending); });

@@ -140,6 +140,9 @@ class Dispatcher {
   struct Claim {
     QueueMessage msg;
     std::shared_ptr<std::atomic<bool>> held;
+    // The job as the claim's own transaction moved it to Pending (a first start); empty when
+    // the claim left it alone and Settle decides.
+    std::optional<JobRecord> pending;
   };
 
   void Loop();
@@ -148,6 +151,9 @@ class Dispatcher {
   // Decides what a delivered message means for its job and acts; false when the job still
   // needs a start (it is then Pending, recorded by this call).
   bool Settle(const QueueMessage& msg, JobRecord& job);
+  // Starts a Pending job, or hands it to the pull threads when its image is not here.
+  // `in_flight` lives as long as the start (or the pull before it) is under way.
+  void StartOrPull(const QueueMessage& msg, JobRecord job, std::shared_ptr<void> in_flight);
   void StartJob(const QueueMessage& msg, JobRecord job);
   // On a pull thread: brings the job's image, then starts it (or fails the attempt).
   void PullAndStart(const QueueMessage& msg, const JobRecord& job);

@@ -74,6 +74,8 @@ TEST_F(OneStartTest, AMessageWaitingForAStartThreadKeepsItsLease) {
 // Item 3: a cancel that landed between the dispatcher's read of the job and its move to
 // Pending answered "Canceled", yet the container started.
 TEST_F(OneStartTest, ACancelBetweenReadAndPendingMeansTheContainerNeverStarts) {
+  // The read and the move are two steps for a job the claim left alone (a retry, a redelivery).
+  faulty_->set_claims_move_jobs(false);
   opts_.paused = true;
   StartDispatcher();
   std::string id = Submit();
@@ -91,6 +93,40 @@ TEST_F(OneStartTest, ACancelBetweenReadAndPendingMeansTheContainerNeverStarts) {
   EXPECT_EQ(runtime_.containers(id), 0) << "a job answered Canceled must never run";
   EXPECT_EQ(runtime_.start_calls(id), 0);
   EXPECT_EQ(StateOf(id), JobState::kCanceled);
+}
+
+// A first start moves to Pending in the claim's own commit: a cancel can land only before it
+// (the job is Canceled and its message gone: nothing is claimed) or after it (the job is Pending
+// with its cancel requested, answered as such). Either way a job answered Canceled never runs,
+// and a container started for a job whose cancel came after the claim is stopped.
+TEST_F(OneStartTest, ACancelRightAfterTheClaimIsAnsweredPendingAndTheContainerStops) {
+  std::mutex mu;
+  std::optional<JobRecord> answered;
+  faulty_->set_after_claim([&](const std::vector<ClaimedJob>& claimed) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const ClaimedJob& c : claimed) {
+      if (answered) continue;
+      EXPECT_TRUE(c.pending.has_value()) << "a first start moves in the claim";
+      auto canceled = store_->RequestCancel(c.msg.job_id);  // the API's cancel, right after
+      ASSERT_TRUE(canceled.ok());
+      answered = *canceled;
+    }
+  });
+  runtime_.set_jobs_obey_sigterm(true);
+  StartDispatcher();
+  std::string id = Submit();
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return answered.has_value();
+  }));
+  EXPECT_EQ(answered->id, id);
+  EXPECT_EQ(answered->state, JobState::kPending) << "not answered Canceled: it may have started";
+  EXPECT_TRUE(answered->cancel_requested);
+  ASSERT_TRUE(Eventually([&] { return IsTerminal(StateOf(id)); }));
+  EXPECT_EQ(StateOf(id), JobState::kCanceled);
+  EXPECT_LE(runtime_.containers(id), 1);
+  EXPECT_TRUE(Eventually([&] { return runtime_.running() == 0; }))
+      << "a container it started was stopped";
 }
 
 // Item 6: the runtime's watcher called back into a dispatcher that was already destroyed.
@@ -223,6 +259,9 @@ TEST_F(OneStartTest, ACancelDuringThePullMeansTheContainerNeverStarts) {
 // A job removed (its message with it: ON DELETE CASCADE) between the claim and the read kept
 // its slot forever: the dispatcher's count of active jobs never came down.
 TEST_F(OneStartTest, AJobRemovedAfterItsClaimGivesItsSlotBack) {
+  // Only a job the claim left alone is read after it (a first start cannot be removed: it is
+  // not terminal).
+  faulty_->set_claims_move_jobs(false);
   std::atomic<bool> removed{false};
   faulty_->set_hook([&](std::string_view op, std::string_view id, JobState) {
     if (op == "GetJob" && !removed.exchange(true)) {

@@ -31,6 +31,18 @@ class FaultyStore : public Store {
     after_get_ = std::move(after);
   }
 
+  // Whether ClaimJobs forwards to the inner store's (which may move first starts to Pending) or
+  // claims only, as the Store default does (the caller then reads and settles every job).
+  void set_claims_move_jobs(bool move) {
+    MutexLock lock(mu_);
+    claims_move_jobs_ = move;
+  }
+  // Runs after a ClaimJobs committed, with what it claimed (e.g. to land a cancel right after).
+  void set_after_claim(std::function<void(const std::vector<ClaimedJob>&)> after) {
+    MutexLock lock(mu_);
+    after_claim_ = std::move(after);
+  }
+
   void SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) override {
     if (Status st = Check("SubmitJob", job.id); !st.ok()) return done(st);
     inner_.SubmitJob(std::move(job), std::move(queue), std::move(done));
@@ -89,6 +101,26 @@ class FaultyStore : public Store {
                                                   milliseconds lease) override {
     if (Status st = Check("ClaimMessages", ""); !st.ok()) return st;
     return inner_.ClaimMessages(queue, max, lease);
+  }
+  Result<std::vector<ClaimedJob>> ClaimJobs(std::string_view queue, int max, milliseconds lease,
+                                            const PendingClaim& pending) override {
+    if (Status st = Check("ClaimMessages", ""); !st.ok()) return st;
+    bool move;
+    std::function<void(const std::vector<ClaimedJob>&)> after;
+    {
+      MutexLock lock(mu_);
+      move = claims_move_jobs_;
+      after = after_claim_;
+    }
+    Result<std::vector<ClaimedJob>> claimed = std::vector<ClaimedJob>();
+    if (move) {
+      claimed = inner_.ClaimJobs(queue, max, lease, pending);
+    } else {
+      ASSIGN_OR_RETURN(std::vector<QueueMessage> msgs, inner_.ClaimMessages(queue, max, lease));
+      for (QueueMessage& m : msgs) claimed->push_back({std::move(m), std::nullopt});
+    }
+    if (claimed.ok() && after) after(*claimed);
+    return claimed;
   }
   Status RenewLease(const QueueMessage& msg, milliseconds lease) override {
     if (Status st = Check("RenewLease", msg.job_id); !st.ok()) return st;
@@ -154,6 +186,8 @@ class FaultyStore : public Store {
   Mutex mu_;
   Hook hook_ GUARDED_BY(mu_);
   std::function<void(std::string_view)> after_get_ GUARDED_BY(mu_);
+  bool claims_move_jobs_ GUARDED_BY(mu_) = true;
+  std::function<void(const std::vector<ClaimedJob>&)> after_claim_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

@@ -966,6 +966,74 @@ Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate
   });
 }
 
+namespace {
+
+// Claims up to `max` visible messages of `queue` (inside the caller's transaction).
+Result<std::vector<QueueMessage>> ClaimVisible(SqliteConnection& writer, std::string_view queue,
+                                               int max, milliseconds lease, int64_t now) {
+  std::vector<QueueMessage> claimed;
+  {
+    ASSIGN_OR_RETURN(Statement sel, writer.Prepare(std::string("SELECT ") + kMessageColumns +
+                                                       " FROM messages WHERE queue=?1 AND "
+                                                       "next_visible<=?2 ORDER BY "
+                                                       "next_visible, id LIMIT ?3",
+                                                   "claim messages: select"));
+    sel.Bind(1, queue).Bind(2, now).Bind(3, int64_t{max});
+    for (;;) {
+      ASSIGN_OR_RETURN(bool row, sel.Step());
+      if (!row) break;
+      claimed.push_back(MessageFromRow(sel));
+    }
+  }
+  for (QueueMessage& m : claimed) {
+    m.dequeue_count += 1;
+    m.pop_receipt = NewUuidV4();
+    m.next_visible = FromUnixMillis(now + lease.count());
+    ASSIGN_OR_RETURN(Statement upd,
+                     writer.Prepare("UPDATE messages SET dequeue_count=?2, pop_receipt=?3, "
+                                    "next_visible=?4 WHERE id=?1",
+                                    "claim messages: update"));
+    upd.Bind(1, m.id).Bind(2, int64_t{m.dequeue_count}).Bind(3, m.pop_receipt);
+    RETURN_IF_ERROR(upd.Bind(4, ToUnixMillis(m.next_visible)).Run());
+  }
+  return claimed;
+}
+
+// The first start's move of a claimed message's job to Pending (inside the claim's
+// transaction): the job as stored after it, or nullopt when the job is not a first start that
+// may begin (ApplyJobStatus's compare-and-set, narrowed to Queued jobs without a run).
+Result<std::optional<JobRecord>> MoveToPending(SqliteConnection& writer, const QueueMessage& m,
+                                               const PendingClaim& pending) {
+  {
+    ASSIGN_OR_RETURN(Statement upd,
+                     writer.Prepare("UPDATE jobs SET state='Pending', reason=?2, attempts=?3, "
+                                    "node=COALESCE(?4, node) WHERE id=?1 AND state='Queued' "
+                                    "AND cancel_requested=0 AND array_count=0 AND history='[]'",
+                                    "claim messages: move to Pending"));
+    upd.Bind(1, m.job_id).Bind(2, pending.reason).Bind(3, int64_t{m.dequeue_count});
+    if (pending.node) {
+      upd.Bind(4, *pending.node);
+    } else {
+      upd.BindNull(4);
+    }
+    RETURN_IF_ERROR(upd.Run());
+    if (upd.Changes() == 0) return std::optional<JobRecord>();
+  }
+  ASSIGN_OR_RETURN(Statement st,
+                   writer.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id=?1",
+                                  "claim messages: read job"));
+  st.Bind(1, m.job_id);
+  ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Status::Internal("job " + m.job_id + " vanished in its own transaction");
+  ASSIGN_OR_RETURN(JobRecord job, JobFromRow(st));
+  if (!job.spec.callback_url.empty()) {
+    ASSIGN_OR_RETURN(job.callback, ReadCallback(writer, m.job_id));
+  }
+  return std::optional<JobRecord>(std::move(job));
+}
+
+}  // namespace
+
 Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view queue, int max,
                                                              milliseconds lease) {
   if (max < 0) return Status::InvalidArgument("claim messages: negative max");
@@ -974,30 +1042,28 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
   Status st = writer.InTransaction("claim messages", [&]() -> Status {
-    int64_t now = NowMillis();
-    {
-      ASSIGN_OR_RETURN(Statement sel, writer.Prepare(std::string("SELECT ") + kMessageColumns +
-                                                         " FROM messages WHERE queue=?1 AND "
-                                                         "next_visible<=?2 ORDER BY "
-                                                         "next_visible, id LIMIT ?3",
-                                                     "claim messages: select"));
-      sel.Bind(1, queue).Bind(2, now).Bind(3, int64_t{max});
-      for (;;) {
-        ASSIGN_OR_RETURN(bool row, sel.Step());
-        if (!row) break;
-        claimed.push_back(MessageFromRow(sel));
-      }
-    }
-    for (QueueMessage& m : claimed) {
-      m.dequeue_count += 1;
-      m.pop_receipt = NewUuidV4();
-      m.next_visible = FromUnixMillis(now + lease.count());
-      ASSIGN_OR_RETURN(Statement upd,
-                       writer.Prepare("UPDATE messages SET dequeue_count=?2, pop_receipt=?3, "
-                                      "next_visible=?4 WHERE id=?1",
-                                      "claim messages: update"));
-      upd.Bind(1, m.id).Bind(2, int64_t{m.dequeue_count}).Bind(3, m.pop_receipt);
-      RETURN_IF_ERROR(upd.Bind(4, ToUnixMillis(m.next_visible)).Run());
+    ASSIGN_OR_RETURN(claimed, ClaimVisible(writer, queue, max, lease, NowMillis()));
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.WithContext("queue " + std::string(queue));
+  return claimed;
+}
+
+Result<std::vector<ClaimedJob>> SqliteStore::ClaimJobs(std::string_view queue, int max,
+                                                       milliseconds lease,
+                                                       const PendingClaim& pending) {
+  if (max < 0) return Status::InvalidArgument("claim messages: negative max");
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
+  std::vector<ClaimedJob> claimed;
+  MutexLock lock(write_mu_);
+  SqliteConnection& writer = *writer_;
+  Status st = writer.InTransaction("claim messages", [&]() -> Status {
+    claimed.clear();  // a retried transaction starts again
+    ASSIGN_OR_RETURN(std::vector<QueueMessage> msgs,
+                     ClaimVisible(writer, queue, max, lease, NowMillis()));
+    for (QueueMessage& m : msgs) {
+      ASSIGN_OR_RETURN(std::optional<JobRecord> job, MoveToPending(writer, m, pending));
+      claimed.push_back({std::move(m), std::move(job)});
     }
     return Status::Ok();
   });

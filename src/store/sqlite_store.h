@@ -90,6 +90,8 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   Status RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) override;
   Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
                                                   milliseconds lease) override;
+  Result<std::vector<ClaimedJob>> ClaimJobs(std::string_view queue, int max, milliseconds lease,
+                                            const PendingClaim& pending) override;
   Status RenewLease(const QueueMessage& msg, milliseconds lease) override;
   Status DeleteMessage(const QueueMessage& msg) override;
   Status ReleaseMessage(const QueueMessage& msg, milliseconds delay) override;

@@ -149,6 +149,23 @@ TEST_F(SqliteStoreTest, ConcurrentSubmissionsShareCommits) {
   EXPECT_EQ(store->PeekMessages("jobs", 1000)->size(), 400u);
 }
 
+// SQLite folds a first start's move to Pending into the claim's transaction.
+TEST_F(SqliteStoreTest, ClaimJobsMovesAFirstStartToPendingInTheClaimsCommit) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  JobRecord job = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
+  auto claimed = store->ClaimJobs("jobs", 5, std::chrono::seconds(30), {"claimed", std::nullopt});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_TRUE((*claimed)[0].pending.has_value());
+  EXPECT_EQ((*claimed)[0].pending->spec.secure_env, job.spec.secure_env);
+  Result<JobRecord> stored = store->GetJob(job.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state, JobState::kPending);
+  EXPECT_EQ(stored->attempts, 1);
+}
+
 // The checkpoint thread keeps the WAL bounded while submissions keep coming: passive checkpoints
 // past checkpoint_pages, a truncating one past wal_limit_pages.
 TEST_F(SqliteStoreTest, CheckpointsOffTheWriterKeepTheWalBounded) {

@@ -49,6 +49,20 @@ struct JobStatusUpdate {
   std::optional<std::string> expect_node = std::nullopt;
 };
 
+// How ClaimJobs moves the job of each message it claims to Pending, in the claim's transaction.
+struct PendingClaim {
+  std::string reason;                              // the job's reason while Pending
+  std::optional<std::string> node = std::nullopt;  // its owner from now on; kept when unset
+};
+
+// A message ClaimJobs claimed. `pending` holds its job as stored after the claim moved it from
+// Queued to Pending; it is empty when the claim left the job alone (any other case: a retry, a
+// cancel requested, a job of another state), and the claimer then reads the job and decides.
+struct ClaimedJob {
+  QueueMessage msg;
+  std::optional<JobRecord> pending;
+};
+
 // A berth node as the store knows it: what its last heartbeat said.
 struct NodeRecord {
   std::string id;    // NodeId
@@ -132,6 +146,22 @@ class Store {
   // now + `lease`, its dequeue count goes up by one, and it gets a new pop receipt.
   virtual Result<std::vector<QueueMessage>> ClaimMessages(std::string_view queue, int max,
                                                           milliseconds lease) = 0;
+
+  // ClaimMessages, and in the same transaction the first start's move of each claimed job to
+  // Pending: a job that is Queued, has no earlier run and no cancel requested becomes Pending
+  // with `pending`'s reason and owner and attempts = its message's dequeue count (the
+  // compare-and-set that UpdateJobStatus to Pending makes). One commit where the claim and the
+  // move took two. This default moves nothing (every `pending` empty); engines override it.
+  virtual Result<std::vector<ClaimedJob>> ClaimJobs(std::string_view queue, int max,
+                                                    milliseconds lease,
+                                                    const PendingClaim& pending) {
+    (void)pending;
+    ASSIGN_OR_RETURN(std::vector<QueueMessage> msgs, ClaimMessages(queue, max, lease));
+    std::vector<ClaimedJob> claimed;
+    claimed.reserve(msgs.size());
+    for (QueueMessage& m : msgs) claimed.push_back({std::move(m), std::nullopt});
+    return claimed;
+  }
 
   // Extends a claim to now + `lease`. FailedPrecondition when the pop receipt is stale.
   virtual Status RenewLease(const QueueMessage& msg, milliseconds lease) = 0;

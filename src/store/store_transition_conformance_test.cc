@@ -140,5 +140,63 @@ TEST_P(StoreConformanceTest, RecordRunningWithALostLeaseStillRecordsRunning) {
   EXPECT_TRUE(store_->DeleteMessage(second[0]).ok());
 }
 
+// ClaimJobs may fold the first start's move to Pending into the claim. Whatever the engine does,
+// a job it reports moved is Pending as reported, and a job that may not move (a cancel
+// requested, a retry, a Running job) is claimed and left exactly as it was.
+TEST_P(StoreConformanceTest, ClaimJobsMovesOnlyAFirstStartThatMayBeginToPending) {
+  JobRecord first = Submit(NewJob(clock_.Now()));
+  JobRecord cancel = Submit(NewJob(clock_.Now()));
+  ASSERT_TRUE(store_->UpdateJobStatus(cancel.id, To(JobState::kPending)).ok());
+  ASSERT_TRUE(store_->RequestCancel(cancel.id).ok());
+  ASSERT_TRUE(store_->UpdateJobStatus(cancel.id, To(JobState::kQueued, "start failed")).ok());
+  JobRecord retry = Submit(NewJob(clock_.Now()));
+  ASSERT_TRUE(store_->UpdateJobStatus(retry.id, To(JobState::kPending)).ok());
+  ASSERT_TRUE(store_->UpdateJobStatus(retry.id, To(JobState::kRunning)).ok());
+  JobStatusUpdate requeue = To(JobState::kQueued, "retrying");
+  AttemptRecord run;
+  run.number = 1;
+  run.exit_code = 3;
+  requeue.history = std::vector<AttemptRecord>{run};
+  ASSERT_TRUE(store_->RequeueJob(retry.id, kQueue, seconds(0), requeue).ok());
+  JobRecord running = Submit(NewJob(clock_.Now()));
+  ASSERT_TRUE(store_->UpdateJobStatus(running.id, To(JobState::kPending)).ok());
+  ASSERT_TRUE(store_->UpdateJobStatus(running.id, To(JobState::kRunning)).ok());
+
+  PendingClaim pending{"claimed here", std::string("node-a")};
+  auto claimed = store_->ClaimJobs(kQueue, 10, seconds(30), pending);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 4u);
+  for (const ClaimedJob& c : *claimed) {
+    EXPECT_EQ(c.msg.dequeue_count, 1);
+    JobRecord now = Get(c.msg.job_id);
+    if (c.msg.job_id != first.id) {
+      EXPECT_FALSE(c.pending.has_value()) << c.msg.job_id;
+      continue;
+    }
+    if (!c.pending) {
+      EXPECT_EQ(now.state, JobState::kQueued) << "not moved: left alone";
+      continue;
+    }
+    EXPECT_EQ(c.pending->state, JobState::kPending);
+    EXPECT_EQ(c.pending->spec.command, first.spec.command);
+    EXPECT_EQ(now.state, JobState::kPending);
+    EXPECT_EQ(now.reason, "claimed here");
+    EXPECT_EQ(now.attempts, 1) << "the message's dequeue count";
+    EXPECT_EQ(now.node, "node-a");
+    EXPECT_EQ(c.pending->reason, now.reason);
+    EXPECT_EQ(c.pending->attempts, now.attempts);
+    EXPECT_EQ(c.pending->node, now.node);
+  }
+  EXPECT_EQ(Get(cancel.id).state, JobState::kQueued);
+  EXPECT_TRUE(Get(cancel.id).cancel_requested);
+  EXPECT_EQ(Get(retry.id).state, JobState::kQueued);
+  EXPECT_EQ(Get(retry.id).reason, "retrying");
+  EXPECT_EQ(Get(running.id).state, JobState::kRunning);
+  // Every message is claimed: nothing is visible until the lease ends.
+  auto again = store_->ClaimJobs(kQueue, 10, seconds(30), pending);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+}
+
 }  // namespace
 }  // namespace berth
