@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string>
 
+#include "common/test_temp_dir.h"
+
 namespace berth {
 namespace {
 
@@ -18,14 +20,9 @@ long FileSystemType(const std::filesystem::path& dir) {
 
 class TopDirectoryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("berth-topdir-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()) << "no temp directory"; }
+  TestTempDir tmp_{"berth-topdir"};
+  const std::filesystem::path& dir_ = tmp_.path();
 };
 
 // What the daemon's machines have (the data dir's file system): the flag is set, once, and the

@@ -98,11 +98,17 @@ std::vector<std::string> IsolationWarnings(const OciRuntimeOptions& opts) {
   return warnings;
 }
 
+namespace {
+// Job directories kept made ahead: enough for a burst of starts between two refills.
+constexpr int kSpareJobDirs = 4;
+}  // namespace
+
 OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
     : opts_(std::move(opts)),
       images_(images),
       layout_(DetectCgroupLayout()),
-      watcher_([this] { SettleEnded(); }) {
+      watcher_([this] { SettleEnded(); }),
+      job_dirs_(opts_.jobs_root, kSpareJobDirs, 0700) {
   for (const std::string& w : IsolationWarnings(opts_)) {
     LogWarn(w);
   }
@@ -116,6 +122,7 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
       if (st.ok()) st = MarkTopDirectory(root);
       if (!st.ok()) LogWarn("runtime: " + st.ToString());
     }
+    job_dirs_.Adopt();
   }
   if (opts_.run_from_sealed_copy) {
     Result<UniqueFd> copy = SealedCopy(opts_.runtime_binary);
@@ -305,7 +312,7 @@ Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec&
 Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const JobSpec& spec,
                                                   const StartProgress& progress) {
   JobFiles files(opts_.jobs_root, id);
-  RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
+  if (!job_dirs_.Make(files.dir()).ok()) RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));
   // The node's claim on the job, taken before anything of the bundle is touched: an exclusive
   // flock that the monitor inherits and holds until it ends. Two starts of one job (threads or
@@ -326,7 +333,9 @@ Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const J
   }
   RETURN_IF_ERROR(PrepareBundle(id, spec, progress));
   // Our copy of the claim closes on return: the monitor holds its own while it lives.
-  return LaunchMonitor(id, claim.get(), spec.env.empty() && spec.secure_env.empty());
+  auto started = LaunchMonitor(id, claim.get(), spec.env.empty() && spec.secure_env.empty());
+  job_dirs_.Refill();  // the next start's directory, made once this one's container runs
+  return started;
 }
 
 bool OciRuntime::HasImage(const std::string& image) { return images_.Resolve(image).ok(); }
@@ -539,7 +548,8 @@ std::vector<std::string> OciRuntime::ListLocalJobs() {
   std::vector<std::string> ids;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(opts_.jobs_root, ec)) {
-    if (e.is_directory()) ids.push_back(e.path().filename().string());
+    std::string name = e.path().filename().string();
+    if (e.is_directory() && !SpareDirectories::IsSpare(name)) ids.push_back(std::move(name));
   }
   return ids;
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/spare_directories.h"
 #include "common/unique_fd.h"
 #include "images/image_store.h"
 #include "runtime/cgroup_layout.h"
@@ -101,6 +102,8 @@ class OciRuntime : public Runtime {
   // Compiles the jobs' seccomp filter while the daemon starts (joined first on destruction).
   std::jthread seccomp_warmer_;
   UniqueFd runtime_copy_;  // run_from_sealed_copy: the sealed copy; invalid: none
+  // Job directories made ahead, off the start path (common/spare_directories.h).
+  SpareDirectories job_dirs_;
 };
 
 }  // namespace berth

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "common/test_temp_dir.h"
 
 namespace berth {
 namespace {
@@ -38,14 +39,9 @@ int RunProgram(const std::string& path, std::vector<std::string> args,
 
 class SealedBinaryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("berth-sealed-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()) << "no temp directory"; }
+  TestTempDir tmp_{"berth-sealed"};
+  const std::filesystem::path& dir_ = tmp_.path();
 };
 
 TEST_F(SealedBinaryTest, TheCopyIsTheBinarySealedAgainstEveryChange) {
