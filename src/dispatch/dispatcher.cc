@@ -287,6 +287,7 @@ void Dispatcher::Loop() {
       LogError("claim messages", {{"error", claimed.status().ToString()}});
       continue;
     }
+    if (!claimed->empty()) runtime_.StartsComing();
     active_ += static_cast<int>(claimed->size());
     for (auto& [msg, job] : *claimed) {
       // The lease is kept from the moment of the claim, however long the start waits.

@@ -36,6 +36,16 @@ TEST_F(DispatcherTest, StartsAQueuedJobDeletesItsMessageAndRecordsItsExit) {
   EXPECT_TRUE(Eventually([&] { return dispatcher_->active() == 0; }));
 }
 
+// The runtime hears that starts follow as soon as jobs are claimed, before the first start.
+TEST_F(DispatcherTest, TheRuntimeHearsOfComingStartsBeforeTheyBegin) {
+  StartDispatcher();
+  EXPECT_EQ(runtime_.starts_coming(), 0) << "nothing claimed, nothing coming";
+  std::string id = Submit();
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kRunning; }));
+  EXPECT_GE(runtime_.starts_coming(), 1);
+  EXPECT_EQ(runtime_.starts_before_first_hint(), 0);
+}
+
 TEST_F(DispatcherTest, NonZeroExitAndSignalFailTheJob) {
   StartDispatcher();
   std::string a = Submit();

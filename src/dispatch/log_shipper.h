@@ -117,6 +117,7 @@ class ShipOnExitRuntime : public Runtime {
                                  const StartProgress& progress) override {
     return inner_.Start(id, spec, progress);
   }
+  void StartsComing() override { inner_.StartsComing(); }
   bool HasImage(const std::string& image) override { return inner_.HasImage(image); }
   Status PullImage(const std::string& image, const StartProgress& progress) override {
     return inner_.PullImage(image, progress);

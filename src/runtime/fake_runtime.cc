@@ -134,6 +134,25 @@ void FakeRuntime::Finish(const std::string& id, Outcome outcome) {
   cv_.notify_all();
 }
 
+void FakeRuntime::StartsComing() {
+  MutexLock lock(mu_);
+  if (starts_coming_++ == 0) {
+    int made = 0;
+    for (const auto& [id, n] : start_calls_) made += n;
+    starts_before_first_hint_ = made;
+  }
+}
+
+int FakeRuntime::starts_coming() {
+  MutexLock lock(mu_);
+  return starts_coming_;
+}
+
+int FakeRuntime::starts_before_first_hint() {
+  MutexLock lock(mu_);
+  return starts_before_first_hint_;
+}
+
 int FakeRuntime::start_calls(const std::string& id) {
   MutexLock lock(mu_);
   return start_calls_[id];

@@ -57,6 +57,10 @@ class FakeRuntime : public Runtime {
   int pulls_in_flight();
   // Ends a started job: its watcher (if any, now or later) gets `outcome`.
   void Finish(const std::string& id, Outcome outcome);
+  void StartsComing() override;
+  // StartsComing hints so far, and the start calls made before the first of them.
+  int starts_coming();
+  int starts_before_first_hint();
   // Start calls for `id`, the refused ones included.
   int start_calls(const std::string& id);
   // Containers created for `id` (never more than one, if the caller is right).
@@ -84,6 +88,8 @@ class FakeRuntime : public Runtime {
   std::function<void(const std::string&)> start_hook_ GUARDED_BY(mu_);
   bool watching_stopped_ GUARDED_BY(mu_) = false;
   std::map<std::string, int> start_calls_ GUARDED_BY(mu_);
+  int starts_coming_ GUARDED_BY(mu_) = 0;
+  int starts_before_first_hint_ GUARDED_BY(mu_) = -1;
   std::map<std::string, Container> containers_ GUARDED_BY(mu_);
   std::vector<std::string> stops_ GUARDED_BY(mu_);
   std::vector<std::string> markers_ GUARDED_BY(mu_);

@@ -123,6 +123,9 @@ OciRuntime::OciRuntime(OciRuntimeOptions opts, ImageStore& images)
       if (!st.ok()) LogWarn("runtime: " + st.ToString());
     }
     job_dirs_.Adopt();
+    auto self = ReadFile("/proc/thread-self/cgroup");
+    warmer_ = std::make_unique<MigrationWarmer>(self.ok() ? MigrationWarmTarget(layout_, *self)
+                                                          : std::filesystem::path());
   }
   if (opts_.run_from_sealed_copy) {
     Result<UniqueFd> copy = SealedCopy(opts_.runtime_binary);
@@ -302,6 +305,10 @@ Result<StartedContainer> OciRuntime::LaunchMonitor(const std::string& id, int cl
                           (diag.ok() ? ": " + diag->data : std::string()));
 }
 
+void OciRuntime::StartsComing() {
+  if (warmer_) warmer_->Poke();
+}
+
 Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec& spec,
                                            const StartProgress& progress) {
   auto started = StartClaimed(id, spec, progress);
@@ -311,6 +318,8 @@ Result<StartedContainer> OciRuntime::Start(const std::string& id, const JobSpec&
 
 Result<StartedContainer> OciRuntime::StartClaimed(const std::string& id, const JobSpec& spec,
                                                   const StartProgress& progress) {
+  // The runtime's cgroup move comes in a few milliseconds: its kernel wait begins now.
+  if (warmer_) warmer_->Poke();
   JobFiles files(opts_.jobs_root, id);
   if (!job_dirs_.Make(files.dir()).ok()) RETURN_IF_ERROR(MakeDirs(files.dir(), 0700));
   RETURN_IF_ERROR(MakeDirs(opts_.state_root, 0700));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "images/image_store.h"
 #include "runtime/cgroup_layout.h"
+#include "runtime/migration_warmer.h"
 #include "runtime/monitor_watcher.h"
 #include "runtime/oci_config.h"
 #include "runtime/runtime.h"
@@ -56,6 +58,7 @@ class OciRuntime : public Runtime {
 
   Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                  const StartProgress& progress) override;
+  void StartsComing() override;
   bool HasImage(const std::string& image) override;
   Status PullImage(const std::string& image, const StartProgress& progress) override;
   Status Watch(const std::string& id, ExitCallback on_exit) override;
@@ -104,6 +107,9 @@ class OciRuntime : public Runtime {
   UniqueFd runtime_copy_;  // run_from_sealed_copy: the sealed copy; invalid: none
   // Job directories made ahead, off the start path (common/spare_directories.h).
   SpareDirectories job_dirs_;
+  // Begins the wait of the runtime's cgroup move as a start begins (migration_warmer.h); none
+  // on a node without a runtime.
+  std::unique_ptr<MigrationWarmer> warmer_;
 };
 
 }  // namespace berth

@@ -42,6 +42,10 @@ class Runtime {
   virtual Result<StartedContainer> Start(const std::string& id, const JobSpec& spec,
                                          const StartProgress& progress) = 0;
 
+  // A hint, never blocking: Starts follow shortly (jobs were just claimed). A runtime may begin
+  // work those starts will wait for (OciRuntime: the kernel wait of its cgroup moves).
+  virtual void StartsComing() {}
+
   // Whether a Start on `image` would find it on this node (no pull needed). Cheap.
   virtual bool HasImage(const std::string& image) = 0;
 
