@@ -563,8 +563,9 @@ class Server:
 
     # -- cleanup
     def job_ids(self):
+        """Ids of the jobs with a directory here (not the hidden spares made ahead)."""
         d = os.path.join(self.data, "jobs")
-        return os.listdir(d) if os.path.isdir(d) else []
+        return [n for n in os.listdir(d) if not n.startswith(".")] if os.path.isdir(d) else []
 
     def cleanup(self):
         """Kills the daemon, ends every job's monitor and container, removes cgroups and mounts."""
