@@ -282,12 +282,13 @@ void Dispatcher::Loop() {
     // A first start moves to Pending in the claim's commit (the compare-and-set Settle makes).
     PendingClaim pending{std::string(kClaimedReason), RecordOwner()};
     auto claimed = store_.ClaimJobs(opts_.queue, want, opts_.lease, pending);
+    // The hint takes the runtime's own lock: given before the dispatcher's is taken again.
+    if (claimed.ok() && !claimed->empty()) runtime_.StartsComing();
     lock.lock();
     if (!claimed.ok()) {
       LogError("claim messages", {{"error", claimed.status().ToString()}});
       continue;
     }
-    if (!claimed->empty()) runtime_.StartsComing();
     active_ += static_cast<int>(claimed->size());
     for (auto& [msg, job] : *claimed) {
       // The lease is kept from the moment of the claim, however long the start waits.

@@ -1032,12 +1032,17 @@ Result<std::optional<JobRecord>> MoveToPending(SqliteConnection& writer, const Q
   return std::optional<JobRecord>(std::move(job));
 }
 
+Status CheckClaimArguments(int max, milliseconds lease) {
+  if (max < 0) return Status::InvalidArgument("claim messages: negative max");
+  if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view queue, int max,
                                                              milliseconds lease) {
-  if (max < 0) return Status::InvalidArgument("claim messages: negative max");
-  if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
+  RETURN_IF_ERROR(CheckClaimArguments(max, lease));
   std::vector<QueueMessage> claimed;
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
@@ -1052,8 +1057,7 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
 Result<std::vector<ClaimedJob>> SqliteStore::ClaimJobs(std::string_view queue, int max,
                                                        milliseconds lease,
                                                        const PendingClaim& pending) {
-  if (max < 0) return Status::InvalidArgument("claim messages: negative max");
-  if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
+  RETURN_IF_ERROR(CheckClaimArguments(max, lease));
   std::vector<ClaimedJob> claimed;
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
