@@ -15,7 +15,7 @@
 namespace berth {
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE jobs(
@@ -141,8 +141,40 @@ CREATE TABLE keys(
 PRAGMA user_version = 6;
 )sql";
 
+// From schema 6 to 7: a message names its job by the job's seq as well as its id, and the index
+// that finds a job's messages (and the delete's cascade) uses the seq. Ids are random UUIDs: that
+// index took a random page per submit, written to the WAL and checkpointed, where the seq
+// appends. Databases migrated from schema 1 get the unique index the foreign key needs.
+constexpr const char* kMigrateV6 = R"sql(
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs(seq);
+CREATE TABLE messages_v7(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  job_seq INTEGER NOT NULL REFERENCES jobs(seq) ON DELETE CASCADE,
+  dequeue_count INTEGER NOT NULL DEFAULT 0,
+  pop_receipt TEXT,             -- NULL while nobody holds it
+  inserted_at INTEGER NOT NULL,
+  next_visible INTEGER NOT NULL
+);
+-- Message ids go on from where they were (AUTOINCREMENT never reuses one).
+INSERT INTO sqlite_sequence(name, seq) SELECT 'messages_v7', seq FROM sqlite_sequence
+  WHERE name = 'messages';
+INSERT INTO messages_v7(id, queue, job_id, job_seq, dequeue_count, pop_receipt, inserted_at,
+                        next_visible)
+  SELECT m.id, m.queue, m.job_id, j.seq, m.dequeue_count, m.pop_receipt, m.inserted_at,
+         m.next_visible
+  FROM messages m JOIN jobs j ON j.id = m.job_id;
+DROP TABLE messages;
+ALTER TABLE messages_v7 RENAME TO messages;
+CREATE INDEX messages_queue_visible ON messages(queue, next_visible, id);
+CREATE INDEX messages_job ON messages(job_seq);
+PRAGMA user_version = 7;
+)sql";
+
 // Migrations in order: kMigrations[v - 1] takes schema v to v + 1.
-constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3, kMigrateV4, kMigrateV5};
+constexpr const char* kMigrations[] = {kMigrateV1, kMigrateV2, kMigrateV3,
+                                       kMigrateV4, kMigrateV5, kMigrateV6};
 
 constexpr const char* kJobColumns =
     "id, spec, state, exit_code, reason, created_at, started_at, finished_at, attempts, "
@@ -266,9 +298,6 @@ QueueMessage MessageFromRow(const Statement& st) {
   return m;
 }
 
-// Sets a job's status if the job state machine allows the move (AllowedSources, CanMove): a
-// compare-and-set on the stored state (and, for Pending, on cancel_requested). Runs inside the
-// caller's transaction.
 // Writes the completion callback's outbox row of job `id` (when it has a callbackUrl) as it
 // ends: inside the transaction that makes it terminal, so an ended job's callback is never lost.
 Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_ms) {
@@ -279,6 +308,27 @@ Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_
                                 "enqueue callback"));
   ins.Bind(1, id).Bind(2, now_ms);
   return ins.Run();
+}
+
+// Inserts a message for job `id` on `queue`, visible at `visible_ms` (inside the caller's
+// transaction). A job that is not there fails the insert (its seq is NULL).
+Status InsertMessage(SqliteConnection& conn, std::string_view id, std::string_view queue,
+                     int64_t now_ms, int64_t visible_ms) {
+  ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, job_seq, "
+                                               "inserted_at, next_visible) VALUES(?1, ?2, "
+                                               "(SELECT seq FROM jobs WHERE id=?2), ?3, ?4)",
+                                               "insert message"));
+  msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms).Bind(4, visible_ms);
+  return msg.Run();
+}
+
+// Deletes the messages of job `id` (inside the caller's transaction).
+Status DeleteMessages(SqliteConnection& conn, std::string_view id) {
+  ASSIGN_OR_RETURN(Statement del,
+                   conn.Prepare("DELETE FROM messages WHERE job_seq=(SELECT seq FROM jobs "
+                                "WHERE id=?1)",
+                                "delete the job's messages"));
+  return del.Bind(1, id).Run();
 }
 
 // A child of array `parent` moved to `to` (Running or a terminal state), inside the
@@ -314,18 +364,14 @@ Status ChildMoved(SqliteConnection& conn, std::string_view parent, JobState to, 
   if (!canceling && !parent_terminal) {
     ASSIGN_OR_RETURN(Statement next, conn.Prepare("SELECT id FROM jobs j WHERE parent_id=?1 AND "
                                                   "state='Queued' AND NOT EXISTS (SELECT 1 FROM "
-                                                  "messages m WHERE m.job_id=j.id) ORDER BY "
+                                                  "messages m WHERE m.job_seq=j.seq) ORDER BY "
                                                   "array_index LIMIT 1",
                                                   "array: next waiting child"));
     next.Bind(1, parent);
     ASSIGN_OR_RETURN(bool waiting, next.Step());
     if (waiting) {
       std::string id = next.Text(0);
-      ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
-                                                   "inserted_at, next_visible) "
-                                                   "VALUES(?1, ?2, ?3, ?3)",
-                                                   "array: queue next child"));
-      RETURN_IF_ERROR(msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms).Run());
+      RETURN_IF_ERROR(InsertMessage(conn, id, queue, now_ms, now_ms));
     }
   }
   if (ended < count || parent_terminal) return Status::Ok();
@@ -345,6 +391,9 @@ Status ChildMoved(SqliteConnection& conn, std::string_view parent, JobState to, 
   return EnqueueCallback(conn, parent, now_ms);
 }
 
+// Sets a job's status if the job state machine allows the move (AllowedSources, CanMove): a
+// compare-and-set on the stored state (and, for Pending, on cancel_requested). Runs inside the
+// caller's transaction.
 Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStatusUpdate& u,
                       int64_t now_ms) {
   std::vector<JobState> from = AllowedSources(u.state);
@@ -412,17 +461,6 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
   return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
 }
 
-// Inserts a message for job `id` on `queue`, visible now (inside the caller's transaction).
-Status InsertMessage(SqliteConnection& conn, std::string_view id, std::string_view queue,
-                     int64_t now_ms) {
-  ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, "
-                                               "inserted_at, next_visible) "
-                                               "VALUES(?1, ?2, ?3, ?3)",
-                                               "submit job: insert message"));
-  msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms);
-  return msg.Run();
-}
-
 // Inserts `job` and one message for it on `queue` (inside the caller's transaction).
 Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
                  int64_t now_ms, bool with_message = true) {
@@ -458,7 +496,7 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
   ins.Bind(19, job.spec.count > 0 ? queue : std::string_view(""));
   RETURN_IF_ERROR(ins.Run());
   if (!with_message) return Status::Ok();
-  return InsertMessage(conn, job.id, queue, now_ms);
+  return InsertMessage(conn, job.id, queue, now_ms, now_ms);
 }
 
 constexpr const char* kCallbackColumns =
@@ -523,10 +561,11 @@ Status InsertArray(SqliteConnection& conn, const JobRecord& parent, std::string_
 // caller stops them), and the parent ends Canceled when no child is left running.
 Status CancelArray(SqliteConnection& conn, std::string_view parent, int64_t now_ms) {
   {
-    ASSIGN_OR_RETURN(Statement del, conn.Prepare("DELETE FROM messages WHERE job_id IN (SELECT id "
-                                                 "FROM jobs WHERE parent_id=?1 AND "
-                                                 "state='Queued')",
-                                                 "cancel array: delete messages"));
+    ASSIGN_OR_RETURN(Statement del,
+                     conn.Prepare("DELETE FROM messages WHERE job_seq IN (SELECT seq "
+                                  "FROM jobs WHERE parent_id=?1 AND "
+                                  "state='Queued')",
+                                  "cancel array: delete messages"));
     RETURN_IF_ERROR(del.Bind(1, parent).Run());
   }
   int64_t canceled = 0;
@@ -855,7 +894,7 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
     // a failing message insert fails the whole batch, which is rolled back.
     Status st = InsertJob(*writer_, job, sub.queue, now_ms, /*with_message=*/false);
     if (!st.ok()) return st.WithContext("job " + job.id);
-    Status msg = InsertMessage(*writer_, job.id, sub.queue, now_ms);
+    Status msg = InsertMessage(*writer_, job.id, sub.queue, now_ms, now_ms);
     if (msg.ok()) return msg;
     return Status::Internal("job " + job.id + ": " + msg.message());
   }
@@ -1198,10 +1237,7 @@ Result<JobRecord> SqliteStore::RequestCancel(std::string_view id) {
       up.Bind(3, std::string_view("Canceled before it started")).Bind(4, now);
       RETURN_IF_ERROR(up.Run());
       RETURN_IF_ERROR(EnqueueCallback(writer, id, now));
-      ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
-                                                     "cancel queued job: delete messages"));
-      del.Bind(1, id);
-      RETURN_IF_ERROR(del.Run());
+      RETURN_IF_ERROR(DeleteMessages(writer, id));
     } else {
       ASSIGN_OR_RETURN(
           Statement up,
@@ -1224,16 +1260,8 @@ Status SqliteStore::RequeueJob(std::string_view id, std::string_view queue, mill
   return writer.InTransaction("requeue job", [&]() -> Status {
     RETURN_IF_ERROR(ApplyJobStatus(writer, id, update, NowMillis()));
     // At most one live message per job: the retry's message replaces any other.
-    ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
-                                                   "requeue job: delete messages"));
-    del.Bind(1, id);
-    RETURN_IF_ERROR(del.Run());
-    ASSIGN_OR_RETURN(Statement msg, writer.Prepare("INSERT INTO messages(queue, job_id, "
-                                                   "inserted_at, next_visible) "
-                                                   "VALUES(?1, ?2, ?3, ?4)",
-                                                   "requeue job: insert message"));
-    msg.Bind(1, queue).Bind(2, id).Bind(3, now).Bind(4, now + delay.count());
-    return msg.Run();
+    RETURN_IF_ERROR(DeleteMessages(writer, id));
+    return InsertMessage(writer, id, queue, now, now + delay.count());
   });
 }
 
@@ -1578,7 +1606,7 @@ Result<bool> SqliteStore::MarkNodeLost(std::string_view id, std::string_view pen
       // Its claims end now: the messages of the jobs it had not started are visible again.
       ASSIGN_OR_RETURN(Statement msgs,
                        writer.Prepare("UPDATE messages SET next_visible=?2, pop_receipt=NULL "
-                                      "WHERE job_id IN (SELECT id FROM jobs WHERE node=?1 AND "
+                                      "WHERE job_seq IN (SELECT seq FROM jobs WHERE node=?1 AND "
                                       "state='Pending')",
                                       "mark node lost: release messages"));
       RETURN_IF_ERROR(msgs.Bind(1, id).Bind(2, now).Run());
@@ -1638,14 +1666,8 @@ Status SqliteStore::SettleLostJob(std::string_view node, std::string_view id,
     u.expect_node = std::string(node);
     RETURN_IF_ERROR(ApplyJobStatus(writer, id, u, now));
     if (requeue_queue.empty()) return Status::Ok();
-    ASSIGN_OR_RETURN(Statement del, writer.Prepare("DELETE FROM messages WHERE job_id=?1",
-                                                   "requeue job: delete messages"));
-    RETURN_IF_ERROR(del.Bind(1, id).Run());
-    ASSIGN_OR_RETURN(Statement msg, writer.Prepare("INSERT INTO messages(queue, job_id, "
-                                                   "inserted_at, next_visible) "
-                                                   "VALUES(?1, ?2, ?3, ?4)",
-                                                   "requeue job: insert message"));
-    return msg.Bind(1, requeue_queue).Bind(2, id).Bind(3, now).Bind(4, now + delay.count()).Run();
+    RETURN_IF_ERROR(DeleteMessages(writer, id));
+    return InsertMessage(writer, id, requeue_queue, now, now + delay.count());
   });
 }
 

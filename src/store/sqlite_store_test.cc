@@ -238,7 +238,7 @@ TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
   EXPECT_EQ(store->PeekMessages("jobs", 100)->size(), 4u);
 }
 
-TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion2) {
+TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtTheCurrentSchemaVersion) {
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->SubmitJobAndWait(NewJob(), "jobs").ok());
@@ -249,7 +249,7 @@ TEST_F(SqliteStoreTest, CreatesPrivateWalDatabaseAtSchemaVersion2) {
   EXPECT_EQ(st.st_mode & 0077, 0u) << "the WAL holds secrets too";
   RawDb raw(db_path());
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "6");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "7");
   EXPECT_EQ(raw.QueryText("SELECT json_extract(spec, '$.secureEnvironmentVariables.PASSWORD') "
                           "FROM jobs"),
             "hunter2")
@@ -270,6 +270,11 @@ TEST_F(SqliteStoreTest, MigratesASchemaVersion1Database) {
         "NOT NULL);"
         "INSERT INTO jobs VALUES('6d07bd04-5382-4654-a376-c8a8446cdac4', "
         "'{\"image\":\"busybox\"}', 'busybox', 'Succeeded', 0, '', 1, 1, 2, 1, 1);"
+        "INSERT INTO jobs VALUES('1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed', "
+        "'{\"image\":\"busybox\"}', 'busybox', 'Queued', NULL, '', 3, NULL, NULL, 0, 2);"
+        "INSERT INTO messages VALUES(41, 'jobs', '1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed', 2, "
+        "NULL, 3, 0);"
+        "UPDATE sqlite_sequence SET seq = 57 WHERE name = 'messages';"
         "PRAGMA user_version = 1;");
   }
   std::unique_ptr<SqliteStore> store = OpenStore();
@@ -282,8 +287,40 @@ TEST_F(SqliteStoreTest, MigratesASchemaVersion1Database) {
   job.idempotency_key = "k";
   ASSERT_TRUE(store->SubmitJobAndWait(job, "jobs").ok());
   EXPECT_EQ(store->FindJobByIdempotencyKey("k")->id, job.id);
+  // The queued job's message came through the messages table's rebuild (schema 7), and message
+  // ids go on from the highest ever given.
+  auto claimed = store->ClaimMessages("jobs", 10, std::chrono::seconds(30));
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].id, 41);
+  EXPECT_EQ((*claimed)[0].job_id, "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed");
+  EXPECT_EQ((*claimed)[0].dequeue_count, 3);
+  EXPECT_EQ((*claimed)[1].job_id, job.id);
+  EXPECT_GT((*claimed)[1].id, 57);
   RawDb raw(db_path());
-  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "6");
+  EXPECT_EQ(raw.QueryText("PRAGMA user_version"), "7");
+  EXPECT_EQ(raw.QueryText("PRAGMA foreign_key_check"), "") << "every message has its job";
+}
+
+// A job's messages are found (and deleted with it) by its seq, which submissions append to,
+// not by its random UUID.
+TEST_F(SqliteStoreTest, MessagesNameTheirJobBySeq) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  JobRecord a = NewJob(), b = NewJob();
+  ASSERT_TRUE(store->SubmitJobAndWait(a, "jobs").ok());
+  ASSERT_TRUE(store->SubmitJobAndWait(b, "jobs").ok());
+  {
+    RawDb raw(db_path());
+    EXPECT_EQ(raw.QueryText("SELECT name FROM pragma_index_info('messages_job')"), "job_seq");
+    EXPECT_EQ(raw.QueryText("SELECT COUNT(*) FROM messages m JOIN jobs j ON j.seq = m.job_seq "
+                            "AND j.id = m.job_id"),
+              "2");
+  }
+  ASSERT_TRUE(store->DeleteJob(a.id).ok());
+  RawDb raw(db_path());
+  EXPECT_EQ(raw.QueryText("SELECT group_concat(job_id) FROM messages"), b.id)
+      << "the deleted job's message went with it";
 }
 
 TEST_F(SqliteStoreTest, RefusesANewerSchema) {
