@@ -11,6 +11,7 @@
 #include "common/random.h"
 #include "job/job_spec.h"
 #include "store/sqlite_connection.h"
+#include "store/wal_coalescing_vfs.h"
 
 namespace berth {
 namespace {
@@ -661,9 +662,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
         "sqlite: checkpoint_pages must be at least 1 and wal_limit_pages at least that");
   }
   RETURN_IF_ERROR(CreatePrivateFile(db_path));
+  // The writer's frames of a commit go to the WAL in one write at its sync (synchronous=FULL).
+  ASSIGN_OR_RETURN(std::string writer_vfs, sqlite::WalCoalescingVfs(options.vfs));
   ASSIGN_OR_RETURN(
       std::unique_ptr<SqliteConnection> writer,
-      SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout, options.vfs));
+      SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout, writer_vfs));
   RETURN_IF_ERROR(PrepareWriter(*writer));
   std::vector<std::unique_ptr<SqliteConnection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {
