@@ -312,14 +312,17 @@ Status EnqueueCallback(SqliteConnection& conn, std::string_view id, int64_t now_
 }
 
 // Inserts a message for job `id` on `queue`, visible at `visible_ms` (inside the caller's
-// transaction). A job that is not there fails the insert (its seq is NULL).
+// transaction). The job's seq is looked up unless given. A job that is not there fails the
+// insert (its seq is NULL).
 Status InsertMessage(SqliteConnection& conn, std::string_view id, std::string_view queue,
-                     int64_t now_ms, int64_t visible_ms) {
+                     int64_t now_ms, int64_t visible_ms,
+                     std::optional<int64_t> seq = std::nullopt) {
   ASSIGN_OR_RETURN(Statement msg, conn.Prepare("INSERT INTO messages(queue, job_id, job_seq, "
                                                "inserted_at, next_visible) VALUES(?1, ?2, "
-                                               "(SELECT seq FROM jobs WHERE id=?2), ?3, ?4)",
+                                               "COALESCE(?5, (SELECT seq FROM jobs WHERE id=?2)), "
+                                               "?3, ?4)",
                                                "insert message"));
-  msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms).Bind(4, visible_ms);
+  msg.Bind(1, queue).Bind(2, id).Bind(3, now_ms).Bind(4, visible_ms).Bind(5, seq);
   return msg.Run();
 }
 
@@ -462,20 +465,22 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
   return TransitionRefused(id, st.Text(0), u.state, st.Int(1) != 0);
 }
 
-// Inserts `job` and one message for it on `queue` (inside the caller's transaction).
-Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
-                 int64_t now_ms, bool with_message = true) {
+// Inserts `job`'s row, its spec stored as `spec_json` (JobSpecToJson with the secrets), inside
+// the caller's transaction; returns the seq it got.
+Result<int64_t> InsertJobRow(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
+                             std::string_view spec_json) {
   ASSIGN_OR_RETURN(
       Statement ins,
       conn.Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
                    "started_at, finished_at, attempts, idempotency_key, history, seq, schedule, "
                    "scheduled_at, callback_url, parent_id, array_index, array_count, array_queue) "
                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                   "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                   "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
+                   "RETURNING seq",
                    "submit job: insert job"));
   std::optional<int64_t> code;
   if (job.exit_code) code = *job.exit_code;
-  ins.Bind(1, job.id).Bind(2, JobSpecToJson(job.spec, /*include_secrets=*/true));
+  ins.Bind(1, job.id).Bind(2, spec_json);
   ins.Bind(3, job.spec.image).Bind(4, ToString(job.state)).Bind(5, code).Bind(6, job.reason);
   ins.Bind(7, ToUnixMillis(job.created_at)).Bind(8, OptMillis(job.started_at));
   ins.Bind(9, OptMillis(job.finished_at)).Bind(10, int64_t{job.attempts});
@@ -495,9 +500,19 @@ Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view 
   if (job.array_index) index = *job.array_index;
   ins.Bind(17, index).Bind(18, int64_t{job.spec.count});
   ins.Bind(19, job.spec.count > 0 ? queue : std::string_view(""));
-  RETURN_IF_ERROR(ins.Run());
+  ASSIGN_OR_RETURN(bool row, ins.Step());
+  if (!row) return Status::Internal("sqlite: insert job " + job.id + ": no seq returned");
+  return ins.Int(0);
+}
+
+// Inserts `job` and, `with_message`, one message for it on `queue` (inside the caller's
+// transaction).
+Status InsertJob(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
+                 int64_t now_ms, bool with_message = true) {
+  ASSIGN_OR_RETURN(int64_t seq, InsertJobRow(conn, job, queue,
+                                             JobSpecToJson(job.spec, /*include_secrets=*/true)));
   if (!with_message) return Status::Ok();
-  return InsertMessage(conn, job.id, queue, now_ms, now_ms);
+  return InsertMessage(conn, job.id, queue, now_ms, now_ms, seq);
 }
 
 constexpr const char* kCallbackColumns =
@@ -822,10 +837,13 @@ int64_t SqliteStore::NowMillis() const { return ToUnixMillis(clock_.Now()); }
 
 void SqliteStore::SubmitJob(JobRecord job, std::string queue, std::function<void(Status)> done) {
   if (!done) done = [](Status) {};
+  // Made here, on the caller's thread: the writer commits for every submitter.
+  std::string spec_json =
+      job.spec.count == 0 ? JobSpecToJson(job.spec, /*include_secrets=*/true) : std::string();
   {
     MutexLock lock(pending_mu_);
     if (!stopping_) {
-      pending_.push_back({std::move(job), std::move(queue), std::move(done)});
+      pending_.push_back({std::move(job), std::move(queue), std::move(done), std::move(spec_json)});
       pending_cv_.notify_one();
       return;
     }
@@ -895,9 +913,9 @@ Status SqliteStore::InsertSubmission(const PendingSubmit& sub, int64_t now_ms) {
     // No savepoint: a failed INSERT leaves nothing behind (SQLite undoes a failed statement), so
     // a job that fails alone (a duplicate id or key) fails at its row insert; once the row is in,
     // a failing message insert fails the whole batch, which is rolled back.
-    Status st = InsertJob(*writer_, job, sub.queue, now_ms, /*with_message=*/false);
-    if (!st.ok()) return st.WithContext("job " + job.id);
-    Status msg = InsertMessage(*writer_, job.id, sub.queue, now_ms, now_ms);
+    Result<int64_t> seq = InsertJobRow(*writer_, job, sub.queue, sub.spec_json);
+    if (!seq.ok()) return seq.status().WithContext("job " + job.id);
+    Status msg = InsertMessage(*writer_, job.id, sub.queue, now_ms, now_ms, *seq);
     if (msg.ok()) return msg;
     return Status::Internal("job " + job.id + ": " + msg.message());
   }

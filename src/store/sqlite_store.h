@@ -155,6 +155,7 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
     JobRecord job;
     std::string queue;
     std::function<void(Status)> done;
+    std::string spec_json;  // the stored spec (made by the submitter); empty for an array
   };
   class ReaderLease;  // borrows a reader connection for one read; see sqlite_store.cc
 
