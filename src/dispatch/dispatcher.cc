@@ -22,23 +22,17 @@ constexpr std::string_view kClaimedReason = "claimed; preparing its container";
 // message's lease is renewed. Shared by the start and (when there is one) the pull before it.
 class InFlight {
  public:
-  InFlight(Mutex& mu, std::set<std::string>& set, std::string id,
-           std::shared_ptr<std::atomic<bool>> held)
-      : mu_(mu), set_(set), id_(std::move(id)), held_(std::move(held)) {}
+  InFlight(std::function<void()> on_end, std::shared_ptr<std::atomic<bool>> held)
+      : on_end_(std::move(on_end)), held_(std::move(held)) {}
   ~InFlight() {
-    {
-      MutexLock lock(mu_);
-      set_.erase(id_);
-    }
     held_->store(false);
+    on_end_();
   }
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
 
  private:
-  Mutex& mu_;
-  std::set<std::string>& set_;
-  std::string id_;
+  std::function<void()> on_end_;
   std::shared_ptr<std::atomic<bool>> held_;
 };
 
@@ -339,25 +333,19 @@ void Dispatcher::Launch(const Claim& claim) {
     ReleaseSlot();
     return;
   }
-  bool busy;
   {
     MutexLock lock(mu_);
-    busy = starting_.count(msg.job_id) > 0;
-    if (!busy) starting_.insert(msg.job_id);
+    if (starting_.count(msg.job_id) > 0) {
+      // Another delivery of this job is being handled here (or has just released its message
+      // for a retry and not yet finished): this one is launched once that one is done, its
+      // lease renewed meanwhile. Released now, it would come back only a lease later.
+      waiting_starts_.emplace(msg.job_id, claim);
+      return;
+    }
+    starting_.insert(msg.job_id);
   }
-  if (busy) {
-    // Another delivery of this job is being handled here: look again once it is settled.
-    (void)Write(msg.job_id, "release a duplicate message",
-                [&] { return store_.ReleaseMessage(msg, opts_.lease); });
-    claim.held->store(false);
-    ReleaseSlot();
-    return;
-  }
-  std::shared_ptr<InFlight> in_flight;
-  {
-    MutexLock lock(mu_);  // it keeps a reference to starting_
-    in_flight = std::make_shared<InFlight>(mu_, starting_, msg.job_id, claim.held);
-  }
+  auto in_flight =
+      std::make_shared<InFlight>([this, id = msg.job_id] { EndStart(id); }, claim.held);
   CrashPoint(crash_points_, "claimed");
   if (claim.pending) {
     // Pending already, in the claim's commit: nothing to settle.
@@ -379,6 +367,20 @@ void Dispatcher::Launch(const Claim& claim) {
   }
   if (Settle(msg, *job)) return;
   StartOrPull(msg, std::move(*job), in_flight);
+}
+
+void Dispatcher::EndStart(const std::string& id) {
+  std::optional<Claim> next;
+  {
+    MutexLock lock(mu_);
+    starting_.erase(id);
+    if (auto it = waiting_starts_.find(id); it != waiting_starts_.end()) {
+      next = std::move(it->second);
+      waiting_starts_.erase(it);
+    }
+  }
+  // On the thread that ended the last delivery (a start or a pull thread).
+  if (next) Launch(*next);
 }
 
 void Dispatcher::StartOrPull(const QueueMessage& msg, JobRecord job,

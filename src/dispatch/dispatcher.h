@@ -148,6 +148,8 @@ class Dispatcher {
   void Loop();
   void RenewWhileHeld(Claim claim);
   void Launch(const Claim& claim);
+  // A delivery of job `id` is done with: launches a delivery that waited for it, if any.
+  void EndStart(const std::string& id);
   // Decides what a delivered message means for its job and acts; false when the job still
   // needs a start (it is then Pending, recorded by this call).
   bool Settle(const QueueMessage& msg, JobRecord& job);
@@ -193,7 +195,10 @@ class Dispatcher {
   int active_ GUARDED_BY(mu_) = 0;
   bool woken_ GUARDED_BY(mu_) = true;
   bool stopping_ GUARDED_BY(mu_) = false;
-  std::set<std::string> starting_ GUARDED_BY(mu_);    // jobs a Launch is deciding or starting
+  std::set<std::string> starting_ GUARDED_BY(mu_);  // jobs a Launch is deciding or starting
+  // Deliveries of jobs in starting_, claimed meanwhile: each is launched when the one before
+  // it is done (EndStart).
+  std::multimap<std::string, Claim> waiting_starts_ GUARDED_BY(mu_);
   std::set<std::string> watching_ GUARDED_BY(mu_);    // jobs whose exit we wait for
   std::set<std::string> canceling_ GUARDED_BY(mu_);   // cancel asked, exit not seen yet
   std::set<std::string> timed_out_ GUARDED_BY(mu_);   // killed for their timeout

@@ -78,6 +78,44 @@ TEST_F(DispatcherTest, FailedStartsAreRetriedThenThePoisonQueueTakesTheMessage) 
   EXPECT_EQ(poison->front().dequeue_count, 5);
 }
 
+// A failed start releases its message for the next attempt before its launch is done with the
+// job; a claim of that message in between used to be bounced back for a whole lease (60 s; on
+// this fake clock, for ever). Here every release holds its thread until the message is claimed
+// again and that delivery has had time to act: the attempts still follow one another.
+TEST_F(DispatcherTest, AFailedStartClaimedAgainBeforeItsLaunchEndsIsTriedAgainAtOnce) {
+  runtime_.FailImage("missing");
+  std::atomic<int> claims{0};
+  faulty_->set_after_claim(
+      [&](const std::vector<ClaimedJob>& claimed) { claims += static_cast<int>(claimed.size()); });
+  std::atomic<int> bounced{0};
+  faulty_->set_after_release([&](const QueueMessage&, milliseconds delay) {
+    if (delay > milliseconds(0)) {  // the old bounce of a busy delivery (a lease)
+      ++bounced;
+      return;
+    }
+    int before = claims.load();
+    auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+    while (claims.load() == before && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    // The new claim's launch runs on another start thread: give it time to meet this one.
+    auto settle = std::chrono::steady_clock::now() + milliseconds(200);
+    while (bounced.load() == 0 && std::chrono::steady_clock::now() < settle) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  });
+  StartDispatcher();
+  std::string id = Submit("missing");
+  ASSERT_TRUE(Eventually([&] { return StateOf(id) == JobState::kFailed; }))
+      << "stuck after " << runtime_.start_calls(id) << " attempts; " << bounced.load()
+      << " deliveries bounced";
+  EXPECT_EQ(bounced.load(), 0);
+  EXPECT_EQ(runtime_.start_calls(id), opts_.max_dequeue_count);
+  auto poison = store_->PeekMessages("jobs-poison", 10);
+  ASSERT_EQ(poison->size(), 1u);
+  EXPECT_EQ(poison->front().dequeue_count, 5) << "no delivery counted twice";
+}
+
 TEST_F(DispatcherTest, FailedStartsBackOffExponentially) {
   runtime_.FailImage("unreachable");
   opts_.start_backoff = seconds(1);

@@ -37,6 +37,12 @@ class FaultyStore : public Store {
     MutexLock lock(mu_);
     claims_move_jobs_ = move;
   }
+  // Runs after a ReleaseMessage was answered, on the caller's thread, with its arguments (e.g.
+  // to hold the caller there while the message is claimed again).
+  void set_after_release(std::function<void(const QueueMessage&, milliseconds)> after) {
+    MutexLock lock(mu_);
+    after_release_ = std::move(after);
+  }
   // Runs after a ClaimJobs committed, with what it claimed (e.g. to land a cancel right after).
   void set_after_claim(std::function<void(const std::vector<ClaimedJob>&)> after) {
     MutexLock lock(mu_);
@@ -132,7 +138,14 @@ class FaultyStore : public Store {
   }
   Status ReleaseMessage(const QueueMessage& msg, milliseconds delay) override {
     if (Status st = Check("ReleaseMessage", msg.job_id); !st.ok()) return st;
-    return inner_.ReleaseMessage(msg, delay);
+    Status st = inner_.ReleaseMessage(msg, delay);
+    std::function<void(const QueueMessage&, milliseconds)> after;
+    {
+      MutexLock lock(mu_);
+      after = after_release_;
+    }
+    if (after) after(msg, delay);
+    return st;
   }
   Status PoisonMessage(const QueueMessage& msg, std::string_view poison_queue,
                        const JobStatusUpdate& job_update) override {
@@ -188,6 +201,7 @@ class FaultyStore : public Store {
   std::function<void(std::string_view)> after_get_ GUARDED_BY(mu_);
   bool claims_move_jobs_ GUARDED_BY(mu_) = true;
   std::function<void(const std::vector<ClaimedJob>&)> after_claim_ GUARDED_BY(mu_);
+  std::function<void(const QueueMessage&, milliseconds)> after_release_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth
