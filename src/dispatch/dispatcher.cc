@@ -51,6 +51,7 @@ Dispatcher::~Dispatcher() { Stop(); }
 
 Status Dispatcher::Start() {
   starters_ = std::make_unique<ThreadPool>(opts_.start_threads);
+  enders_ = std::make_unique<ThreadPool>(opts_.start_threads);
   pullers_ = std::make_unique<ThreadPool>(opts_.pull_threads);
   auto adopt = [this] {
     std::vector<std::string> adopted = Reconcile();
@@ -79,6 +80,7 @@ void Dispatcher::Stop() {
   starters_.reset();  // finishes the starts in progress
   // No exit callback may reach this object once it is gone.
   runtime_.StopWatching();
+  enders_.reset();  // records the exits the last callbacks handed on
 }
 
 void Dispatcher::Wake() {
@@ -638,8 +640,12 @@ Status Dispatcher::WatchJob(const std::string& id) {
     MutexLock lock(mu_);
     watching_.insert(id);
   }
-  Status st = runtime_.Watch(
-      id, [this](const std::string& job_id, Outcome outcome) { OnExit(job_id, outcome); });
+  // The runtime reports the jobs that ended together one after the other, on its watcher
+  // thread; recorded there, each exit's commit waited for the one before. On the enders' threads
+  // their status writes arrive together and share a commit (SqliteStore groups them).
+  Status st = runtime_.Watch(id, [this](const std::string& job_id, Outcome outcome) {
+    enders_->Post([this, job_id, outcome = std::move(outcome)] { OnExit(job_id, outcome); });
+  });
   if (!st.ok()) {
     MutexLock lock(mu_);
     watching_.erase(id);

@@ -214,6 +214,7 @@ class Dispatcher {
   std::map<std::string, uint64_t> timeout_timers_ GUARDED_BY(mu_);  // scheduler handles
   Scheduler scheduler_;
   std::unique_ptr<ThreadPool> starters_;
+  std::unique_ptr<ThreadPool> enders_;   // records exits (OnExit), start_threads of them
   std::unique_ptr<ThreadPool> pullers_;  // image pulls; posted to only while !stopping_
   std::thread loop_;
 };

@@ -736,6 +736,7 @@ bool SyncDatabase(sqlite3* db) {
 
 int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(self);
+  store->commits_.fetch_add(1);
   MutexLock lock(store->checkpoint_mu_);
   if (store->checkpoint_phase_ == CheckpointPhase::kTailDue) {
     // The checkpoint thread copied the bulk of the WAL; the few pages committed since are copied
@@ -901,7 +902,6 @@ std::vector<Status> SqliteStore::CommitBatch(const std::vector<PendingSubmit>& b
     writer.RollbackIfActive();
     return std::vector<Status>(batch.size(), st);
   }
-  commits_.fetch_add(1);
   return results;
 }
 
@@ -1003,20 +1003,77 @@ Result<std::vector<JobRecord>> SqliteStore::ListJobRows(const std::vector<JobSta
   }
 }
 
-Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
+struct SqliteStore::GroupedWrite {
+  std::string_view op;
+  const std::function<Status(SqliteConnection&)>* body;
+  Status result;
+  bool done = false;
+};
+
+Status SqliteStore::WriteGrouped(std::string_view op,
+                                 const std::function<Status(SqliteConnection&)>& body) {
+  GroupedWrite write{op, &body, Status::Ok()};
+  MutexLock lock(group_mu_);
+  group_queue_.push_back(&write);
+  while (!write.done && group_leading_) group_cv_.wait(lock);
+  if (write.done) return write.result;
+  // No group is committing: this one leads, for every write queued so far (itself included).
+  group_leading_ = true;
+  std::vector<GroupedWrite*> group = std::exchange(group_queue_, {});
+  lock.unlock();
+  CommitGrouped(group);
+  lock.lock();
+  group_leading_ = false;
+  for (GroupedWrite* w : group) w->done = true;
+  group_cv_.notify_all();  // the group's writes return; one of those queued since leads next
+  return write.result;
+}
+
+void SqliteStore::CommitGrouped(const std::vector<GroupedWrite*>& group) {
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
-  return writer.InTransaction("update job status",
-                              [&] { return ApplyJobStatus(writer, id, update, NowMillis()); });
+  auto fail_all = [&](const Status& st) {
+    writer.RollbackIfActive();
+    for (GroupedWrite* w : group) w->result = st;
+  };
+  if (group.size() == 1) {  // alone: no savepoint needed
+    group[0]->result =
+        writer.InTransaction(group[0]->op, [&] { return (*group[0]->body)(writer); });
+    return;
+  }
+  if (Status st = writer.Run("BEGIN IMMEDIATE", "grouped writes: begin"); !st.ok()) {
+    return fail_all(st);
+  }
+  for (GroupedWrite* w : group) {
+    if (Status st = writer.Run("SAVEPOINT grouped", w->op); !st.ok()) return fail_all(st);
+    w->result = (*w->body)(writer);
+    if (!w->result.ok()) {
+      // SQLite rolls the whole transaction back on some errors (a full disk, I/O): then the
+      // bodies before this one are undone too.
+      if (sqlite3_get_autocommit(writer.db()) != 0) return fail_all(w->result);
+      if (Status st = writer.Run("ROLLBACK TO grouped", w->op); !st.ok()) return fail_all(st);
+    }
+    if (Status st = writer.Run("RELEASE grouped", w->op); !st.ok()) return fail_all(st);
+  }
+  if (Status st = writer.Run("COMMIT", "grouped writes: commit"); !st.ok()) {
+    writer.RollbackIfActive();
+    for (GroupedWrite* w : group) {
+      if (w->result.ok()) w->result = st;
+    }
+  }
+}
+
+Status SqliteStore::UpdateJobStatus(std::string_view id, const JobStatusUpdate& update) {
+  return WriteGrouped("update job status", [&](SqliteConnection& writer) {
+    return ApplyJobStatus(writer, id, update, NowMillis());
+  });
 }
 
 Status SqliteStore::RecordRunning(const QueueMessage& msg, const JobStatusUpdate& update) {
   if (update.state != JobState::kRunning) {
     return Status::InvalidArgument("record running: the update must say Running");
   }
-  MutexLock lock(write_mu_);
-  SqliteConnection& writer = *writer_;
-  return writer.InTransaction("record running", [&]() -> Status {
+  return WriteGrouped("record running", [&](SqliteConnection& writer) -> Status {
     RETURN_IF_ERROR(ApplyJobStatus(writer, msg.job_id, update, NowMillis()));
     ASSIGN_OR_RETURN(Statement del,
                      writer.Prepare("DELETE FROM messages WHERE id=?1 AND pop_receipt=?2",

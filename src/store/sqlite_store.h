@@ -139,7 +139,8 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
                                            std::string_view value) override;
   Status DeleteKeyRow(std::string_view scope, std::string_view name) override;
 
-  // Group-commit transactions committed so far (each one fsync), for tests and metrics.
+  // Transactions the writer connection committed so far (each one fsync): the submissions'
+  // group commits, the grouped status writes' and every other write's. For tests and metrics.
   uint64_t commits() const { return commits_.load(); }
   // Checkpoints the checkpoint thread has completed that copied pages into the database, for tests.
   uint64_t checkpoints() const { return checkpoints_.load(); }
@@ -177,6 +178,14 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   // Writes `batch` in one transaction; one Status per submission.
   std::vector<Status> CommitBatch(const std::vector<PendingSubmit>& batch);
   Status InsertSubmission(const PendingSubmit& sub, int64_t now_ms) REQUIRES(write_mu_);
+
+  // Runs `body` with the writer in a write transaction shared by the grouped writes that
+  // arrive while the writer is busy: the first of them commits for all (one fsync), each body in
+  // a savepoint of its own, so that a body that fails (a refused transition, a missing job)
+  // rolls back alone. A failed commit fails every body that succeeded in it.
+  struct GroupedWrite;
+  Status WriteGrouped(std::string_view op, const std::function<Status(SqliteConnection&)>& body);
+  void CommitGrouped(const std::vector<GroupedWrite*>& group);
   int64_t NowMillis() const;
 
   Clock& clock_;
@@ -185,6 +194,12 @@ class SqliteStore : public Store, public TriggerStore, public LogArchive, public
   TerminalJobCache finished_;
   Mutex write_mu_;
   std::unique_ptr<SqliteConnection> writer_ GUARDED_BY(write_mu_);
+
+  // Grouped writes waiting for a leader, and whether one is committing.
+  Mutex group_mu_;
+  std::condition_variable_any group_cv_;
+  std::vector<GroupedWrite*> group_queue_ GUARDED_BY(group_mu_);
+  bool group_leading_ GUARDED_BY(group_mu_) = false;
 
   Mutex readers_mu_;
   std::condition_variable_any readers_cv_;

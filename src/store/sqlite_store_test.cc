@@ -8,8 +8,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -105,6 +107,27 @@ class SqliteStoreTest : public ::testing::Test {
   TempDir dir_;
   FakeClock clock_;
 };
+
+// The commits in the WAL file at `db` + "-wal": its frames that end a transaction (a frame
+// header's second field, the database size after the commit, is non-zero), counted from the
+// start of the file while their salt matches the WAL header's (https://sqlite.org/fileformat.html).
+int WalCommits(const fs::path& db) {
+  std::ifstream in(db.string() + "-wal", std::ios::binary);
+  std::string wal((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(wal[at + i]);
+    return v;
+  };
+  if (wal.size() < 32) return 0;
+  size_t page = be32(8);
+  int commits = 0;
+  for (size_t at = 32; at + 24 + page <= wal.size(); at += 24 + page) {
+    if (wal.compare(at + 8, 8, wal, 16, 8) != 0) break;  // a frame of an earlier WAL generation
+    if (be32(at + 4) != 0) ++commits;
+  }
+  return commits;
+}
 
 // Submits kThreads * kPerThread jobs, without waiting between them when `async`, else each
 // thread waits for its commit before the next submission. Returns the commits used.
@@ -423,6 +446,54 @@ TEST_F(SqliteStoreTest, WriteLockHeldElsewhereIsUnavailableButReadsGoOn) {
   EXPECT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(store->GetJob(later.id).ok());
   EXPECT_TRUE(store->UpdateJobStatus(job.id, running).ok()) << "the lock is free again";
+}
+
+// Status writes that arrive while the writer is busy share one commit; a refused transition
+// among them fails alone and the others' changes stay.
+TEST_F(SqliteStoreTest, ConcurrentStatusUpdatesShareACommitAndARefusedOneFailsAlone) {
+  std::unique_ptr<SqliteStore> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  constexpr int kJobs = 10;
+  std::vector<JobRecord> jobs;
+  for (int i = 0; i <= kJobs; ++i) {
+    jobs.push_back(NewJob());
+    ASSERT_TRUE(store->SubmitJobAndWait(jobs.back(), "jobs").ok());
+  }
+  // Another connection holds the write lock: the first update waits for it (busy timeout 5 s)
+  // while the others arrive; the first leads a commit of its own, the others share the next.
+  RawDb other(db_path());
+  other.Exec("BEGIN IMMEDIATE");
+  int commits_before = WalCommits(db_path());
+  JobStatusUpdate pending;
+  pending.state = JobState::kPending;
+  std::vector<Status> results(kJobs + 1);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { results[0] = store->UpdateJobStatus(jobs[0].id, pending); });
+  std::this_thread::sleep_for(milliseconds(200));
+  for (int i = 1; i <= kJobs; ++i) {
+    threads.emplace_back([&, i] {
+      JobStatusUpdate u = pending;
+      if (i == 5) u.state = JobState::kRunning;  // Queued -> Running: refused
+      results[i] = store->UpdateJobStatus(jobs[i].id, u);
+    });
+  }
+  std::this_thread::sleep_for(milliseconds(200));
+  other.Exec("COMMIT");
+  for (std::thread& t : threads) t.join();
+
+  // Counted in the WAL file itself (no checkpoint runs: the WAL stays far below 1,000 pages).
+  EXPECT_LE(WalCommits(db_path()) - commits_before, 2) << "the first alone, then the rest in one";
+  for (int i = 0; i <= kJobs; ++i) {
+    Result<JobRecord> job = store->GetJob(jobs[i].id);
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    if (i == 5) {
+      EXPECT_EQ(results[i].code(), StatusCode::kFailedPrecondition) << results[i].ToString();
+      EXPECT_EQ(job->state, JobState::kQueued);
+    } else {
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+      EXPECT_EQ(job->state, JobState::kPending) << i;
+    }
+  }
 }
 
 TEST_F(SqliteStoreTest, CorruptStoredSpecIsAnErrorNotACrash) {
