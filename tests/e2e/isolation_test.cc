@@ -148,9 +148,11 @@ TEST_F(IsolationTest, AMemoryKillWhileTheJobIsQuietEndsItOomKilled) {
 
 TEST_F(IsolationTest, ForkBombIsStoppedByThePidsLimitAndTheDaemonKeepsServing) {
   // The bomb forks until the pids cgroup (JobPidsLimit 64) refuses; builtins count and clean up.
+  // The count is printed once the bomb is killed: its shells' "can't fork" lines, written while
+  // they live, could otherwise land in the middle of the count's line.
   std::string bomb =
       "b() { b | b & }; b; sleep 3; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; "
-      "echo procs=$n; kill -9 -1; echo done=1";
+      "kill -9 -1; echo procs=$n; echo done=1";
   json spec = Busybox(bomb);
   spec["timeoutSeconds"] = 30;
   std::string id = berth_->SubmitOk(spec.dump());
