@@ -335,6 +335,76 @@ TEST(PowerCutTest, AcknowledgedSubmissionsSurviveAPowerCutWhileCheckpointsRun) {
   EXPECT_GT(SubmitThroughPowerCuts(opts), 0u) << "checkpoints ran during the rounds";
 }
 
+// A claim commits without a sync of its own (a job's start waits for it): the store's readers
+// see it at once, and a power cut before the next synced commit undoes it: the claimed jobs are
+// Queued again with their messages visible, as if the claim never was. A synced commit after
+// the claim (a job moving to Running) makes the claim durable with it.
+TEST(PowerCutTest, AClaimIsNotSyncedAndAPowerCutBeforeTheNextSyncUndoesIt) {
+  PowerCutVfs& vfs = PowerCutVfs::Get();
+  vfs.PowerOn();
+  char tmpl[] = "/tmp/berth-power-cut-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  FakeClock clock;
+  SqliteStoreOptions opts;
+  opts.vfs = PowerCutVfs::kName;
+  auto store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    JobRecord job = NewJob(clock);
+    ids.push_back(job.id);
+    std::promise<Status> done;
+    (*store)->SubmitJob(std::move(job), "jobs", [&](Status st) { done.set_value(st); });
+    ASSERT_TRUE(done.get_future().get().ok());
+  }
+  const int syncs = vfs.syncs();
+  auto claimed = (*store)->ClaimJobs("jobs", 2, std::chrono::seconds(30), {"starting"});
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ(vfs.syncs(), syncs) << "the claim synced the database or its WAL";
+  auto seen = (*store)->GetJob((*claimed)[0].msg.job_id);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->state, JobState::kPending) << "the readers see the claim at once";
+
+  vfs.Cut();
+  store->reset();
+  vfs.PowerOn();
+  store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (const std::string& id : ids) {
+    auto job = (*store)->GetJob(id);
+    ASSERT_TRUE(job.ok()) << "acknowledged job " << id << " lost";
+    EXPECT_EQ(job->state, JobState::kQueued) << id;
+  }
+  auto again = (*store)->ClaimJobs("jobs", 10, std::chrono::seconds(30), {"starting"});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->size(), 3u) << "every message visible again";
+  for (const ClaimedJob& c : *again) EXPECT_EQ(c.msg.dequeue_count, 1) << c.msg.job_id;
+
+  // The next synced commit carries the claim: after a cut, the claim and the Running stay.
+  JobStatusUpdate running;
+  running.state = JobState::kRunning;
+  running.started_at = clock.Now();
+  running.attempts = 1;
+  ASSERT_TRUE((*store)->RecordRunning((*again)[0].msg, running).ok());
+  vfs.Cut();
+  store->reset();
+  vfs.PowerOn();
+  store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto first = (*store)->GetJob((*again)[0].msg.job_id);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->state, JobState::kRunning);
+  auto second = (*store)->GetJob((*again)[1].msg.job_id);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->state, JobState::kPending) << "claimed with the first, synced with its Running";
+  auto left = (*store)->ClaimJobs("jobs", 10, std::chrono::seconds(30), {"starting"});
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty()) << "the three messages are still leased";
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
 // A commit never waits for a checkpoint: while the checkpoint's fsync of the database file
 // hangs (a slow disk), submissions are still committed and acknowledged. (When the writer itself
 // checkpointed, SQLite's auto-checkpoint, the commit that crossed the threshold hung with it.)

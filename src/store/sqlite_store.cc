@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <functional>
 #include <map>
 #include <utility>
 
+#include "common/log.h"
 #include "common/random.h"
 #include "job/job_spec.h"
 #include "store/sqlite_connection.h"
@@ -677,7 +680,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
         "sqlite: checkpoint_pages must be at least 1 and wal_limit_pages at least that");
   }
   RETURN_IF_ERROR(CreatePrivateFile(db_path));
-  // The writer's frames of a commit go to the WAL in one write at its sync (synchronous=FULL).
+  // The writer's frames of a commit go to the WAL in one write when the commit is whole.
   ASSIGN_OR_RETURN(std::string writer_vfs, sqlite::WalCoalescingVfs(options.vfs));
   ASSIGN_OR_RETURN(
       std::unique_ptr<SqliteConnection> writer,
@@ -1149,6 +1152,26 @@ Result<std::optional<JobRecord>> MoveToPending(SqliteConnection& writer, const Q
   return std::optional<JobRecord>(std::move(job));
 }
 
+// Runs `write` on the writer with synchronous=NORMAL: its commit is in the file system when it
+// returns (a crash of the process keeps it, other connections see it; the WAL-coalescing VFS
+// writes a commit's frames when its last one is whole) but not synced, so a power cut may undo
+// it; the next synced commit makes it durable with its own. Only for writes a power cut may undo
+// without losing anything acknowledged: a claim, undone, leaves its message visible and its
+// job Queued, as before the claim, and the containers it started went with the power.
+// synchronous may not change inside a transaction, and takes effect when the pragma is
+// prepared: it runs unprepared (Exec), before and after the transaction.
+Status Unsynced(SqliteConnection& writer, const std::function<Status()>& write) {
+  RETURN_IF_ERROR(writer.Exec("PRAGMA synchronous=NORMAL", "unsynced write"));
+  Status st = write();
+  if (Status synced = writer.Exec("PRAGMA synchronous=FULL", "synced writes again"); !synced.ok()) {
+    // Every later commit, acknowledged submits among them, would go unsynced.
+    LogError("sqlite: the writer cannot sync its commits again; stopping",
+             {{"error", synced.ToString()}});
+    std::abort();
+  }
+  return st;
+}
+
 Status CheckClaimArguments(int max, milliseconds lease) {
   if (max < 0) return Status::InvalidArgument("claim messages: negative max");
   if (lease <= milliseconds(0)) return Status::InvalidArgument("claim messages: lease must be > 0");
@@ -1163,9 +1186,11 @@ Result<std::vector<QueueMessage>> SqliteStore::ClaimMessages(std::string_view qu
   std::vector<QueueMessage> claimed;
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
-  Status st = writer.InTransaction("claim messages", [&]() -> Status {
-    ASSIGN_OR_RETURN(claimed, ClaimVisible(writer, queue, max, lease, NowMillis()));
-    return Status::Ok();
+  Status st = Unsynced(writer, [&] {
+    return writer.InTransaction("claim messages", [&]() -> Status {
+      ASSIGN_OR_RETURN(claimed, ClaimVisible(writer, queue, max, lease, NowMillis()));
+      return Status::Ok();
+    });
   });
   if (!st.ok()) return st.WithContext("queue " + std::string(queue));
   return claimed;
@@ -1178,15 +1203,17 @@ Result<std::vector<ClaimedJob>> SqliteStore::ClaimJobs(std::string_view queue, i
   std::vector<ClaimedJob> claimed;
   MutexLock lock(write_mu_);
   SqliteConnection& writer = *writer_;
-  Status st = writer.InTransaction("claim messages", [&]() -> Status {
-    claimed.clear();  // a retried transaction starts again
-    ASSIGN_OR_RETURN(std::vector<QueueMessage> msgs,
-                     ClaimVisible(writer, queue, max, lease, NowMillis()));
-    for (QueueMessage& m : msgs) {
-      ASSIGN_OR_RETURN(std::optional<JobRecord> job, MoveToPending(writer, m, pending));
-      claimed.push_back({std::move(m), std::move(job)});
-    }
-    return Status::Ok();
+  Status st = Unsynced(writer, [&] {
+    return writer.InTransaction("claim messages", [&]() -> Status {
+      claimed.clear();  // a retried transaction starts again
+      ASSIGN_OR_RETURN(std::vector<QueueMessage> msgs,
+                       ClaimVisible(writer, queue, max, lease, NowMillis()));
+      for (QueueMessage& m : msgs) {
+        ASSIGN_OR_RETURN(std::optional<JobRecord> job, MoveToPending(writer, m, pending));
+        claimed.push_back({std::move(m), std::move(job)});
+      }
+      return Status::Ok();
+    });
   });
   if (!st.ok()) return st.WithContext("queue " + std::string(queue));
   return claimed;

@@ -22,7 +22,24 @@ struct File {
   bool wal;
   sqlite3_int64 run_start;  // the file offset of run[0]
   std::vector<char>* run;   // the writes gathered since the last sync (WAL files only)
+  // Where the page of the commit frame whose header was written last begins (-1: none
+  // pending). The run goes out once that page is in it: a commit that is not synced
+  // (synchronous=NORMAL) still reaches the file system before SQLite publishes it.
+  sqlite3_int64 commit_page_at;
+  // Where the last commit frame's header was written (-1: none since the WAL began again). A
+  // transaction that wrote one of its frames twice rewrites the checksums of its frames after
+  // its commit frame, that header last: written there again once its page is out, it ends the
+  // commit as well.
+  sqlite3_int64 commit_header_at;
 };
+
+// A WAL frame header is 24 bytes; bytes 4..7 hold the database's size in pages after a commit,
+// and are zero in every frame but a transaction's last.
+constexpr int kFrameHeaderSize = 24;
+
+bool IsCommitFrameHeader(const char* bytes, int n) {
+  return n == kFrameHeaderSize && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+}
 
 File* AsFile(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 const sqlite3_io_methods& Real(File* file) { return *file->real->pMethods; }
@@ -44,11 +61,9 @@ int WriteRun(File* file) {
   return rc;
 }
 
-int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
-  File* file = AsFile(f);
-  if (!file->wal) return Real(file).xWrite(file->real, buf, n, off);
+// Gathers a WAL write into the run (see Write).
+int Gather(File* file, const char* bytes, int n, sqlite3_int64 off) {
   std::vector<char>& run = *file->run;
-  const char* bytes = static_cast<const char*>(buf);
   sqlite3_int64 end = file->run_start + static_cast<sqlite3_int64>(run.size());
   if (!run.empty() && off >= file->run_start && off + n <= end) {
     // A frame of this transaction written again: changed in place.
@@ -60,9 +75,29 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
     return SQLITE_OK;
   }
   if (int rc = WriteRun(file); rc != SQLITE_OK) return rc;
-  if (static_cast<size_t>(n) > kMaxRun) return Real(file).xWrite(file->real, buf, n, off);
+  if (static_cast<size_t>(n) > kMaxRun) {
+    return Real(file).xWrite(file->real, bytes, n, off);
+  }
   file->run_start = off;
   run.assign(bytes, bytes + n);
+  return SQLITE_OK;
+}
+
+int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 off) {
+  File* file = AsFile(f);
+  if (!file->wal) return Real(file).xWrite(file->real, buf, n, off);
+  const char* bytes = static_cast<const char*>(buf);
+  if (off == 0) file->commit_header_at = -1;  // the WAL's header: it begins again
+  if (int rc = Gather(file, bytes, n, off); rc != SQLITE_OK) return rc;
+  if (IsCommitFrameHeader(bytes, n)) {
+    if (off == file->commit_header_at && file->commit_page_at < 0) return WriteRun(file);
+    file->commit_header_at = off;
+    file->commit_page_at = off + kFrameHeaderSize;
+  } else if (file->commit_page_at >= 0 && off + n > file->commit_page_at) {
+    // The commit frame's page: the transaction is whole.
+    file->commit_page_at = -1;
+    return WriteRun(file);
+  }
   return SQLITE_OK;
 }
 
@@ -84,6 +119,8 @@ int Read(sqlite3_file* f, void* buf, int n, sqlite3_int64 off) {
 int Truncate(sqlite3_file* f, sqlite3_int64 size) {
   File* file = AsFile(f);
   if (int rc = WriteRun(file); rc != SQLITE_OK) return rc;
+  file->commit_header_at = -1;
+  file->commit_page_at = -1;
   return Real(file).xTruncate(file->real, size);
 }
 
@@ -148,6 +185,8 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* f, int flags, int* ou
   }
   file->wal = (flags & SQLITE_OPEN_WAL) != 0;
   file->run_start = 0;
+  file->commit_page_at = -1;
+  file->commit_header_at = -1;
   file->run = new std::vector<char>();
   f->pMethods = &kIoMethods;
   return SQLITE_OK;

@@ -1,15 +1,16 @@
 // A SQLite VFS over another one that gathers what a connection writes to its WAL between two
-// syncs and hands it to the file system in one write at the sync.
+// commits and hands it to the file system in one write at the commit.
 //
 // SQLite writes each WAL frame as two writes (its 24-byte header, then the page), so a commit of
 // n pages made 2n pwrite calls, each paying the system call and the page cache's per-write work
 // for pages it then shares with the next. The frames of a commit are contiguous: gathered, they
 // are one pwrite of the whole run.
 //
-// Nothing becomes durable or visible later than before: SQLite publishes a commit (the WAL
-// index's header) only after the sync that ends it when synchronous=FULL, and the gathered
-// frames reach the file system at that sync, before it. So the database must use
-// synchronous=FULL (berth's SqliteStore does), and only a connection that writes needs it.
+// Nothing becomes durable or visible later than before: the gathered frames reach the file
+// system when the write of a commit frame's page completes them (SQLite publishes a commit, the
+// WAL index's header, only after that), and at every sync. So a commit made with
+// synchronous=NORMAL (no sync of its own) is in the file system, visible to other connections
+// and safe from a crash of the process, when SQLite says it is done, as without this VFS.
 // Any other use of the file (a read, its size, a truncation, a file control, its close) writes
 // the gathered frames first; an error of that write is the error of that call.
 #pragma once

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <filesystem>
 #include <string>
 
 #include "common/test_temp_dir.h"
@@ -84,9 +85,10 @@ class WalCoalescingVfsTest : public ::testing::Test {
     return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
   }
   // One value of a query on a connection of its own through SQLite's default VFS.
-  std::string Query(const std::string& sql) {
+  std::string Query(const std::string& sql) { return Query(sql, path()); }
+  static std::string Query(const std::string& sql, const std::string& db) {
     sqlite3* reader = nullptr;
-    EXPECT_EQ(sqlite3_open_v2(path().c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
     sqlite3_stmt* st = nullptr;
     std::string out;
     EXPECT_EQ(sqlite3_prepare_v2(reader, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
@@ -97,7 +99,18 @@ class WalCoalescingVfsTest : public ::testing::Test {
     sqlite3_close(reader);
     return out;
   }
+  // The same on a copy of the files as a killed process leaves them: the database and its WAL
+  // (what the file system holds), without the shared-memory index, which the copy rebuilds from
+  // the WAL's frames up to the last whole commit.
+  std::string QueryCrashCopy(const std::string& sql) {
+    std::filesystem::path copy = dir_.path() / ("crash" + std::to_string(++copies_));
+    std::filesystem::create_directories(copy);
+    std::filesystem::copy_file(path(), copy / "t.db");
+    std::filesystem::copy_file(path() + "-wal", copy / "t.db-wal");
+    return Query(sql, (copy / "t.db").string());
+  }
   std::string path() const { return (dir_.path() / "t.db").string(); }
+  int copies_ = 0;
 
   TestTempDir dir_;
   CountingVfs* counting_ = nullptr;
@@ -154,6 +167,40 @@ TEST_F(WalCoalescingVfsTest, AFailedWriteFailsItsCommitAndNothingElse) {
   ASSERT_EQ(Exec(db_, "INSERT INTO t VALUES('later', x'03')"), SQLITE_OK) << sqlite3_errmsg(db_);
   EXPECT_EQ(Query("SELECT group_concat(k) FROM (SELECT k FROM t ORDER BY k)"), "kept,later");
   EXPECT_EQ(Query("PRAGMA integrity_check"), "ok");
+}
+
+// synchronous=NORMAL: a commit has no sync of its own. Its frames must still reach the file
+// system before SQLite publishes it: another connection sees it at once, and a crash of the
+// process (what the file system holds, without the shared-memory index) keeps it.
+TEST_F(WalCoalescingVfsTest, ACommitWithoutASyncIsInTheFileWhenItIsDone) {
+  Open(vfs_);
+  ASSERT_EQ(Exec(db_, "PRAGMA synchronous=NORMAL"), SQLITE_OK);
+  int before = counting_->wal_writes.load();
+  ASSERT_EQ(Exec(db_, kFortyRows), SQLITE_OK);
+  EXPECT_LE(counting_->wal_writes.load() - before, 2) << "still gathered into one run";
+  ASSERT_EQ(Exec(db_, "INSERT INTO t VALUES('one', x'01')"), SQLITE_OK);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM t"), "41");
+  EXPECT_EQ(Query("SELECT hex(v) FROM t WHERE k = 'one'"), "01");
+
+  EXPECT_EQ(QueryCrashCopy("SELECT COUNT(*) FROM t"), "41")
+      << "every unsynced commit recovered from the WAL";
+}
+
+// A transaction larger than the page cache writes frames before its commit and, when it changes
+// a page it already wrote, writes that frame again; the commit that ends it is still whole in
+// the file, unsynced.
+TEST_F(WalCoalescingVfsTest, ASpilledTransactionWithoutASyncIsWholeInTheFile) {
+  Open(vfs_);
+  ASSERT_EQ(Exec(db_, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=4"), SQLITE_OK);
+  ASSERT_EQ(Exec(db_, std::string("BEGIN; ") + kFortyRows + "; UPDATE t SET v = zeroblob(1500); " +
+                          kFortyRows + "; UPDATE t SET v = x'07' WHERE rowid % 3 = 0; COMMIT"),
+            SQLITE_OK)
+      << sqlite3_errmsg(db_);
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM t"), "80");
+  EXPECT_EQ(Query("SELECT COUNT(*) FROM t WHERE v = x'07'"), "26");
+  EXPECT_EQ(Query("PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(QueryCrashCopy("SELECT COUNT(*) FROM t"), "80");
+  EXPECT_EQ(QueryCrashCopy("SELECT COUNT(*) FROM t WHERE v = x'07'"), "26");
 }
 
 TEST(WalCoalescingVfs, AnUnknownBaseIsAnError) {
