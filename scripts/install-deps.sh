@@ -9,7 +9,6 @@ packages=(
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libarchive-dev
   libpq-dev postgresql-15  # PostgresStore (libpq); a real PostgreSQL 15 server in the tests
   libseccomp-dev  # jobs' seccomp filters compiled once by the daemon (src/runtime/seccomp_bpf.cc)
-  libgoogle-perftools-dev  # tcmalloc, the daemon's allocator (CMakeLists.txt)
   libpugixml-dev  # the Azure Storage queue service's XML answers (src/azure/)
   libhowardhinnant-date-dev tzdata  # schedules' IANA time zones (date/tz.h over zoneinfo)
   libgtest-dev libgmock-dev
