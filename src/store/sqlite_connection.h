@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/sqlite_library.h"
 
 namespace berth {
 namespace sqlite {
@@ -135,6 +136,7 @@ class SqliteConnection {
   static Result<std::unique_ptr<SqliteConnection>> Open(const std::filesystem::path& path,
                                                         int flags, milliseconds busy_timeout,
                                                         const std::string& vfs) {
+    sqlite::ConfigureLibrary();
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
                              vfs.empty() ? nullptr : vfs.c_str());

@@ -472,14 +472,24 @@ Status ApplyJobStatus(SqliteConnection& conn, std::string_view id, const JobStat
 // the caller's transaction; returns the seq it got.
 Result<int64_t> InsertJobRow(SqliteConnection& conn, const JobRecord& job, std::string_view queue,
                              std::string_view spec_json) {
+  // The next seq is read first rather than returned by the insert (RETURNING): SQLite gathers
+  // returned rows in a temporary table, made and dropped for every insert. Only the writer
+  // inserts, inside its transaction, so the seq read is still free when the row goes in.
+  int64_t seq = 0;
+  {
+    ASSIGN_OR_RETURN(Statement next, conn.Prepare("SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs",
+                                                  "submit job: next seq"));
+    ASSIGN_OR_RETURN(bool row, next.Step());
+    if (!row) return Status::Internal("sqlite: insert job " + job.id + ": no next seq");
+    seq = next.Int(0);
+  }
   ASSIGN_OR_RETURN(
       Statement ins,
       conn.Prepare("INSERT INTO jobs(id, spec, image, state, exit_code, reason, created_at, "
                    "started_at, finished_at, attempts, idempotency_key, history, seq, schedule, "
                    "scheduled_at, callback_url, parent_id, array_index, array_count, array_queue) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                   "(SELECT IFNULL(MAX(seq), 0) + 1 FROM jobs), ?13, ?14, ?15, ?16, ?17, ?18, ?19) "
-                   "RETURNING seq",
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?20, ?13, ?14, ?15, "
+                   "?16, ?17, ?18, ?19)",
                    "submit job: insert job"));
   std::optional<int64_t> code;
   if (job.exit_code) code = *job.exit_code;
@@ -502,10 +512,9 @@ Result<int64_t> InsertJobRow(SqliteConnection& conn, const JobRecord& job, std::
   std::optional<int64_t> index;
   if (job.array_index) index = *job.array_index;
   ins.Bind(17, index).Bind(18, int64_t{job.spec.count});
-  ins.Bind(19, job.spec.count > 0 ? queue : std::string_view(""));
-  ASSIGN_OR_RETURN(bool row, ins.Step());
-  if (!row) return Status::Internal("sqlite: insert job " + job.id + ": no seq returned");
-  return ins.Int(0);
+  ins.Bind(19, job.spec.count > 0 ? queue : std::string_view("")).Bind(20, seq);
+  RETURN_IF_ERROR(ins.Run());
+  return seq;
 }
 
 // Inserts `job` and, `with_message`, one message for it on `queue` (inside the caller's
@@ -675,6 +684,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   if (options.reader_connections < 1) {
     return Status::InvalidArgument("sqlite: reader_connections must be at least 1");
   }
+  if (options.writer_cache_kib < 1) {
+    return Status::InvalidArgument("sqlite: writer_cache_kib must be at least 1");
+  }
   if (options.checkpoint_pages < 1 || options.wal_limit_pages < options.checkpoint_pages) {
     return Status::InvalidArgument(
         "sqlite: checkpoint_pages must be at least 1 and wal_limit_pages at least that");
@@ -686,6 +698,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
       std::unique_ptr<SqliteConnection> writer,
       SqliteConnection::Open(db_path, SQLITE_OPEN_READWRITE, options.busy_timeout, writer_vfs));
   RETURN_IF_ERROR(PrepareWriter(*writer));
+  std::string cache_size = "PRAGMA cache_size=-" + std::to_string(options.writer_cache_kib);
+  RETURN_IF_ERROR(writer->Exec(cache_size.c_str(), "size the writer's page cache"));
   std::vector<std::unique_ptr<SqliteConnection>> readers;
   for (int i = 0; i < options.reader_connections; ++i) {
     ASSIGN_OR_RETURN(

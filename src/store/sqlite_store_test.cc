@@ -224,6 +224,18 @@ TEST_F(SqliteStoreTest, RejectsACheckpointPointPastTheWalLimit) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(SqliteStoreTest, RejectsAnEmptyWriterCacheAndOpensWithASmallOne) {
+  SqliteStoreOptions opts;
+  opts.writer_cache_kib = 0;
+  EXPECT_EQ(SqliteStore::Open(db_path(), clock_, opts).status().code(),
+            StatusCode::kInvalidArgument);
+  opts.writer_cache_kib = 64;  // 16 pages: the writer reads pages back, and still commits
+  auto store = SqliteStore::Open(db_path(), clock_, opts);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE((*store)->SubmitJobAndWait(NewJob(), "jobs").ok());
+  EXPECT_EQ((*store)->PeekMessages("jobs", 1000)->size(), 300u);
+}
+
 TEST_F(SqliteStoreTest, BadSubmissionInABatchFailsAloneAndTheRestCommit) {
   std::unique_ptr<SqliteStore> store = OpenStore();
   ASSERT_NE(store, nullptr);

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include "store/sqlite_library.h"
+
 namespace berth::sqlite {
 namespace {
 
@@ -248,6 +250,7 @@ Result<std::string> WalCoalescingVfs(std::string_view base_name) {
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = registered->find(base_name); it != registered->end()) return it->second->name;
   std::string base_str(base_name);
+  ConfigureLibrary();  // before the lookup below initializes SQLite
   sqlite3_vfs* base = sqlite3_vfs_find(base_name.empty() ? nullptr : base_str.c_str());
   if (base == nullptr) return Status::InvalidArgument("sqlite: no VFS named '" + base_str + "'");
   auto entry = std::make_unique<Registered>();
