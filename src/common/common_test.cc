@@ -2,6 +2,8 @@
 // scheduler and the thread pool.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -65,6 +67,37 @@ TEST(RandomTest, UuidsAreVersion4CanonicalAndDistinct) {
   EXPECT_FALSE(IsCanonicalUuid("6d07bd04-5382-4654-a376-c8a8446cdac4x"));
   EXPECT_FALSE(IsCanonicalUuid("6d07bd04+5382-4654-a376-c8a8446cdac4"));
   EXPECT_FALSE(IsCanonicalUuid("6d07bd04-5382-4654-a376-c8a8446cdacg"));
+}
+
+// Ids are drawn from a per-thread block of random bytes: a forked child must not draw the ids its
+// parent draws next (fails without the block being dropped at fork).
+TEST(RandomTest, AForkedChildDoesNotRepeatItsParentsNextIds) {
+  NewUuidV4();  // the block is filled and has ids left in it
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string child = NewUuidV4() + NewUuidV4();
+    _exit(write(fds[1], child.data(), child.size()) == static_cast<ssize_t>(child.size()) ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string parent = NewUuidV4() + NewUuidV4();
+  char buf[72];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t n = read(fds[0], buf + got, sizeof buf - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(got, sizeof buf);
+  std::string child(buf, got);
+  EXPECT_NE(child.substr(0, 36), parent.substr(0, 36));
+  EXPECT_NE(child.substr(36), parent.substr(36));
+  EXPECT_NE(child.substr(0, 36), parent.substr(36));
 }
 
 TEST(RandomTest, TokensAreUrlSafeAndSecretsCompare) {

@@ -3,9 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 namespace berth {
 namespace {
@@ -15,11 +17,36 @@ void FillRandom(unsigned char* buf, size_t n) {
   if (RAND_bytes(buf, static_cast<int>(n)) != 1) std::abort();
 }
 
+// Small draws (identifiers) are served from a block of RAND_bytes per thread: a call per
+// identifier cost more than the rest of making it (the generator's per-call work, its fork check
+// a getpid system call). A forked child drops the block its thread inherited, so that it never
+// hands out its parent's next identifiers.
+struct RandomBlock {
+  unsigned char bytes[512];
+  size_t used = sizeof bytes;
+};
+
+thread_local RandomBlock block;
+
+void DropBlockInChild() { block.used = sizeof block.bytes; }
+
+void FillRandomSmall(unsigned char* buf, size_t n) {
+  static const int registered = pthread_atfork(nullptr, nullptr, &DropBlockInChild);
+  if (registered != 0) std::abort();  // ENOMEM at the first call: no safe way to go on
+  if (sizeof block.bytes - block.used < n) {
+    FillRandom(block.bytes, sizeof block.bytes);
+    block.used = 0;
+  }
+  std::memcpy(buf, block.bytes + block.used, n);
+  std::memset(block.bytes + block.used, 0, n);  // a secret is not left behind once handed out
+  block.used += n;
+}
+
 }  // namespace
 
 std::string NewUuidV4() {
   unsigned char b[16];
-  FillRandom(b, sizeof b);
+  FillRandomSmall(b, sizeof b);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   static const char kHex[] = "0123456789abcdef";
