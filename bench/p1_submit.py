@@ -45,6 +45,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid):
+    """Voluntary + involuntary context switches of all the process's threads so far."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return total
+
+
 def main():
     c.set_scenario("P1")
     c.check_berth()
@@ -67,8 +81,10 @@ def main():
 
     c.log(f"GET /healthz, {conns} connections, {seconds}s")
     cpu0 = cpu_seconds(srv.pid)
+    cs0 = context_switches(srv.pid)
     health = c.run_wrk(srv.url, "/healthz", seconds, conns, threads)
     cpu1 = cpu_seconds(srv.pid)
+    cs1 = context_switches(srv.pid)
     before = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
     c.log(f"POST /api/jobs, {conns} connections, {seconds}s")
     perf = None
@@ -77,8 +93,10 @@ def main():
                                  "-q", "-o", os.environ["P1_PERF"],
                                  "-p", str(srv.pid)], stdout=subprocess.DEVNULL)
     cpu2 = cpu_seconds(srv.pid)
+    cs2 = context_switches(srv.pid)
     post = c.run_wrk(srv.url, "/api/jobs", seconds, conns, threads, "POST", body, headers)
     cpu3 = cpu_seconds(srv.pid)
+    cs3 = context_switches(srv.pid)
     if perf is not None:
         perf.send_signal(signal.SIGINT)
         perf.wait()
@@ -88,6 +106,10 @@ def main():
     health_cpu_us = (cpu1 - cpu0) * 1e6 / max(health["requests"], 1)
     post_cpu_us = (cpu3 - cpu2) * 1e6 / max(rows_added, 1)
     c.log(f"daemon CPU: {post_cpu_us:.0f} us per accepted job, {health_cpu_us:.0f} us per healthz")
+    post_switches = (cs3 - cs2) / max(rows_added, 1)
+    health_switches = (cs1 - cs0) / max(health["requests"], 1)
+    c.log(f"daemon context switches: {post_switches:.2f} per accepted job, "
+          f"{health_switches:.2f} per healthz")
     accepted_rps = rows_added / post["seconds"]
     counts = srv.state_counts(db)
     started = sum(v for k, v in counts.items() if k != "Queued")
@@ -122,6 +144,7 @@ def main():
         "dispatch_paused_effective": paused_ok, "jobs_started_anyway": started,
         "daemon_rss_kib_after": daemon_rss,
         "daemon_cpu_us_per_job": post_cpu_us, "daemon_cpu_us_per_healthz": health_cpu_us,
+        "daemon_switches_per_job": post_switches, "daemon_switches_per_healthz": health_switches,
     }
     c.write_result("P1", rows, details)
 
