@@ -245,6 +245,31 @@ JobRecord NewJob(const FakeClock& clock) {
   return job;
 }
 
+// A new directory for one database, with the power on.
+std::filesystem::path PowerOnInNewDir(const char* name) {
+  PowerCutVfs::Get().PowerOn();
+  std::string tmpl = std::string("/tmp/berth-") + name + "-XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+// The store of the database in `dir`, opened through the power-cut VFS.
+Result<std::unique_ptr<SqliteStore>> OpenThroughVfs(const std::filesystem::path& dir, Clock& clock,
+                                                    SqliteStoreOptions opts) {
+  opts.vfs = PowerCutVfs::kName;
+  return SqliteStore::Open(dir / "berth.db", clock, opts);
+}
+
+// The power goes while `store` is open (what it had not synced is lost, and the process with
+// it); it comes back and the store opens again.
+Result<std::unique_ptr<SqliteStore>> CutAndReopen(std::unique_ptr<SqliteStore>& store,
+                                                  const std::filesystem::path& dir, Clock& clock,
+                                                  const SqliteStoreOptions& opts) {
+  PowerCutVfs::Get().Cut();
+  store.reset();
+  PowerCutVfs::Get().PowerOn();
+  return OpenThroughVfs(dir, clock, opts);
+}
+
 // Five rounds of: four submitters until a power cut at a random moment, then every acknowledged
 // job must be found after the restart. Returns the checkpoints the stores made.
 uint64_t SubmitThroughPowerCuts(SqliteStoreOptions opts) {
@@ -254,12 +279,9 @@ uint64_t SubmitThroughPowerCuts(SqliteStoreOptions opts) {
   PowerCutVfs& vfs = PowerCutVfs::Get();
   uint64_t checkpoints = 0;
   for (int round = 0; round < 5; ++round) {
-    char tmpl[] = "/tmp/berth-power-cut-XXXXXX";
-    std::filesystem::path dir = mkdtemp(tmpl);
+    std::filesystem::path dir = PowerOnInNewDir("power-cut");
     FakeClock clock;
-    opts.vfs = PowerCutVfs::kName;
-    vfs.PowerOn();
-    auto store = SqliteStore::Open(dir / "berth.db", clock, opts);
+    auto store = OpenThroughVfs(dir, clock, opts);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     if (!store.ok()) return checkpoints;
     std::mutex mu;
@@ -341,13 +363,10 @@ TEST(PowerCutTest, AcknowledgedSubmissionsSurviveAPowerCutWhileCheckpointsRun) {
 // the claim (a job moving to Running) makes the claim durable with it.
 TEST(PowerCutTest, AClaimIsNotSyncedAndAPowerCutBeforeTheNextSyncUndoesIt) {
   PowerCutVfs& vfs = PowerCutVfs::Get();
-  vfs.PowerOn();
-  char tmpl[] = "/tmp/berth-power-cut-XXXXXX";
-  std::filesystem::path dir = mkdtemp(tmpl);
+  std::filesystem::path dir = PowerOnInNewDir("power-cut");
   FakeClock clock;
   SqliteStoreOptions opts;
-  opts.vfs = PowerCutVfs::kName;
-  auto store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  auto store = OpenThroughVfs(dir, clock, opts);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
@@ -366,10 +385,7 @@ TEST(PowerCutTest, AClaimIsNotSyncedAndAPowerCutBeforeTheNextSyncUndoesIt) {
   ASSERT_TRUE(seen.ok());
   EXPECT_EQ(seen->state, JobState::kPending) << "the readers see the claim at once";
 
-  vfs.Cut();
-  store->reset();
-  vfs.PowerOn();
-  store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  store = CutAndReopen(*store, dir, clock, opts);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (const std::string& id : ids) {
     auto job = (*store)->GetJob(id);
@@ -387,10 +403,7 @@ TEST(PowerCutTest, AClaimIsNotSyncedAndAPowerCutBeforeTheNextSyncUndoesIt) {
   running.started_at = clock.Now();
   running.attempts = 1;
   ASSERT_TRUE((*store)->RecordRunning((*again)[0].msg, running).ok());
-  vfs.Cut();
-  store->reset();
-  vfs.PowerOn();
-  store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  store = CutAndReopen(*store, dir, clock, opts);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto first = (*store)->GetJob((*again)[0].msg.job_id);
   ASSERT_TRUE(first.ok());
@@ -410,14 +423,11 @@ TEST(PowerCutTest, AClaimIsNotSyncedAndAPowerCutBeforeTheNextSyncUndoesIt) {
 // checkpointed, SQLite's auto-checkpoint, the commit that crossed the threshold hung with it.)
 TEST(CheckpointTest, CommitsGoOnWhileACheckpointWaitsForTheDisk) {
   PowerCutVfs& vfs = PowerCutVfs::Get();
-  vfs.PowerOn();
-  char tmpl[] = "/tmp/berth-checkpoint-XXXXXX";
-  std::filesystem::path dir = mkdtemp(tmpl);
+  std::filesystem::path dir = PowerOnInNewDir("checkpoint");
   FakeClock clock;
   SqliteStoreOptions opts;
-  opts.vfs = PowerCutVfs::kName;
   opts.checkpoint_pages = 16;
-  auto store = SqliteStore::Open(dir / "berth.db", clock, opts);
+  auto store = OpenThroughVfs(dir, clock, opts);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   // One submission, answered within 10 s (or not).
   auto submit = [&]() -> bool {
