@@ -18,7 +18,7 @@ void FillRandom(unsigned char* buf, size_t n) {
 }
 
 // Small draws (identifiers) are served from a block of RAND_bytes per thread: a call per
-// identifier cost more than the rest of making it (the generator's per-call work, its fork check
+// identifier cost more than the rest of making it (the generator's per-call work; its fork check,
 // a getpid system call). A forked child drops the block its thread inherited, so that it never
 // hands out its parent's next identifiers.
 struct RandomBlock {
